@@ -1,0 +1,9 @@
+DROP TABLE outbox;
+DROP TABLE audit_log;
+DROP TABLE sessions;
+DROP TABLE api_tokens;
+DROP TABLE group_members;
+DROP TABLE groups;
+DROP TABLE agent_values;
+DROP TABLE agents;
+DROP TABLE roles;

@@ -1,0 +1,698 @@
+//! The one gateway for changes to agents and groups. SCIM, sync, the admin API and imports
+//! all call it; it enforces the lifecycle and writes the row, the audit entry and the
+//! outbound event in one transaction.
+
+use std::collections::HashSet;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::audit::{self, Entry};
+use crate::domain::{Agent, AgentProfile, MemberKind, Status};
+use crate::events::{self, Event};
+use crate::store::models::{AgentRow, GroupRow};
+use crate::store::schema::{agents, roles, sessions};
+use crate::store::{DbConn, agents as agent_store, groups as group_store, write_tx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the resource changed since it was read (version {current})")]
+    VersionMismatch { current: i64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// A requested state of an agent. `None` fields leave the stored value as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AgentInput {
+    pub profile: AgentProfile,
+    /// Keep the stored role, skill groups, chat limit and channels instead of `profile`'s
+    /// (a client that does not manage Rollcall's agent extension must not clear it).
+    pub keep_agent_settings: bool,
+    pub active: Option<bool>,
+    pub login_blocked: Option<bool>,
+    /// An argon2id hash, computed before the transaction (hashing is slow).
+    pub password_hash: Option<String>,
+}
+
+/// A change to a group's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberOp {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    RemoveAll,
+    Replace(Vec<String>),
+}
+
+/// Rules the gateway applies.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    pub default_role: String,
+    pub deleted_grace: Duration,
+}
+
+impl Accounts {
+    pub fn new(default_role: &str, deleted_grace_days: u32) -> Self {
+        Accounts {
+            default_role: default_role.to_owned(),
+            deleted_grace: Duration::days(i64::from(deleted_grace_days)),
+        }
+    }
+
+    pub fn create_agent(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        source: &str,
+        input: AgentInput,
+        now: NaiveDateTime,
+    ) -> Result<Agent, AccountError> {
+        let profile = normalise(input.profile)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        write_tx(conn, |conn| {
+            if agent_store::id_by_user_name(conn, &profile.user_name)?.is_some() {
+                return Err(AccountError::Conflict(format!(
+                    "userName {:?} is already taken",
+                    profile.user_name
+                )));
+            }
+            let role = match &profile.role {
+                Some(r) => r.clone(),
+                None => self.default_role.clone(),
+            };
+            ensure_role(conn, &role)?;
+            let active = input.active.unwrap_or(true);
+            let row = AgentRow {
+                id: id.clone(),
+                external_id: profile.external_id.clone(),
+                user_name: profile.user_name.clone(),
+                display_name: profile.display_name.clone(),
+                given_name: profile.given_name.clone(),
+                family_name: profile.family_name.clone(),
+                middle_name: profile.middle_name.clone(),
+                formatted_name: profile.formatted_name.clone(),
+                nickname: profile.nickname.clone(),
+                title: profile.title.clone(),
+                email: AgentProfile::primary_of(&profile.emails).map(str::to_owned),
+                phone: AgentProfile::primary_of(&profile.phones).map(str::to_owned),
+                employee_number: profile.employee_number.clone(),
+                department: profile.department.clone(),
+                manager_id: profile.manager_id.clone(),
+                role,
+                permission_overrides: "{}".into(),
+                max_concurrent_chats: profile.max_concurrent_chats,
+                status: if active { Status::Active } else { Status::Suspended }.as_str().into(),
+                login_blocked: input.login_blocked.unwrap_or(false),
+                sessions_revoked_at: None,
+                password_hash: input.password_hash.clone(),
+                password_changed_at: input.password_hash.as_ref().map(|_| now),
+                must_change_password: false,
+                failed_logins: 0,
+                locked_until: None,
+                source: source.to_owned(),
+                source_key: None,
+                last_seen_at: Some(now),
+                disabled_at: (!active).then_some(now),
+                disabled_reason: (!active).then(|| format!("created inactive by {actor}")),
+                purge_after: None,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            agent_store::insert(conn, &row, &agent_store::value_rows(&id, &profile))?;
+            let snapshot = snapshot(&profile, &row);
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "agent.create",
+                    target_type: "agent",
+                    target_id: &id,
+                    before: None,
+                    after: Some(snapshot.clone()),
+                    reason: None,
+                },
+            )?;
+            events::enqueue(conn, Event::Created, &id, &snapshot, now)?;
+            agent_store::get(conn, &id)?.ok_or_else(|| AccountError::NotFound(id.clone()))
+        })
+    }
+
+    /// Applies `input` to agent `id`. A request that changes nothing writes nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_agent(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        input: AgentInput,
+        reason: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Result<Agent, AccountError> {
+        let mut profile = normalise(input.profile)?;
+        write_tx(conn, |conn| {
+            let current = agent_store::get(conn, id)?
+                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            let mut row = agent_store::get_row(conn, id)?
+                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            if let Some(v) = expected_version
+                && v != row.version
+            {
+                return Err(AccountError::VersionMismatch { current: row.version });
+            }
+            if input.keep_agent_settings {
+                profile.role = Some(row.role.clone());
+                profile.skill_groups = current.profile.skill_groups.clone();
+                profile.max_concurrent_chats = current.profile.max_concurrent_chats;
+                profile.channels = current.profile.channels.clone();
+            }
+            if !profile.user_name.eq_ignore_ascii_case(&row.user_name)
+                && let Some(other) = agent_store::id_by_user_name(conn, &profile.user_name)?
+                && other != id
+            {
+                return Err(AccountError::Conflict(format!(
+                    "userName {:?} is already taken",
+                    profile.user_name
+                )));
+            }
+            let role = profile.role.clone().unwrap_or_else(|| row.role.clone());
+            if role != row.role {
+                ensure_role(conn, &role)?;
+            }
+            profile.role = Some(role.clone());
+            let before_row = row.clone();
+            let before = snapshot(&current.profile, &row);
+
+            row.external_id = profile.external_id.clone();
+            row.user_name = profile.user_name.clone();
+            row.display_name = profile.display_name.clone();
+            row.given_name = profile.given_name.clone();
+            row.family_name = profile.family_name.clone();
+            row.middle_name = profile.middle_name.clone();
+            row.formatted_name = profile.formatted_name.clone();
+            row.nickname = profile.nickname.clone();
+            row.title = profile.title.clone();
+            row.email = AgentProfile::primary_of(&profile.emails).map(str::to_owned);
+            row.phone = AgentProfile::primary_of(&profile.phones).map(str::to_owned);
+            row.employee_number = profile.employee_number.clone();
+            row.department = profile.department.clone();
+            row.manager_id = profile.manager_id.clone();
+            row.role = role;
+            row.max_concurrent_chats = profile.max_concurrent_chats;
+
+            let mut event = Event::Updated;
+            let mut revoke = false;
+            match input.active {
+                Some(true) if row.status != Status::Active.as_str() => {
+                    row.status = Status::Active.as_str().into();
+                    row.disabled_at = None;
+                    row.disabled_reason = None;
+                    event = Event::Enabled;
+                }
+                Some(false) if row.status != Status::Suspended.as_str() => {
+                    row.status = Status::Suspended.as_str().into();
+                    row.disabled_at = Some(now);
+                    row.disabled_reason =
+                        Some(reason.map(str::to_owned).unwrap_or_else(|| format!("deactivated by {actor}")));
+                    revoke = true;
+                    event = Event::Disabled;
+                }
+                _ => {}
+            }
+            match input.login_blocked {
+                Some(true) if !row.login_blocked => {
+                    row.login_blocked = true;
+                    revoke = true;
+                    if event == Event::Updated {
+                        event = Event::ForcedOffline;
+                    }
+                }
+                Some(false) if row.login_blocked => row.login_blocked = false,
+                _ => {}
+            }
+            if let Some(hash) = &input.password_hash {
+                row.password_hash = Some(hash.clone());
+                row.password_changed_at = Some(now);
+            }
+            let values_changed = profile.emails != current.profile.emails
+                || profile.phones != current.profile.phones
+                || profile.skill_groups != current.profile.skill_groups
+                || profile.channels != current.profile.channels;
+            if row == before_row && !values_changed {
+                return Ok(current);
+            }
+            if revoke {
+                revoke_sessions(conn, &mut row, now)?;
+            }
+            row.updated_at = now;
+            row.version += 1;
+            let values = values_changed.then(|| agent_store::value_rows(id, &profile));
+            agent_store::update(conn, &row, values.as_deref())?;
+            let after = snapshot(&profile, &row);
+            let (b, a) = diff(&before, &after);
+            let action = match event {
+                Event::Disabled => "agent.disable",
+                Event::Enabled => "agent.enable",
+                Event::ForcedOffline => "agent.force_offline",
+                _ => "agent.update",
+            };
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action,
+                    target_type: "agent",
+                    target_id: id,
+                    before: Some(b),
+                    after: Some(a.clone()),
+                    reason,
+                },
+            )?;
+            events::enqueue(conn, event, id, &a, now)?;
+            agent_store::get(conn, id)?.ok_or_else(|| AccountError::NotFound(id.to_owned()))
+        })
+    }
+
+    /// Removes an agent from every reader: status `deleted`, sessions revoked, memberships
+    /// dropped; the row stays until the grace period ends.
+    pub fn delete_agent(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        reason: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        write_tx(conn, |conn| {
+            let mut row = agent_store::get_row(conn, id)?
+                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            if let Some(v) = expected_version
+                && v != row.version
+            {
+                return Err(AccountError::VersionMismatch { current: row.version });
+            }
+            let before = json!({ "status": row.status, "userName": row.user_name });
+            revoke_sessions(conn, &mut row, now)?;
+            row.status = Status::Deleted.as_str().into();
+            row.disabled_at = Some(now);
+            row.disabled_reason =
+                Some(reason.map(str::to_owned).unwrap_or_else(|| format!("deleted by {actor}")));
+            row.purge_after = Some(now + self.deleted_grace);
+            row.updated_at = now;
+            row.version += 1;
+            agent_store::update(conn, &row, None)?;
+            let groups = group_store::remove_member_everywhere(conn, id)?;
+            let after = json!({
+                "status": row.status,
+                "purgeAfter": row.purge_after,
+                "groupsLeft": groups,
+            });
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "agent.delete",
+                    target_type: "agent",
+                    target_id: id,
+                    before: Some(before),
+                    after: Some(after.clone()),
+                    reason,
+                },
+            )?;
+            events::enqueue(conn, Event::Deleted, id, &after, now)?;
+            Ok(())
+        })
+    }
+
+    pub fn create_group(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        source: &str,
+        display_name: &str,
+        external_id: Option<String>,
+        members: Vec<String>,
+        now: NaiveDateTime,
+    ) -> Result<GroupRow, AccountError> {
+        let display_name = non_empty("displayName", display_name)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        write_tx(conn, |conn| {
+            if group_store::id_by_display_name(conn, &display_name)?.is_some() {
+                return Err(AccountError::Conflict(format!(
+                    "a group named {display_name:?} already exists"
+                )));
+            }
+            let row = GroupRow {
+                id: id.clone(),
+                external_id,
+                display_name: display_name.clone(),
+                source: source.to_owned(),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            group_store::insert(conn, &row)?;
+            let added = add_resolved(conn, &id, &members, now)?;
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "group.create",
+                    target_type: "group",
+                    target_id: &id,
+                    before: None,
+                    after: Some(json!({
+                        "displayName": row.display_name,
+                        "externalId": row.external_id,
+                        "membersAdded": added,
+                    })),
+                    reason: None,
+                },
+            )?;
+            Ok(row)
+        })
+    }
+
+    /// Renames a group and/or changes its members, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_group(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        display_name: Option<&str>,
+        external_id: Option<Option<String>>,
+        member_ops: &[MemberOp],
+        now: NaiveDateTime,
+    ) -> Result<GroupRow, AccountError> {
+        write_tx(conn, |conn| {
+            let mut row = group_store::get(conn, id)?
+                .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
+            if let Some(v) = expected_version
+                && v != row.version
+            {
+                return Err(AccountError::VersionMismatch { current: row.version });
+            }
+            let before_row = row.clone();
+            if let Some(name) = display_name {
+                let name = non_empty("displayName", name)?;
+                if !name.eq_ignore_ascii_case(&row.display_name)
+                    && let Some(other) = group_store::id_by_display_name(conn, &name)?
+                    && other != id
+                {
+                    return Err(AccountError::Conflict(format!(
+                        "a group named {name:?} already exists"
+                    )));
+                }
+                row.display_name = name;
+            }
+            if let Some(ext) = external_id {
+                row.external_id = ext;
+            }
+            let mut added: Vec<String> = Vec::new();
+            let mut removed: Vec<String> = Vec::new();
+            for op in member_ops {
+                match op {
+                    MemberOp::Add(ids) => added.extend(add_resolved(conn, id, ids, now)?),
+                    MemberOp::Remove(ids) => {
+                        removed.extend(group_store::remove_members(conn, id, ids)?)
+                    }
+                    MemberOp::RemoveAll => {
+                        let all: Vec<String> =
+                            group_store::members(conn, id)?.into_iter().map(|m| m.id).collect();
+                        group_store::remove_all_members(conn, id)?;
+                        removed.extend(all);
+                    }
+                    MemberOp::Replace(ids) => {
+                        let wanted: HashSet<&String> = ids.iter().collect();
+                        let current: Vec<String> =
+                            group_store::members(conn, id)?.into_iter().map(|m| m.id).collect();
+                        let gone: Vec<String> =
+                            current.iter().filter(|m| !wanted.contains(m)).cloned().collect();
+                        removed.extend(group_store::remove_members(conn, id, &gone)?);
+                        added.extend(add_resolved(conn, id, ids, now)?);
+                    }
+                }
+            }
+            if row == before_row && added.is_empty() && removed.is_empty() {
+                return Ok(row);
+            }
+            row.updated_at = now;
+            row.version += 1;
+            group_store::update(conn, &row)?;
+            let mut before = Map::new();
+            let mut after = Map::new();
+            if row.display_name != before_row.display_name {
+                before.insert("displayName".into(), json!(before_row.display_name));
+                after.insert("displayName".into(), json!(row.display_name));
+            }
+            if row.external_id != before_row.external_id {
+                before.insert("externalId".into(), json!(before_row.external_id));
+                after.insert("externalId".into(), json!(row.external_id));
+            }
+            if !added.is_empty() {
+                after.insert("membersAdded".into(), json!(added));
+            }
+            if !removed.is_empty() {
+                after.insert("membersRemoved".into(), json!(removed));
+            }
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "group.update",
+                    target_type: "group",
+                    target_id: id,
+                    before: Some(Value::Object(before)),
+                    after: Some(Value::Object(after)),
+                    reason: None,
+                },
+            )?;
+            Ok(row)
+        })
+    }
+
+    pub fn delete_group(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        write_tx(conn, |conn| {
+            let row = group_store::get(conn, id)?
+                .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
+            if let Some(v) = expected_version
+                && v != row.version
+            {
+                return Err(AccountError::VersionMismatch { current: row.version });
+            }
+            group_store::delete(conn, id)?;
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "group.delete",
+                    target_type: "group",
+                    target_id: id,
+                    before: Some(json!({ "displayName": row.display_name })),
+                    after: None,
+                    reason: None,
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Purges agents whose deletion grace period has ended.
+    pub fn purge(&self, conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, AccountError> {
+        write_tx(conn, |conn| {
+            let n = agent_store::purge_deleted(conn, now)?;
+            if n > 0 {
+                audit::append(
+                    conn,
+                    Entry {
+                        at: now,
+                        actor: "system",
+                        action: "agent.purge",
+                        target_type: "agent",
+                        target_id: "*",
+                        before: None,
+                        after: Some(json!({ "purged": n })),
+                        reason: Some("deletion grace period ended"),
+                    },
+                )?;
+            }
+            Ok(n)
+        })
+    }
+}
+
+/// Creates the built-in roles that are missing (idempotent).
+pub fn ensure_builtin_roles(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    let mut created = 0;
+    for t in crate::domain::roles::BUILTIN_ROLES {
+        let exists: i64 = roles::table.filter(roles::name.eq(t.name)).count().get_result(conn)?;
+        if exists == 0 {
+            diesel::insert_into(roles::table)
+                .values(crate::store::models::RoleRow {
+                    name: t.name.into(),
+                    description: t.description.into(),
+                    permissions: json!(t.permissions).to_string(),
+                    builtin: true,
+                    default_max_chats: t.default_max_chats,
+                    default_channels: json!(t.default_channels).to_string(),
+                    created_at: now,
+                    updated_at: now,
+                })
+                .execute(conn)?;
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+fn ensure_role(conn: &mut DbConn, role: &str) -> Result<(), AccountError> {
+    let n: i64 = roles::table.filter(roles::name.eq(role)).count().get_result(conn)?;
+    if n == 0 {
+        let known: Vec<String> = roles::table.select(roles::name).order(roles::name).load(conn)?;
+        return Err(AccountError::Invalid(format!(
+            "unknown role {role:?}; roles: {}",
+            known.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn revoke_sessions(conn: &mut DbConn, row: &mut AgentRow, now: NaiveDateTime) -> QueryResult<()> {
+    row.sessions_revoked_at = Some(now);
+    diesel::update(
+        sessions::table.filter(sessions::agent_id.eq(&row.id)).filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)
+    .map(drop)
+}
+
+fn add_resolved(
+    conn: &mut DbConn,
+    group_id: &str,
+    ids: &[String],
+    now: NaiveDateTime,
+) -> Result<Vec<String>, AccountError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kinds = group_store::resolve_members(conn, ids)?;
+    let mut members: Vec<(String, MemberKind)> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if id == group_id {
+            return Err(AccountError::Invalid("a group cannot be a member of itself".into()));
+        }
+        match kinds.get(id) {
+            Some(kind) => members.push((id.clone(), *kind)),
+            None => {
+                return Err(AccountError::Invalid(format!(
+                    "member {id:?} is neither a user nor a group"
+                )));
+            }
+        }
+    }
+    Ok(group_store::add_members(conn, group_id, &members, now)?)
+}
+
+fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(AccountError::Invalid(format!("{what} must not be empty")));
+    }
+    Ok(t.to_owned())
+}
+
+/// Trims and checks what every writer must respect.
+fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
+    p.user_name = non_empty("userName", &p.user_name)?;
+    if p.user_name.chars().count() > 256 {
+        return Err(AccountError::Invalid("userName is longer than 256 characters".into()));
+    }
+    if let Some(n) = p.max_concurrent_chats
+        && !(0..=1000).contains(&n)
+    {
+        return Err(AccountError::Invalid(format!(
+            "maxConcurrentChats must be between 0 and 1000 (got {n})"
+        )));
+    }
+    for list in [&mut p.emails, &mut p.phones] {
+        list.retain(|v| !v.value.trim().is_empty());
+        let mut seen_primary = false;
+        for v in list.iter_mut() {
+            v.value = v.value.trim().to_owned();
+            if v.primary {
+                v.primary = !seen_primary;
+                seen_primary = true;
+            }
+        }
+    }
+    for list in [&mut p.skill_groups, &mut p.channels] {
+        let mut seen = HashSet::new();
+        list.retain(|s| !s.trim().is_empty() && seen.insert(s.trim().to_lowercase()));
+    }
+    Ok(p)
+}
+
+/// What the audit log and events record of an agent (no secrets).
+fn snapshot(profile: &AgentProfile, row: &AgentRow) -> Value {
+    let mut v = serde_json::to_value(profile).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("status".into(), json!(row.status));
+        m.insert("login_blocked".into(), json!(row.login_blocked));
+        m.insert("role".into(), json!(row.role));
+        if row.password_changed_at.is_some() {
+            m.insert("password_changed_at".into(), json!(row.password_changed_at));
+        }
+    }
+    v
+}
+
+/// Keeps only the keys whose values differ.
+fn diff(before: &Value, after: &Value) -> (Value, Value) {
+    let (Value::Object(b), Value::Object(a)) = (before, after) else {
+        return (before.clone(), after.clone());
+    };
+    let mut ob = Map::new();
+    let mut oa = Map::new();
+    for (k, av) in a {
+        let bv = b.get(k).unwrap_or(&Value::Null);
+        if bv != av {
+            ob.insert(k.clone(), bv.clone());
+            oa.insert(k.clone(), av.clone());
+        }
+    }
+    (Value::Object(ob), Value::Object(oa))
+}
+
+/// The stored row of an agent, for admin tooling and tests.
+pub fn agent_row(conn: &mut DbConn, id: &str) -> QueryResult<Option<AgentRow>> {
+    agents::table
+        .filter(agents::id.eq(id))
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()
+}

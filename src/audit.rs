@@ -1,0 +1,144 @@
+//! The append-only audit log. Every entry carries the SHA-256 of the previous one, so a
+//! changed or removed row breaks the chain (`rollcall audit verify`).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::store::models::{AuditRow, NewAuditRow};
+use crate::store::schema::audit_log;
+use crate::store::{DbConn, DbConn::Pg};
+
+/// Hash standing before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One thing that happened, before it is chained.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub at: NaiveDateTime,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub reason: Option<&'a str>,
+}
+
+fn digest(prev: &str, row: &NewAuditRow) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &row.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        &row.actor,
+        &row.action,
+        &row.target_type,
+        &row.target_id,
+        row.before.as_deref().unwrap_or(""),
+        row.after.as_deref().unwrap_or(""),
+        row.reason.as_deref().unwrap_or(""),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends an entry. Must run inside the caller's write transaction.
+pub fn append(conn: &mut DbConn, entry: Entry<'_>) -> QueryResult<()> {
+    if let Pg(_) = conn {
+        // Serialise appenders across nodes so the chain stays linear.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7231001)").execute(conn)?;
+    }
+    let prev: Option<String> = audit_log::table
+        .order(audit_log::id.desc())
+        .select(audit_log::hash)
+        .first(conn)
+        .optional()?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_owned());
+    let mut row = NewAuditRow {
+        at: entry.at,
+        actor: entry.actor.to_owned(),
+        action: entry.action.to_owned(),
+        target_type: entry.target_type.to_owned(),
+        target_id: entry.target_id.to_owned(),
+        before: entry.before.map(|v| v.to_string()),
+        after: entry.after.map(|v| v.to_string()),
+        reason: entry.reason.map(str::to_owned),
+        prev_hash: prev.clone(),
+        hash: String::new(),
+    };
+    row.hash = digest(&prev, &row);
+    diesel::insert_into(audit_log::table).values(&row).execute(conn).map(drop)
+}
+
+/// Entries about one target, oldest first.
+pub fn for_target(conn: &mut DbConn, target_id: &str) -> QueryResult<Vec<AuditRow>> {
+    audit_log::table
+        .filter(audit_log::target_id.eq(target_id))
+        .order(audit_log::id.asc())
+        .select(AuditRow::as_select())
+        .load(conn)
+}
+
+/// The most recent entries, newest first.
+pub fn recent(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    audit_log::table
+        .order(audit_log::id.desc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
+}
+
+/// Result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Intact { entries: u64 },
+    /// The first entry whose `prev_hash` or `hash` does not fit.
+    Broken { id: i64, reason: String },
+}
+
+/// Re-computes every hash, in pages.
+pub fn verify(conn: &mut DbConn) -> QueryResult<Verdict> {
+    let mut prev = GENESIS.to_owned();
+    let mut last_id = i64::MIN;
+    let mut count = 0u64;
+    loop {
+        let page: Vec<AuditRow> = audit_log::table
+            .filter(audit_log::id.gt(last_id))
+            .order(audit_log::id.asc())
+            .limit(5000)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        if page.is_empty() {
+            return Ok(Verdict::Intact { entries: count });
+        }
+        for r in page {
+            if r.prev_hash != prev {
+                return Ok(Verdict::Broken { id: r.id, reason: "prev_hash does not match".into() });
+            }
+            let recomputed = digest(
+                &prev,
+                &NewAuditRow {
+                    at: r.at,
+                    actor: r.actor.clone(),
+                    action: r.action.clone(),
+                    target_type: r.target_type.clone(),
+                    target_id: r.target_id.clone(),
+                    before: r.before.clone(),
+                    after: r.after.clone(),
+                    reason: r.reason.clone(),
+                    prev_hash: r.prev_hash.clone(),
+                    hash: String::new(),
+                },
+            );
+            if recomputed != r.hash {
+                return Ok(Verdict::Broken { id: r.id, reason: "content does not match its hash".into() });
+            }
+            prev = r.hash;
+            last_id = r.id;
+            count += 1;
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Outbound events, written to the outbox in the same transaction as the change.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::store::DbConn;
+use crate::store::schema::outbox;
+
+/// What happened to an agent, as announced to subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Created,
+    Updated,
+    Disabled,
+    Enabled,
+    Deleted,
+    ForcedOffline,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Created => "agent.created",
+            Event::Updated => "agent.updated",
+            Event::Disabled => "agent.disabled",
+            Event::Enabled => "agent.enabled",
+            Event::Deleted => "agent.deleted",
+            Event::ForcedOffline => "agent.forced_offline",
+        }
+    }
+}
+
+pub fn enqueue(
+    conn: &mut DbConn,
+    event: Event,
+    agent_id: &str,
+    payload: &Value,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::event.eq(event.as_str()),
+            outbox::agent_id.eq(agent_id),
+            outbox::payload.eq(payload.to_string()),
+            outbox::created_at.eq(now),
+            outbox::attempts.eq(0),
+        ))
+        .execute(conn)
+        .map(drop)
+}

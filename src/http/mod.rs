@@ -1,0 +1,97 @@
+//! The HTTP face of Rollcall (actix-web): SCIM under `/scim/v2`, health and readiness.
+
+pub mod auth;
+pub mod body;
+pub mod bulk;
+pub mod discovery;
+pub mod error;
+pub mod groups;
+pub mod list;
+pub mod users;
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+
+use crate::accounts::Accounts;
+use crate::auth::TokenCache;
+use crate::config::Config;
+use crate::store::{Pool, PooledConn};
+use error::ApiError;
+
+/// Shared by every request.
+pub struct AppState {
+    pub pool: Pool,
+    pub accounts: Accounts,
+    pub config: Config,
+    pub tokens: TokenCache,
+    pub base_url: String,
+}
+
+pub type State = web::Data<Arc<AppState>>;
+
+impl AppState {
+    pub fn new(pool: Pool, config: Config) -> Self {
+        AppState {
+            pool,
+            accounts: Accounts::new(&config.accounts.default_role, config.accounts.deleted_grace_days),
+            base_url: config.server.base_url(),
+            config,
+            tokens: TokenCache::default(),
+        }
+    }
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool (diesel is synchronous).
+pub async fn with_conn<T, F>(state: &State, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PooledConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone();
+    web::block(move || {
+        let mut conn = state.pool.get().map_err(|e| {
+            tracing::error!(error = %e, "no database connection");
+            ApiError::unavailable()
+        })?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "blocking task failed");
+        ApiError::internal()
+    })?
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .service(
+            web::scope("/scim/v2")
+                .configure(discovery::routes)
+                .configure(users::routes)
+                .configure(groups::routes)
+                .route("/Bulk", web::post().to(bulk::bulk))
+                .route("/.search", web::post().to(list::root_search))
+                .default_service(web::to(not_found)),
+        );
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// Ready when the database answers.
+async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
+    with_conn(&state, |conn| {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("SELECT 1").map_err(ApiError::from)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(crate::scim::error::ScimError::not_found("no such SCIM endpoint").into())
+}

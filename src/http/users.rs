@@ -1,0 +1,281 @@
+//! `/scim/v2/Users`: list, search, create, read, replace, patch, delete.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde_json::Value;
+
+use super::auth::ScimCaller;
+use super::body::json_body;
+use super::error::{ApiError, SCIM_JSON};
+use super::list::{ListParams, etag_version, scim_ok, user_page, with_etag};
+use super::{AppState, State, with_conn};
+use crate::accounts::{AccountError, AgentInput};
+use crate::domain::Agent;
+use crate::scim::error::ScimError;
+use crate::scim::patch::{apply_patch, parse_patch_request};
+use crate::scim::project::Projection;
+use crate::scim::schema::ResourceKind;
+use crate::scim::user::{UserBody, from_json, to_json};
+use crate::store::{DbConn, agents as agent_store, groups as group_store};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/Users", web::get().to(list))
+        .route("/Users", web::post().to(create))
+        .route("/Users/.search", web::post().to(search))
+        .route("/Users/{id}", web::get().to(get_one))
+        .route("/Users/{id}", web::put().to(replace))
+        .route("/Users/{id}", web::patch().to(patch))
+        .route("/Users/{id}", web::delete().to(delete));
+}
+
+async fn list(req: HttpRequest, state: State, _c: ScimCaller) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::from_query(req.query_string(), &state)?;
+    Ok(scim_ok(&user_page(&state, params).await?))
+}
+
+async fn search(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: State,
+    _c: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.config.scim.max_payload_bytes).await?;
+    let params = ListParams::from_search_body(&body, &state)?;
+    Ok(scim_ok(&user_page(&state, params).await?))
+}
+
+/// `attributes` / `excludedAttributes` from the query string.
+pub fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
+    let pairs: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let get = |name: &str| {
+        pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    };
+    Projection::parse(get("attributes"), get("excludedAttributes"))
+}
+
+/// `If-Match`: `None` for absent or `*`; an unparsable tag never matches.
+pub fn if_match(req: &HttpRequest) -> Option<i64> {
+    let v = req.headers().get(header::IF_MATCH)?.to_str().ok()?.trim().to_owned();
+    if v == "*" {
+        return None;
+    }
+    Some(etag_version(&v).unwrap_or(-1))
+}
+
+fn render(conn: &mut DbConn, agent: &Agent, base: &str) -> Result<Value, ApiError> {
+    let groups = group_store::memberships_of(conn, &[agent.id.as_str()])?;
+    let g = groups.get(&agent.id).map(Vec::as_slice).unwrap_or(&[]);
+    Ok(to_json(agent, g, base))
+}
+
+fn respond(status: StatusCode, agent_json: Value, version: i64, proj: &Projection) -> HttpResponse {
+    let mut v = agent_json;
+    proj.apply(&mut v);
+    let mut resp = HttpResponse::build(status);
+    resp.content_type(SCIM_JSON);
+    if status == StatusCode::CREATED
+        && let Some(loc) = v["meta"]["location"].as_str()
+    {
+        resp.insert_header((header::LOCATION, loc.to_owned()));
+    }
+    with_etag(resp.body(v.to_string()), version)
+}
+
+fn input_of(body: UserBody) -> Result<AgentInput, ApiError> {
+    let password_hash = match body.password {
+        Some(p) => Some(crate::auth::hash_password(&p).map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })?),
+        None => None,
+    };
+    Ok(AgentInput {
+        profile: body.profile,
+        keep_agent_settings: body.keep_agent_settings,
+        active: body.active,
+        login_blocked: body.login_blocked,
+        password_hash,
+    })
+}
+
+/// The caller as recorded: actor for the audit log, source for new agents.
+pub struct Who<'a> {
+    pub actor: &'a str,
+    pub source: &'a str,
+}
+
+pub fn do_create(conn: &mut DbConn, st: &AppState, who: &Who<'_>, body: &Value) -> Result<(Value, i64), ApiError> {
+    let input = input_of(from_json(body)?)?;
+    let now = Utc::now().naive_utc();
+    let agent = st.accounts.create_agent(conn, who.actor, who.source, input, now)?;
+    Ok((render(conn, &agent, &st.base_url)?, agent.version))
+}
+
+pub fn do_replace(
+    conn: &mut DbConn,
+    st: &AppState,
+    who: &Who<'_>,
+    id: &str,
+    expected: Option<i64>,
+    body: &Value,
+) -> Result<(Value, i64), ApiError> {
+    let input = input_of(from_json(body)?)?;
+    let now = Utc::now().naive_utc();
+    let agent = st
+        .accounts
+        .update_agent(conn, who.actor, id, expected, input, None, now)
+        .map_err(|e| not_found_as_user(e, id))?;
+    Ok((render(conn, &agent, &st.base_url)?, agent.version))
+}
+
+/// Read, patch, write with the version read; retries if another writer got in between.
+pub fn do_patch(
+    conn: &mut DbConn,
+    st: &AppState,
+    who: &Who<'_>,
+    id: &str,
+    expected: Option<i64>,
+    body: &Value,
+) -> Result<(Value, i64), ApiError> {
+    let ops = parse_patch_request(body)?;
+    for _ in 0..5 {
+        let agent = agent_store::get(conn, id)?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+        if let Some(v) = expected
+            && v != agent.version
+        {
+            return Err(AccountError::VersionMismatch { current: agent.version }.into());
+        }
+        let mut doc = to_json(&agent, &[], &st.base_url);
+        apply_patch(ResourceKind::User, &mut doc, &ops)?;
+        let input = input_of(from_json(&doc)?)?;
+        let now = Utc::now().naive_utc();
+        match st.accounts.update_agent(conn, who.actor, id, Some(agent.version), input, None, now) {
+            Ok(updated) => return Ok((render(conn, &updated, &st.base_url)?, updated.version)),
+            Err(AccountError::VersionMismatch { .. }) if expected.is_none() => continue,
+            Err(e) => return Err(not_found_as_user(e, id)),
+        }
+    }
+    Err(ScimError::new(409, None, "the user is being changed concurrently; retry").into())
+}
+
+pub fn do_delete(
+    conn: &mut DbConn,
+    st: &AppState,
+    who: &Who<'_>,
+    id: &str,
+    expected: Option<i64>,
+) -> Result<(), ApiError> {
+    let now = Utc::now().naive_utc();
+    st.accounts
+        .delete_agent(conn, who.actor, id, expected, None, now)
+        .map_err(|e| not_found_as_user(e, id))
+}
+
+fn not_found_as_user(e: AccountError, id: &str) -> ApiError {
+    match e {
+        AccountError::NotFound(_) => ScimError::not_found(format!("User {id} not found")).into(),
+        other => ApiError::from(other),
+    }
+}
+
+async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: State,
+    caller: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let proj = projection(&req)?;
+    let body = json_body(&req, payload, state.config.scim.max_payload_bytes).await?;
+    let st = state.clone();
+    let (json, version) = with_conn(&state, move |conn| {
+        let actor = caller.actor();
+        let source = format!("scim:{}", caller.0.token_name);
+        do_create(conn, &st, &Who { actor: &actor, source: &source }, &body)
+    })
+    .await?;
+    Ok(respond(StatusCode::CREATED, json, version, &proj))
+}
+
+async fn get_one(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: State,
+    _c: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let proj = projection(&req)?;
+    let id = path.into_inner();
+    let base = state.base_url.clone();
+    let (json, version) = with_conn(&state, move |conn| {
+        let agent = agent_store::get(conn, &id)?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+        Ok((render(conn, &agent, &base)?, agent.version))
+    })
+    .await?;
+    if let Some(tag) = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+        && (tag.trim() == "*" || tag.split(',').any(|t| etag_version(t) == Some(version)))
+    {
+        return Ok(with_etag(HttpResponse::NotModified().finish(), version));
+    }
+    Ok(respond(StatusCode::OK, json, version, &proj))
+}
+
+async fn replace(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: State,
+    caller: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let proj = projection(&req)?;
+    let expected = if_match(&req);
+    let body = json_body(&req, payload, state.config.scim.max_payload_bytes).await?;
+    let id = path.into_inner();
+    let st = state.clone();
+    let (json, version) = with_conn(&state, move |conn| {
+        let actor = caller.actor();
+        do_replace(conn, &st, &Who { actor: &actor, source: "" }, &id, expected, &body)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, json, version, &proj))
+}
+
+async fn patch(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: State,
+    caller: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let proj = projection(&req)?;
+    let expected = if_match(&req);
+    let body = json_body(&req, payload, state.config.scim.max_payload_bytes).await?;
+    let id = path.into_inner();
+    let st = state.clone();
+    let (json, version) = with_conn(&state, move |conn| {
+        let actor = caller.actor();
+        do_patch(conn, &st, &Who { actor: &actor, source: "" }, &id, expected, &body)
+    })
+    .await?;
+    Ok(respond(StatusCode::OK, json, version, &proj))
+}
+
+async fn delete(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: State,
+    caller: ScimCaller,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match(&req);
+    let id = path.into_inner();
+    let st = state.clone();
+    with_conn(&state, move |conn| {
+        let actor = caller.actor();
+        do_delete(conn, &st, &Who { actor: &actor, source: "" }, &id, expected)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

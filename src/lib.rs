@@ -1,0 +1,14 @@
+//! Rollcall: the account backbone of a customer-service platform. A SCIM 2.0 service
+//! provider and directory-sync daemon that keeps support agents' accounts true to the
+//! company's identity provider, directory and HR system.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod scim;
+pub mod server;
+pub mod store;

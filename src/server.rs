@@ -1,0 +1,133 @@
+//! `rollcall serve`: opens the store, applies migrations, starts the HTTP listener and the
+//! background tasks, and shuts down cleanly on SIGTERM/SIGINT.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, middleware, web};
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::store::{self, Pool, Target};
+
+/// Opens the pool and brings the schema and built-in roles up to date.
+pub fn open_store(config: &Config) -> anyhow::Result<Pool> {
+    let target = Target::parse(&config.database.url)?;
+    let pool = store::pool(&target, config.database.pool_size)?;
+    let mut conn = pool.get()?;
+    let applied = store::migrate(&mut conn)?;
+    for m in &applied {
+        tracing::info!(migration = %m, "applied migration");
+    }
+    crate::accounts::ensure_builtin_roles(&mut conn, Utc::now().naive_utc())?;
+    Ok(pool)
+}
+
+/// Builds the actix application (also used by tests).
+pub fn app_state(pool: Pool, config: Config) -> web::Data<Arc<AppState>> {
+    web::Data::new(Arc::new(AppState::new(pool, config)))
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves or a signal arrives.
+pub async fn serve(config: Config, pool: Pool, listener: TcpListener) -> anyhow::Result<()> {
+    let state = app_state(pool, config.clone());
+    let workers = config.server.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    });
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::Logger::new("%r %s %Dms").log_target("rollcall::http"))
+                .configure(http::configure)
+        }
+    })
+    .workers(workers)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tracing::info!(%addr, workers, "listening");
+    notify("READY=1");
+
+    let purge = tokio::spawn(purge_loop(state.clone()));
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        notify("STOPPING=1");
+        handle.stop(true).await;
+    });
+    server.await?;
+    purge.abort();
+    signals.abort();
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Purges deleted agents whose grace period ended, on the configured interval.
+async fn purge_loop(state: web::Data<Arc<AppState>>) {
+    let every = Duration::from_secs(state.config.accounts.purge_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let st = state.clone();
+        let outcome = web::block(move || -> anyhow::Result<usize> {
+            let mut conn = st.pool.get()?;
+            Ok(st.accounts.purge(&mut conn, Utc::now().naive_utc())?)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(purged = n, "purged deleted agents"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purge failed"),
+            Err(e) => tracing::warn!(error = %e, "purge task failed"),
+        }
+    }
+}
+
+/// Tells systemd (Type=notify) about start-up and shutdown; a no-op elsewhere.
+fn notify(state: &str) {
+    #[cfg(unix)]
+    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+        let sock = match std::os::unix::net::UnixDatagram::unbound() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let path = path.to_string_lossy().to_string();
+        let result = if let Some(abstract_name) = path.strip_prefix('@') {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
+                .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+        } else {
+            sock.send_to(state.as_bytes(), &path)
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "sd_notify failed");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Agent rows and their multi-valued attributes: loading, inserting, replacing.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::models::{AgentRow, AgentValueRow};
+use super::schema::{agent_values, agents};
+use crate::domain::{Agent, AgentProfile, MultiValue, Status};
+
+pub const EMAILS: &str = "emails";
+pub const PHONES: &str = "phoneNumbers";
+pub const SKILL_GROUPS: &str = "skillGroups";
+pub const CHANNELS: &str = "channels";
+
+/// Live (not deleted) agent by id.
+pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Agent>> {
+    let row = agents::table
+        .filter(agents::id.eq(id))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()?;
+    match row {
+        Some(row) => Ok(with_values(conn, vec![row])?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// The row of a live agent, for the gateway's read-modify-write.
+pub fn get_row(conn: &mut DbConn, id: &str) -> QueryResult<Option<AgentRow>> {
+    agents::table
+        .filter(agents::id.eq(id))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Id of the live agent holding `user_name` (compared case-insensitively).
+pub fn id_by_user_name(conn: &mut DbConn, user_name: &str) -> QueryResult<Option<String>> {
+    agents::table
+        .filter(super::query::lower(agents::user_name).eq(super::query::lower(user_name)))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .select(agents::id)
+        .first(conn)
+        .optional()
+}
+
+/// Attaches multi-valued attributes (one query for all rows) and converts to [`Agent`].
+pub fn with_values(conn: &mut DbConn, rows: Vec<AgentRow>) -> QueryResult<Vec<Agent>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let values: Vec<AgentValueRow> = agent_values::table
+        .filter(agent_values::agent_id.eq_any(&ids))
+        .order((agent_values::agent_id, agent_values::attr, agent_values::position))
+        .select(AgentValueRow::as_select())
+        .load(conn)?;
+    let mut by_agent: HashMap<String, Vec<AgentValueRow>> = HashMap::new();
+    for v in values {
+        by_agent.entry(v.agent_id.clone()).or_default().push(v);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let values = by_agent.remove(&row.id).unwrap_or_default();
+            to_agent(row, values)
+        })
+        .collect())
+}
+
+fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
+    let mut profile = AgentProfile {
+        user_name: row.user_name,
+        external_id: row.external_id,
+        display_name: row.display_name,
+        given_name: row.given_name,
+        family_name: row.family_name,
+        middle_name: row.middle_name,
+        formatted_name: row.formatted_name,
+        nickname: row.nickname,
+        title: row.title,
+        employee_number: row.employee_number,
+        department: row.department,
+        manager_id: row.manager_id,
+        role: Some(row.role.clone()),
+        max_concurrent_chats: row.max_concurrent_chats,
+        ..AgentProfile::default()
+    };
+    for v in values {
+        let mv = MultiValue { value: v.value, kind: v.kind, primary: v.is_primary, display: v.display };
+        match v.attr.as_str() {
+            EMAILS => profile.emails.push(mv),
+            PHONES => profile.phones.push(mv),
+            SKILL_GROUPS => profile.skill_groups.push(mv.value),
+            CHANNELS => profile.channels.push(mv.value),
+            _ => {}
+        }
+    }
+    Agent {
+        id: row.id,
+        profile,
+        role: row.role,
+        status: Status::parse(&row.status).unwrap_or(Status::Suspended),
+        login_blocked: row.login_blocked,
+        sessions_revoked_at: row.sessions_revoked_at,
+        has_password: row.password_hash.is_some(),
+        source: row.source,
+        disabled_at: row.disabled_at,
+        disabled_reason: row.disabled_reason,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        version: row.version,
+    }
+}
+
+/// Rows of `agent_values` for a profile.
+pub fn value_rows(agent_id: &str, profile: &AgentProfile) -> Vec<AgentValueRow> {
+    let mut rows = Vec::new();
+    let mut push = |attr: &str, list: Vec<MultiValue>| {
+        for (i, v) in list.into_iter().enumerate() {
+            rows.push(AgentValueRow {
+                agent_id: agent_id.to_owned(),
+                attr: attr.to_owned(),
+                position: i32::try_from(i).unwrap_or(i32::MAX),
+                value: v.value,
+                kind: v.kind,
+                is_primary: v.primary,
+                display: v.display,
+            });
+        }
+    };
+    push(EMAILS, profile.emails.clone());
+    push(PHONES, profile.phones.clone());
+    let plain = |list: &[String]| {
+        list.iter()
+            .map(|s| MultiValue { value: s.clone(), ..MultiValue::default() })
+            .collect::<Vec<_>>()
+    };
+    push(SKILL_GROUPS, plain(&profile.skill_groups));
+    push(CHANNELS, plain(&profile.channels));
+    rows
+}
+
+pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> QueryResult<()> {
+    diesel::insert_into(agents::table).values(row).execute(conn)?;
+    insert_values(conn, values)
+}
+
+fn insert_values(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()> {
+    // One statement per row: multi-row INSERT is not portable through the multi-backend.
+    for v in values {
+        diesel::insert_into(agent_values::table).values(v).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Writes `row` over the stored one; replaces the multi-valued attributes when given.
+pub fn update(
+    conn: &mut DbConn,
+    row: &AgentRow,
+    values: Option<&[AgentValueRow]>,
+) -> QueryResult<()> {
+    diesel::update(agents::table.filter(agents::id.eq(&row.id))).set(row).execute(conn)?;
+    if let Some(values) = values {
+        diesel::delete(agent_values::table.filter(agent_values::agent_id.eq(&row.id)))
+            .execute(conn)?;
+        insert_values(conn, values)?;
+    }
+    Ok(())
+}
+
+/// Deletes rows whose grace period ended; returns how many.
+pub fn purge_deleted(conn: &mut DbConn, now: chrono::NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        agents::table
+            .filter(agents::status.eq(Status::Deleted.as_str()))
+            .filter(agents::purge_after.le(now)),
+    )
+    .execute(conn)
+}

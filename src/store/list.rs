@@ -1,0 +1,232 @@
+//! Listing agents and groups: filter, sort, index or cursor (keyset) pagination, totals.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{AgentRow, GroupRow};
+use super::query::{lower_n, group_filter, user_filter};
+use super::schema::{agents, groups};
+use super::{Db, DbConn};
+use crate::domain::Status;
+use crate::scim::error::ScimError;
+use crate::scim::filter::{AttrPath, Filter};
+
+/// Which slice of the results to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Window {
+    /// `startIndex`/`count`: skip `offset` rows.
+    Index { offset: i64, count: i64 },
+    /// RFC 9865 cursor: rows after the keyset position (`None` = from the start).
+    Cursor { after: Option<(NaiveDateTime, String)>, count: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct ListRequest<'a> {
+    pub filter: Option<&'a Filter>,
+    pub sort_by: Option<&'a AttrPath>,
+    pub descending: bool,
+    pub window: Window,
+}
+
+pub struct ListResult<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    /// Keyset position of the last item, when there may be more (cursor mode).
+    pub next: Option<(NaiveDateTime, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum UserSort {
+    UserName,
+    DisplayName,
+    GivenName,
+    FamilyName,
+    Email,
+    ExternalId,
+    EmployeeNumber,
+    Department,
+    Title,
+    Created,
+    LastModified,
+    Id,
+}
+
+fn user_sort(path: &AttrPath) -> Result<UserSort, ScimError> {
+    let attr = path.attr.to_ascii_lowercase();
+    let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
+    Ok(match (attr.as_str(), sub.as_deref()) {
+        ("username", None) => UserSort::UserName,
+        ("displayname", None) => UserSort::DisplayName,
+        ("name", Some("givenname")) => UserSort::GivenName,
+        ("name", Some("familyname")) => UserSort::FamilyName,
+        ("emails", None | Some("value")) => UserSort::Email,
+        ("externalid", None) => UserSort::ExternalId,
+        ("employeenumber", None) => UserSort::EmployeeNumber,
+        ("department", None) => UserSort::Department,
+        ("title", None) => UserSort::Title,
+        ("meta", Some("created")) => UserSort::Created,
+        ("meta", Some("lastmodified")) => UserSort::LastModified,
+        ("id", None) => UserSort::Id,
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "cannot sort by {:?}; sortable: userName, displayName, name.givenName, \
+                 name.familyName, emails, externalId, employeeNumber, department, title, id, \
+                 meta.created, meta.lastModified",
+                path.attr
+            )));
+        }
+    })
+}
+
+fn agents_base(filter: Option<&Filter>) -> Result<agents::BoxedQuery<'static, Db>, ScimError> {
+    let mut q = agents::table.into_boxed::<Db>().filter(agents::status.ne(Status::Deleted.as_str()));
+    if let Some(f) = filter {
+        q = q.filter(user_filter(f)?);
+    }
+    Ok(q)
+}
+
+pub fn list_agents(
+    conn: &mut DbConn,
+    req: &ListRequest<'_>,
+) -> Result<ListResult<crate::domain::Agent>, ListError> {
+    let total: i64 = agents_base(req.filter)?.count().get_result(conn)?;
+    let mut q = agents_base(req.filter)?;
+    let (limit, cursor_mode) = match &req.window {
+        Window::Index { offset, count } => {
+            q = q.offset(*offset);
+            (*count, false)
+        }
+        Window::Cursor { after, count } => {
+            if let Some((at, id)) = after.clone() {
+                q = q.filter(
+                    agents::created_at
+                        .gt(at)
+                        .or(agents::created_at.eq(at).and(agents::id.gt(id))),
+                );
+            }
+            (*count, true)
+        }
+    };
+    if cursor_mode && req.sort_by.is_some() {
+        return Err(ScimError::invalid_value(
+            "sortBy cannot be combined with cursor pagination; results are in creation order",
+        )
+        .into());
+    }
+    let sort = req.sort_by.map(user_sort).transpose()?;
+    macro_rules! by {
+        ($col:expr) => {
+            if req.descending { q.order_by($col.desc()) } else { q.order_by($col.asc()) }
+        };
+    }
+    q = match sort {
+        None | Some(UserSort::Created) => by!(agents::created_at),
+        Some(UserSort::UserName) => by!(lower_n(agents::user_name.nullable())),
+        Some(UserSort::DisplayName) => by!(lower_n(agents::display_name)),
+        Some(UserSort::GivenName) => by!(lower_n(agents::given_name)),
+        Some(UserSort::FamilyName) => by!(lower_n(agents::family_name)),
+        Some(UserSort::Email) => by!(lower_n(agents::email)),
+        Some(UserSort::ExternalId) => by!(agents::external_id),
+        Some(UserSort::EmployeeNumber) => by!(agents::employee_number),
+        Some(UserSort::Department) => by!(lower_n(agents::department)),
+        Some(UserSort::Title) => by!(lower_n(agents::title)),
+        Some(UserSort::LastModified) => by!(agents::updated_at),
+        Some(UserSort::Id) => by!(agents::id),
+    };
+    q = if req.descending { q.then_order_by(agents::id.desc()) } else { q.then_order_by(agents::id.asc()) };
+    let fetch = if cursor_mode { limit + 1 } else { limit };
+    let mut rows: Vec<AgentRow> = q.limit(fetch).select(AgentRow::as_select()).load(conn)?;
+    let mut next = None;
+    if cursor_mode && rows.len() as i64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        next = rows.last().map(|r| (r.created_at, r.id.clone()));
+    }
+    let items = super::agents::with_values(conn, rows)?;
+    Ok(ListResult { items, total, next })
+}
+
+fn groups_base(filter: Option<&Filter>) -> Result<groups::BoxedQuery<'static, Db>, ScimError> {
+    let mut q = groups::table.into_boxed::<Db>();
+    if let Some(f) = filter {
+        q = q.filter(group_filter(f)?);
+    }
+    Ok(q)
+}
+
+pub fn list_groups(
+    conn: &mut DbConn,
+    req: &ListRequest<'_>,
+) -> Result<ListResult<GroupRow>, ListError> {
+    let total: i64 = groups_base(req.filter)?.count().get_result(conn)?;
+    let mut q = groups_base(req.filter)?;
+    let (limit, cursor_mode) = match &req.window {
+        Window::Index { offset, count } => {
+            q = q.offset(*offset);
+            (*count, false)
+        }
+        Window::Cursor { after, count } => {
+            if let Some((at, id)) = after.clone() {
+                q = q.filter(
+                    groups::created_at
+                        .gt(at)
+                        .or(groups::created_at.eq(at).and(groups::id.gt(id))),
+                );
+            }
+            (*count, true)
+        }
+    };
+    if cursor_mode && req.sort_by.is_some() {
+        return Err(ScimError::invalid_value(
+            "sortBy cannot be combined with cursor pagination; results are in creation order",
+        )
+        .into());
+    }
+    let sort = req.sort_by.map(|p| {
+        let attr = p.attr.to_ascii_lowercase();
+        let sub = p.sub_attr.as_deref().map(str::to_ascii_lowercase);
+        match (attr.as_str(), sub.as_deref()) {
+            ("displayname", None) => Ok(0),
+            ("externalid", None) => Ok(1),
+            ("id", None) => Ok(2),
+            ("meta", Some("created")) => Ok(3),
+            ("meta", Some("lastmodified")) => Ok(4),
+            _ => Err(ScimError::invalid_value(format!(
+                "cannot sort groups by {:?}; sortable: displayName, externalId, id, \
+                 meta.created, meta.lastModified",
+                p.attr
+            ))),
+        }
+    });
+    let sort = sort.transpose()?;
+    macro_rules! by {
+        ($col:expr) => {
+            if req.descending { q.order_by($col.desc()) } else { q.order_by($col.asc()) }
+        };
+    }
+    q = match sort {
+        Some(0) => by!(lower_n(groups::display_name.nullable())),
+        Some(1) => by!(groups::external_id),
+        Some(2) => by!(groups::id),
+        Some(4) => by!(groups::updated_at),
+        _ => by!(groups::created_at),
+    };
+    q = if req.descending { q.then_order_by(groups::id.desc()) } else { q.then_order_by(groups::id.asc()) };
+    let fetch = if cursor_mode { limit + 1 } else { limit };
+    let mut rows: Vec<GroupRow> = q.limit(fetch).select(GroupRow::as_select()).load(conn)?;
+    let mut next = None;
+    if cursor_mode && rows.len() as i64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        next = rows.last().map(|r| (r.created_at, r.id.clone()));
+    }
+    Ok(ListResult { items: rows, total, next })
+}
+
+/// A listing failed: the client's request, or the database.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}

@@ -1,0 +1,188 @@
+//! Storage: one diesel connection type over SQLite (embedded default) and PostgreSQL, the
+//! connection pool, embedded migrations, and the queries the rest of Rollcall uses.
+
+pub mod agents;
+pub mod groups;
+pub mod models;
+pub mod list;
+pub mod query;
+pub mod schema;
+pub mod seed;
+pub mod tokens;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// The one connection type: SQLite or PostgreSQL, chosen by the database URL.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+/// The backend type generated for [`DbConn`].
+pub type Db = MultiBackend;
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL must start with sqlite:// or postgres:// (got {0:?})")]
+    BadUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Path of the SQLite file (or `:memory:`).
+    Sqlite(String),
+    /// A libpq connection URL.
+    Postgres(String),
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::BadUrl(url.to_owned()));
+            }
+            Ok(Target::Sqlite(path.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Target::Postgres(url.to_owned()))
+        } else {
+            Err(StoreError::BadUrl(redact_url(url)))
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Target::Postgres(_))
+    }
+}
+
+/// A URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// r2d2 manager that opens the right backend and applies SQLite's per-connection pragmas.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    target: Target,
+}
+
+impl Manager {
+    pub fn new(target: Target) -> Self {
+        Manager { target }
+    }
+}
+
+/// Pragmas set on every SQLite connection: WAL for concurrent readers, foreign keys on,
+/// wait (rather than fail) when another connection holds the write lock.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32000;";
+
+pub fn connect(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
+    match target {
+        Target::Sqlite(path) => {
+            let mut conn = SqliteConnection::establish(path)?;
+            conn.batch_execute(SQLITE_PRAGMAS)
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConn::Sqlite(conn))
+        }
+        Target::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        connect(&self.target).map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Builds the pool; fails fast when the database cannot be reached.
+pub fn pool(target: &Target, size: u32) -> Result<Pool, StoreError> {
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .test_on_check_out(false)
+        .build(Manager::new(target.clone()))?;
+    Ok(pool)
+}
+
+/// Applies pending migrations; returns the names of those applied.
+pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+/// Runs `f` in a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
+/// so concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConn::Sqlite(inner) = conn else {
+        return conn.transaction(f);
+    };
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => match <DbConn as TransactionManager<DbConn>>::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = <DbConn as TransactionManager<DbConn>>::rollback_transaction(conn);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            <DbConn as TransactionManager<DbConn>>::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Row types: what diesel reads from and writes to each table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{agent_values, agents, api_tokens, audit_log, group_members, groups, roles};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = agents, treat_none_as_null = true)]
+pub struct AgentRow {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub user_name: String,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub formatted_name: Option<String>,
+    pub nickname: Option<String>,
+    pub title: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub employee_number: Option<String>,
+    pub department: Option<String>,
+    pub manager_id: Option<String>,
+    pub role: String,
+    pub permission_overrides: String,
+    pub max_concurrent_chats: Option<i32>,
+    pub status: String,
+    pub login_blocked: bool,
+    pub sessions_revoked_at: Option<NaiveDateTime>,
+    pub password_hash: Option<String>,
+    pub password_changed_at: Option<NaiveDateTime>,
+    pub must_change_password: bool,
+    pub failed_logins: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub source: String,
+    pub source_key: Option<String>,
+    pub last_seen_at: Option<NaiveDateTime>,
+    pub disabled_at: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+    pub purge_after: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = agent_values)]
+pub struct AgentValueRow {
+    pub agent_id: String,
+    pub attr: String,
+    pub position: i32,
+    pub value: String,
+    pub kind: Option<String>,
+    pub is_primary: bool,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = groups, treat_none_as_null = true)]
+pub struct GroupRow {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub display_name: String,
+    pub source: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = group_members)]
+pub struct MemberRow {
+    pub group_id: String,
+    pub member_id: String,
+    pub member_type: String,
+    pub added_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = roles)]
+pub struct RoleRow {
+    pub name: String,
+    pub description: String,
+    pub permissions: String,
+    pub builtin: bool,
+    pub default_max_chats: i32,
+    pub default_channels: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct TokenRow {
+    pub name: String,
+    pub token_hash: String,
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub reason: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct NewAuditRow {
+    pub at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub reason: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}

@@ -1,0 +1,153 @@
+//! Diesel table definitions, portable across SQLite and PostgreSQL (see `migrations/`).
+
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        description -> Text,
+        permissions -> Text,
+        builtin -> Bool,
+        default_max_chats -> Integer,
+        default_channels -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    agents (id) {
+        id -> Text,
+        external_id -> Nullable<Text>,
+        user_name -> Text,
+        display_name -> Nullable<Text>,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        middle_name -> Nullable<Text>,
+        formatted_name -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        title -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        employee_number -> Nullable<Text>,
+        department -> Nullable<Text>,
+        manager_id -> Nullable<Text>,
+        role -> Text,
+        permission_overrides -> Text,
+        max_concurrent_chats -> Nullable<Integer>,
+        status -> Text,
+        login_blocked -> Bool,
+        sessions_revoked_at -> Nullable<Timestamp>,
+        password_hash -> Nullable<Text>,
+        password_changed_at -> Nullable<Timestamp>,
+        must_change_password -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        source -> Text,
+        source_key -> Nullable<Text>,
+        last_seen_at -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        purge_after -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    agent_values (agent_id, attr, position) {
+        agent_id -> Text,
+        attr -> Text,
+        position -> Integer,
+        value -> Text,
+        kind -> Nullable<Text>,
+        is_primary -> Bool,
+        display -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        external_id -> Nullable<Text>,
+        display_name -> Text,
+        source -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, member_id) {
+        group_id -> Text,
+        member_id -> Text,
+        member_type -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (name) {
+        name -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        agent_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        event -> Text,
+        agent_id -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(agent_values -> agents (agent_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(sessions -> agents (agent_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    roles,
+    agents,
+    agent_values,
+    groups,
+    group_members,
+    api_tokens,
+    sessions,
+    audit_log,
+    outbox,
+);
