@@ -30,8 +30,18 @@ pub fn app_state(pool: Pool, config: Config) -> web::Data<Arc<AppState>> {
     web::Data::new(Arc::new(AppState::new(pool, config)))
 }
 
-/// Serves on an already-bound listener until `shutdown` resolves or a signal arrives.
+/// Serves on an already-bound listener until SIGTERM or SIGINT.
 pub async fn serve(config: Config, pool: Pool, listener: TcpListener) -> anyhow::Result<()> {
+    serve_until(config, pool, listener, wait_for_signal()).await
+}
+
+/// Serves on an already-bound listener until `shutdown` completes.
+pub async fn serve_until(
+    config: Config,
+    pool: Pool,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + 'static,
+) -> anyhow::Result<()> {
     let state = app_state(pool, config.clone());
     let workers = config.server.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
@@ -55,8 +65,8 @@ pub async fn serve(config: Config, pool: Pool, listener: TcpListener) -> anyhow:
     notify("READY=1");
 
     let purge = tokio::spawn(purge_loop(state.clone()));
-    let signals = tokio::spawn(async move {
-        wait_for_signal().await;
+    let signals = actix_web::rt::spawn(async move {
+        shutdown.await;
         tracing::info!("shutting down");
         notify("STOPPING=1");
         handle.stop(true).await;

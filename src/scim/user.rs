@@ -10,7 +10,7 @@ use crate::domain::{Agent, AgentProfile, MultiValue};
 pub fn to_json(agent: &Agent, groups: &[(String, String)], base_url: &str) -> Value {
     let p = &agent.profile;
     let mut o = Map::new();
-    o.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE_SCHEMA, AGENT_SCHEMA]));
+    o.insert("schemas".into(), json!([USER_SCHEMA, AGENT_SCHEMA]));
     o.insert("id".into(), json!(agent.id));
     put(&mut o, "externalId", &p.external_id);
     o.insert("userName".into(), json!(p.user_name));
@@ -58,6 +58,9 @@ pub fn to_json(agent: &Agent, groups: &[(String, String)], base_url: &str) -> Va
     }
     if !ent.is_empty() {
         o.insert(ENTERPRISE_SCHEMA.into(), Value::Object(ent));
+        if let Some(Value::Array(s)) = o.get_mut("schemas") {
+            s.insert(1, json!(ENTERPRISE_SCHEMA));
+        }
     }
     let mut ext = Map::new();
     ext.insert("role".into(), json!(agent.role));

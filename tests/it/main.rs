@@ -1,0 +1,10 @@
+//! Rollcall's integration tests: one binary; each test runs against a real SQLite file and a
+//! real PostgreSQL database (`ROLLCALL_TEST_PG_URL`, provided by `scripts/test`), through
+//! real HTTP on a loopback port.
+
+mod harness;
+mod scim_discovery;
+mod scim_groups;
+mod scim_quirks;
+mod scim_users;
+mod store;
