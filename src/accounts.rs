@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use serde_json::{Map, Value, json};
 
 use crate::audit::{self, Entry};
@@ -27,6 +28,15 @@ pub enum AccountError {
     Invalid(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
+}
+
+/// A group to create.
+#[derive(Debug, Clone)]
+pub struct NewGroup<'a> {
+    pub display_name: &'a str,
+    pub external_id: Option<String>,
+    /// Ids of member agents and groups.
+    pub members: Vec<String>,
 }
 
 /// A requested state of an agent. `None` fields leave the stored value as it is.
@@ -77,17 +87,10 @@ impl Accounts {
         let profile = normalise(input.profile)?;
         let id = uuid::Uuid::now_v7().to_string();
         write_tx(conn, |conn| {
-            if agent_store::id_by_user_name(conn, &profile.user_name)?.is_some() {
-                return Err(AccountError::Conflict(format!(
-                    "userName {:?} is already taken",
-                    profile.user_name
-                )));
-            }
             let role = match &profile.role {
                 Some(r) => r.clone(),
-                None => self.default_role.clone(),
+                None => role_named_in(conn, &profile)?.unwrap_or_else(|| self.default_role.clone()),
             };
-            ensure_role(conn, &role)?;
             let active = input.active.unwrap_or(true);
             let row = AgentRow {
                 id: id.clone(),
@@ -108,7 +111,13 @@ impl Accounts {
                 role,
                 permission_overrides: "{}".into(),
                 max_concurrent_chats: profile.max_concurrent_chats,
-                status: if active { Status::Active } else { Status::Suspended }.as_str().into(),
+                status: if active {
+                    Status::Active
+                } else {
+                    Status::Suspended
+                }
+                .as_str()
+                .into(),
                 login_blocked: input.login_blocked.unwrap_or(false),
                 sessions_revoked_at: None,
                 password_hash: input.password_hash.clone(),
@@ -126,7 +135,19 @@ impl Accounts {
                 updated_at: now,
                 version: 1,
             };
-            agent_store::insert(conn, &row, &agent_store::value_rows(&id, &profile))?;
+            // The unique index on live userNames and the foreign key on role are the checks.
+            if let Err(e) = agent_store::insert(conn, &row, &agent_store::value_rows(&id, &profile))
+            {
+                return Err(match e {
+                    DatabaseError(DatabaseErrorKind::UniqueViolation, _) => AccountError::Conflict(
+                        format!("userName {:?} is already taken", profile.user_name),
+                    ),
+                    DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                        return Err(unknown_role(conn, &row.role));
+                    }
+                    other => other.into(),
+                });
+            }
             let snapshot = snapshot(&profile, &row);
             audit::append(
                 conn,
@@ -142,7 +163,10 @@ impl Accounts {
                 },
             )?;
             events::enqueue(conn, Event::Created, &id, &snapshot, now)?;
-            agent_store::get(conn, &id)?.ok_or_else(|| AccountError::NotFound(id.clone()))
+            Ok(agent_store::to_agent(
+                row,
+                agent_store::value_rows(&id, &profile),
+            ))
         })
     }
 
@@ -167,10 +191,13 @@ impl Accounts {
             if let Some(v) = expected_version
                 && v != row.version
             {
-                return Err(AccountError::VersionMismatch { current: row.version });
+                return Err(AccountError::VersionMismatch {
+                    current: row.version,
+                });
             }
             if input.keep_agent_settings {
-                profile.role = Some(row.role.clone());
+                profile.role =
+                    Some(role_named_in(conn, &profile)?.unwrap_or_else(|| row.role.clone()));
                 profile.skill_groups = current.profile.skill_groups.clone();
                 profile.max_concurrent_chats = current.profile.max_concurrent_chats;
                 profile.channels = current.profile.channels.clone();
@@ -221,8 +248,11 @@ impl Accounts {
                 Some(false) if row.status != Status::Suspended.as_str() => {
                     row.status = Status::Suspended.as_str().into();
                     row.disabled_at = Some(now);
-                    row.disabled_reason =
-                        Some(reason.map(str::to_owned).unwrap_or_else(|| format!("deactivated by {actor}")));
+                    row.disabled_reason = Some(
+                        reason
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| format!("deactivated by {actor}")),
+                    );
                     revoke = true;
                     event = Event::Disabled;
                 }
@@ -245,6 +275,7 @@ impl Accounts {
             }
             let values_changed = profile.emails != current.profile.emails
                 || profile.phones != current.profile.phones
+                || profile.roles != current.profile.roles
                 || profile.skill_groups != current.profile.skill_groups
                 || profile.channels != current.profile.channels;
             if row == before_row && !values_changed {
@@ -300,14 +331,19 @@ impl Accounts {
             if let Some(v) = expected_version
                 && v != row.version
             {
-                return Err(AccountError::VersionMismatch { current: row.version });
+                return Err(AccountError::VersionMismatch {
+                    current: row.version,
+                });
             }
             let before = json!({ "status": row.status, "userName": row.user_name });
             revoke_sessions(conn, &mut row, now)?;
             row.status = Status::Deleted.as_str().into();
             row.disabled_at = Some(now);
-            row.disabled_reason =
-                Some(reason.map(str::to_owned).unwrap_or_else(|| format!("deleted by {actor}")));
+            row.disabled_reason = Some(
+                reason
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("deleted by {actor}")),
+            );
             row.purge_after = Some(now + self.deleted_grace);
             row.updated_at = now;
             row.version += 1;
@@ -341,11 +377,14 @@ impl Accounts {
         conn: &mut DbConn,
         actor: &str,
         source: &str,
-        display_name: &str,
-        external_id: Option<String>,
-        members: Vec<String>,
+        group: NewGroup<'_>,
         now: NaiveDateTime,
     ) -> Result<GroupRow, AccountError> {
+        let NewGroup {
+            display_name,
+            external_id,
+            members,
+        } = group;
         let display_name = non_empty("displayName", display_name)?;
         let id = uuid::Uuid::now_v7().to_string();
         write_tx(conn, |conn| {
@@ -405,7 +444,9 @@ impl Accounts {
             if let Some(v) = expected_version
                 && v != row.version
             {
-                return Err(AccountError::VersionMismatch { current: row.version });
+                return Err(AccountError::VersionMismatch {
+                    current: row.version,
+                });
             }
             let before_row = row.clone();
             if let Some(name) = display_name {
@@ -432,17 +473,24 @@ impl Accounts {
                         removed.extend(group_store::remove_members(conn, id, ids)?)
                     }
                     MemberOp::RemoveAll => {
-                        let all: Vec<String> =
-                            group_store::members(conn, id)?.into_iter().map(|m| m.id).collect();
+                        let all: Vec<String> = group_store::members(conn, id)?
+                            .into_iter()
+                            .map(|m| m.id)
+                            .collect();
                         group_store::remove_all_members(conn, id)?;
                         removed.extend(all);
                     }
                     MemberOp::Replace(ids) => {
                         let wanted: HashSet<&String> = ids.iter().collect();
-                        let current: Vec<String> =
-                            group_store::members(conn, id)?.into_iter().map(|m| m.id).collect();
-                        let gone: Vec<String> =
-                            current.iter().filter(|m| !wanted.contains(m)).cloned().collect();
+                        let current: Vec<String> = group_store::members(conn, id)?
+                            .into_iter()
+                            .map(|m| m.id)
+                            .collect();
+                        let gone: Vec<String> = current
+                            .iter()
+                            .filter(|m| !wanted.contains(m))
+                            .cloned()
+                            .collect();
                         removed.extend(group_store::remove_members(conn, id, &gone)?);
                         added.extend(add_resolved(conn, id, ids, now)?);
                     }
@@ -501,7 +549,9 @@ impl Accounts {
             if let Some(v) = expected_version
                 && v != row.version
             {
-                return Err(AccountError::VersionMismatch { current: row.version });
+                return Err(AccountError::VersionMismatch {
+                    current: row.version,
+                });
             }
             group_store::delete(conn, id)?;
             audit::append(
@@ -549,7 +599,10 @@ impl Accounts {
 pub fn ensure_builtin_roles(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     let mut created = 0;
     for t in crate::domain::roles::BUILTIN_ROLES {
-        let exists: i64 = roles::table.filter(roles::name.eq(t.name)).count().get_result(conn)?;
+        let exists: i64 = roles::table
+            .filter(roles::name.eq(t.name))
+            .count()
+            .get_result(conn)?;
         if exists == 0 {
             diesel::insert_into(roles::table)
                 .values(crate::store::models::RoleRow {
@@ -569,22 +622,63 @@ pub fn ensure_builtin_roles(conn: &mut DbConn, now: NaiveDateTime) -> QueryResul
     Ok(created)
 }
 
+/// The first of the IdP-stated `roles` (primary first) that names a Rollcall role.
+fn role_named_in(conn: &mut DbConn, profile: &AgentProfile) -> QueryResult<Option<String>> {
+    let mut candidates: Vec<&str> = profile
+        .roles
+        .iter()
+        .filter(|r| r.primary)
+        .map(|r| r.value.as_str())
+        .collect();
+    candidates.extend(
+        profile
+            .roles
+            .iter()
+            .filter(|r| !r.primary)
+            .map(|r| r.value.as_str()),
+    );
+    for c in candidates {
+        let found: Option<String> = roles::table
+            .filter(roles::name.eq(c))
+            .select(roles::name)
+            .first(conn)
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
 fn ensure_role(conn: &mut DbConn, role: &str) -> Result<(), AccountError> {
-    let n: i64 = roles::table.filter(roles::name.eq(role)).count().get_result(conn)?;
+    let n: i64 = roles::table
+        .filter(roles::name.eq(role))
+        .count()
+        .get_result(conn)?;
     if n == 0 {
-        let known: Vec<String> = roles::table.select(roles::name).order(roles::name).load(conn)?;
-        return Err(AccountError::Invalid(format!(
-            "unknown role {role:?}; roles: {}",
-            known.join(", ")
-        )));
+        return Err(unknown_role(conn, role));
     }
     Ok(())
+}
+
+fn unknown_role(conn: &mut DbConn, role: &str) -> AccountError {
+    let known: Vec<String> = roles::table
+        .select(roles::name)
+        .order(roles::name)
+        .load(conn)
+        .unwrap_or_default();
+    AccountError::Invalid(format!(
+        "unknown role {role:?}; roles: {}",
+        known.join(", ")
+    ))
 }
 
 fn revoke_sessions(conn: &mut DbConn, row: &mut AgentRow, now: NaiveDateTime) -> QueryResult<()> {
     row.sessions_revoked_at = Some(now);
     diesel::update(
-        sessions::table.filter(sessions::agent_id.eq(&row.id)).filter(sessions::revoked_at.is_null()),
+        sessions::table
+            .filter(sessions::agent_id.eq(&row.id))
+            .filter(sessions::revoked_at.is_null()),
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)
@@ -604,7 +698,9 @@ fn add_resolved(
     let mut members: Vec<(String, MemberKind)> = Vec::with_capacity(ids.len());
     for id in ids {
         if id == group_id {
-            return Err(AccountError::Invalid("a group cannot be a member of itself".into()));
+            return Err(AccountError::Invalid(
+                "a group cannot be a member of itself".into(),
+            ));
         }
         match kinds.get(id) {
             Some(kind) => members.push((id.clone(), *kind)),
@@ -630,20 +726,21 @@ fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {
 fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
     p.user_name = non_empty("userName", &p.user_name)?;
     if p.user_name.chars().count() > 256 {
-        return Err(AccountError::Invalid("userName is longer than 256 characters".into()));
+        return Err(AccountError::Invalid(
+            "userName is longer than 256 characters".into(),
+        ));
     }
     if let Some(n) = p.max_concurrent_chats
-        && !(0..=1000).contains(&n)
+        && n < 0
     {
         return Err(AccountError::Invalid(format!(
-            "maxConcurrentChats must be between 0 and 1000 (got {n})"
+            "maxConcurrentChats must not be negative (got {n})"
         )));
     }
-    for list in [&mut p.emails, &mut p.phones] {
+    for list in [&mut p.emails, &mut p.phones, &mut p.roles] {
         list.retain(|v| !v.value.trim().is_empty());
         let mut seen_primary = false;
         for v in list.iter_mut() {
-            v.value = v.value.trim().to_owned();
             if v.primary {
                 v.primary = !seen_primary;
                 seen_primary = true;
@@ -652,7 +749,7 @@ fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
     }
     for list in [&mut p.skill_groups, &mut p.channels] {
         let mut seen = HashSet::new();
-        list.retain(|s| !s.trim().is_empty() && seen.insert(s.trim().to_lowercase()));
+        list.retain(|s| !s.trim().is_empty() && seen.insert(s.to_lowercase()));
     }
     Ok(p)
 }

@@ -70,7 +70,10 @@ pub fn append(conn: &mut DbConn, entry: Entry<'_>) -> QueryResult<()> {
         hash: String::new(),
     };
     row.hash = digest(&prev, &row);
-    diesel::insert_into(audit_log::table).values(&row).execute(conn).map(drop)
+    diesel::insert_into(audit_log::table)
+        .values(&row)
+        .execute(conn)
+        .map(drop)
 }
 
 /// Entries about one target, oldest first.
@@ -94,9 +97,14 @@ pub fn recent(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<AuditRow>> {
 /// Result of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Intact { entries: u64 },
+    Intact {
+        entries: u64,
+    },
     /// The first entry whose `prev_hash` or `hash` does not fit.
-    Broken { id: i64, reason: String },
+    Broken {
+        id: i64,
+        reason: String,
+    },
 }
 
 /// Re-computes every hash, in pages.
@@ -116,7 +124,10 @@ pub fn verify(conn: &mut DbConn) -> QueryResult<Verdict> {
         }
         for r in page {
             if r.prev_hash != prev {
-                return Ok(Verdict::Broken { id: r.id, reason: "prev_hash does not match".into() });
+                return Ok(Verdict::Broken {
+                    id: r.id,
+                    reason: "prev_hash does not match".into(),
+                });
             }
             let recomputed = digest(
                 &prev,
@@ -134,7 +145,10 @@ pub fn verify(conn: &mut DbConn) -> QueryResult<Verdict> {
                 },
             );
             if recomputed != r.hash {
-                return Ok(Verdict::Broken { id: r.id, reason: "content does not match its hash".into() });
+                return Ok(Verdict::Broken {
+                    id: r.id,
+                    reason: "content does not match its hash".into(),
+                });
             }
             prev = r.hash;
             last_id = r.id;

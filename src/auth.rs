@@ -8,7 +8,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -78,17 +78,26 @@ impl Principal {
 }
 
 fn parse_scopes(s: &str) -> Vec<Scope> {
-    s.split(',').filter_map(|p| Scope::parse(p.trim())).collect()
+    s.split(',')
+        .filter_map(|p| Scope::parse(p.trim()))
+        .collect()
 }
 
 /// Checks a presented token against a stored row: hash compared in constant time, not
 /// revoked, not expired.
 pub fn check(row: &TokenRow, presented_hash: &str, now: NaiveDateTime) -> Option<Principal> {
-    let same: bool = row.token_hash.as_bytes().ct_eq(presented_hash.as_bytes()).into();
+    let same: bool = row
+        .token_hash
+        .as_bytes()
+        .ct_eq(presented_hash.as_bytes())
+        .into();
     if !same || row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
         return None;
     }
-    Some(Principal { token_name: row.name.clone(), scopes: parse_scopes(&row.scopes) })
+    Some(Principal {
+        token_name: row.name.clone(),
+        scopes: parse_scopes(&row.scopes),
+    })
 }
 
 /// Caches token look-ups for a few seconds so that authentication costs no query on the
@@ -107,17 +116,18 @@ impl TokenCache {
     /// `None` means "ask [`TokenCache::authenticate`]".
     pub fn cached(&self, token: &str) -> Option<Option<Principal>> {
         let hash = token_hash(token);
-        let now = Utc::now().naive_utc();
+        let now = crate::store::now();
         let row = self.entries.lock().ok().and_then(|m| {
-            m.get(&hash).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, row)| row.clone())
+            m.get(&hash)
+                .filter(|(at, _)| at.elapsed() < Self::TTL)
+                .map(|(_, row)| row.clone())
         })?;
         let principal = row.as_ref().and_then(|r| check(r, &hash, now));
         if let Some(p) = &principal {
-            let due = self
-                .touched
-                .lock()
-                .ok()
-                .is_none_or(|m| m.get(&p.token_name).is_none_or(|t| t.elapsed() >= Self::TOUCH_EVERY));
+            let due = self.touched.lock().ok().is_none_or(|m| {
+                m.get(&p.token_name)
+                    .is_none_or(|t| t.elapsed() >= Self::TOUCH_EVERY)
+            });
             if due {
                 return None;
             }
@@ -132,9 +142,11 @@ impl TokenCache {
         token: &str,
     ) -> diesel::QueryResult<Option<Principal>> {
         let hash = token_hash(token);
-        let now = Utc::now().naive_utc();
+        let now = crate::store::now();
         let cached = self.entries.lock().ok().and_then(|m| {
-            m.get(&hash).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, row)| row.clone())
+            m.get(&hash)
+                .filter(|(at, _)| at.elapsed() < Self::TTL)
+                .map(|(_, row)| row.clone())
         });
         let row = match cached {
             Some(row) => row,
@@ -190,12 +202,18 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
     let mut salt_bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut salt_bytes);
     let salt = SaltString::encode_b64(&salt_bytes)?;
-    Ok(hasher().hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(hasher()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -215,7 +233,7 @@ mod tests {
 
     #[test]
     fn check_rejects_revoked_expired_and_wrong() {
-        let now = Utc::now().naive_utc();
+        let now = crate::store::now();
         let token = new_token();
         let mut row = TokenRow {
             name: "entra".into(),

@@ -10,7 +10,10 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -39,7 +42,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), public_url: None, workers: None }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            workers: None,
+        }
     }
 }
 
@@ -62,7 +69,10 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: "sqlite://rollcall.db".into(), pool_size: 8 }
+        DatabaseConfig {
+            url: "sqlite://rollcall.db".into(),
+            pool_size: 8,
+        }
     }
 }
 
@@ -122,7 +132,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: LogFormat::Text }
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -139,8 +152,10 @@ impl Config {
     /// Loads `path` (if given) and the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p)
-                .map_err(|source| ConfigError::Read { path: p.display().to_string(), source })?,
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?,
             None => String::new(),
         };
         Config::from_parts(&text, std::env::vars())
@@ -169,7 +184,9 @@ impl Config {
         crate::store::Target::parse(&self.database.url)
             .map_err(|e| ConfigError::Invalid(format!("database.url: {e}")))?;
         if self.database.pool_size == 0 {
-            return Err(ConfigError::Invalid("database.pool_size must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.pool_size must be at least 1".into(),
+            ));
         }
         if self.scim.max_results == 0 || self.scim.default_count > self.scim.max_results {
             return Err(ConfigError::Invalid(
@@ -189,10 +206,13 @@ impl Config {
 /// `ROLLCALL_DATABASE_URL=…` → `[database] url = "…"`. Values that parse as TOML
 /// numbers or booleans keep that type.
 fn apply_env(root: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
-    let Some(rest) = name.strip_prefix("ROLLCALL_") else { return Ok(()) };
+    let Some(rest) = name.strip_prefix("ROLLCALL_") else {
+        return Ok(());
+    };
     let rest = rest.to_ascii_lowercase();
     let Some(section) = SECTIONS.iter().find(|s| {
-        rest.strip_prefix(**s).is_some_and(|k| k.starts_with('_') && k.len() > 1)
+        rest.strip_prefix(**s)
+            .is_some_and(|k| k.starts_with('_') && k.len() > 1)
     }) else {
         return Ok(());
     };
@@ -211,7 +231,9 @@ fn apply_env(root: &mut toml::Table, name: &str, value: &str) -> Result<(), Conf
             t.insert(key.to_owned(), parsed);
             Ok(())
         }
-        _ => Err(ConfigError::Invalid(format!("{section} must be a table (set by {name})"))),
+        _ => Err(ConfigError::Invalid(format!(
+            "{section} must be a table (set by {name})"
+        ))),
     }
 }
 
@@ -224,16 +246,23 @@ fn resolve_files(table: &mut toml::Table, prefix: &str) -> Result<(), ConfigErro
             resolve_files(inner, &format!("{full}."))?;
             continue;
         }
-        let Some(base) = key.strip_suffix("_file") else { continue };
+        let Some(base) = key.strip_suffix("_file") else {
+            continue;
+        };
         let Some(toml::Value::String(path)) = table.remove(&key) else {
             return Err(ConfigError::Invalid(format!("{full} must be a file path")));
         };
         if table.contains_key(base) {
-            return Err(ConfigError::Invalid(format!("{prefix}{base} and {full} are both set")));
+            return Err(ConfigError::Invalid(format!(
+                "{prefix}{base} and {full} are both set"
+            )));
         }
         let contents = std::fs::read_to_string(&path)
             .map_err(|e| ConfigError::Invalid(format!("{full}: cannot read {path}: {e}")))?;
-        table.insert(base.to_owned(), toml::Value::String(contents.trim().to_owned()));
+        table.insert(
+            base.to_owned(),
+            toml::Value::String(contents.trim().to_owned()),
+        );
     }
     Ok(())
 }
@@ -243,7 +272,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -259,14 +291,21 @@ mod tests {
         let msg = err.expect_err("must fail").to_string();
         assert!(msg.contains("listen_on"), "{msg}");
         let err = Config::from_parts("", env(&[("ROLLCALL_SCIM_MAX_RESULT", "5")]));
-        assert!(err.expect_err("must fail").to_string().contains("max_result"));
+        assert!(
+            err.expect_err("must fail")
+                .to_string()
+                .contains("max_result")
+        );
     }
 
     #[test]
     fn env_overrides_file_with_types() {
         let c = Config::from_parts(
             "[scim]\nmax_results = 50\n",
-            env(&[("ROLLCALL_SCIM_MAX_RESULTS", "200"), ("ROLLCALL_LOG_FORMAT", "json")]),
+            env(&[
+                ("ROLLCALL_SCIM_MAX_RESULTS", "200"),
+                ("ROLLCALL_LOG_FORMAT", "json"),
+            ]),
         )
         .expect("config");
         assert_eq!(c.scim.max_results, 200);
@@ -288,6 +327,10 @@ mod tests {
     #[test]
     fn bad_database_url_is_explained() {
         let err = Config::from_parts("[database]\nurl = \"mysql://x\"\n", env(&[]));
-        assert!(err.expect_err("must fail").to_string().contains("database.url"));
+        assert!(
+            err.expect_err("must fail")
+                .to_string()
+                .contains("database.url")
+        );
     }
 }

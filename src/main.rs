@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use clap::{Parser, Subcommand};
 
 use rollcall::auth::{self, Scope};
@@ -12,7 +12,11 @@ use rollcall::config::{Config, LogFormat};
 use rollcall::store::{self, Target, models::TokenRow, tokens};
 
 #[derive(Parser)]
-#[command(name = "rollcall", version, about = "Agent account backbone: SCIM 2.0 provider and directory sync")]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Agent account backbone: SCIM 2.0 provider and directory sync"
+)]
 struct Cli {
     /// Configuration file (TOML). ROLLCALL_<SECTION>_<KEY> variables override it.
     #[arg(short, long, env = "ROLLCALL_CONFIG", global = true)]
@@ -36,9 +40,7 @@ enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Insert N synthetic agents (user000001 …) for demos and benchmarks.
-    SeedAgents {
-        count: u32,
-    },
+    SeedAgents { count: u32 },
 }
 
 #[derive(Subcommand)]
@@ -95,7 +97,9 @@ fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -107,7 +111,7 @@ fn connect(config: &Config) -> anyhow::Result<store::DbConn> {
     let mut conn = store::connect(&target)
         .with_context(|| format!("connecting to {}", store::redact_url(&config.database.url)))?;
     store::migrate(&mut conn)?;
-    rollcall::accounts::ensure_builtin_roles(&mut conn, Utc::now().naive_utc())?;
+    rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
     Ok(conn)
 }
 
@@ -123,7 +127,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let target = Target::parse(&config.database.url)?;
             let mut conn = store::connect(&target)?;
             let applied = store::migrate(&mut conn)?;
-            rollcall::accounts::ensure_builtin_roles(&mut conn, Utc::now().naive_utc())?;
+            rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
             if applied.is_empty() {
                 println!("database is up to date");
             }
@@ -146,9 +150,13 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 fn tokens_cmd(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {
     let mut conn = connect(config)?;
-    let now = Utc::now().naive_utc();
+    let now = rollcall::store::now();
     match cmd {
-        TokenCommand::Create { name, scopes, expires } => {
+        TokenCommand::Create {
+            name,
+            scopes,
+            expires,
+        } => {
             let mut parsed = Vec::new();
             for s in scopes.iter().flat_map(|s| s.split(',')) {
                 match Scope::parse(s.trim()) {
@@ -177,7 +185,10 @@ fn tokens_cmd(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         TokenCommand::List => {
-            println!("{:<24} {:<16} {:<20} {:<20} STATE", "NAME", "SCOPES", "CREATED", "LAST USED");
+            println!(
+                "{:<24} {:<16} {:<20} {:<20} STATE",
+                "NAME", "SCOPES", "CREATED", "LAST USED"
+            );
             for t in tokens::list(&mut conn)? {
                 let state = if t.revoked_at.is_some() {
                     "revoked".to_string()
@@ -193,7 +204,9 @@ fn tokens_cmd(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {
                     t.name,
                     t.scopes,
                     t.created_at.format("%Y-%m-%d %H:%M"),
-                    t.last_used_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or("-".into()),
+                    t.last_used_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or("-".into()),
                     state
                 );
             }
@@ -250,6 +263,9 @@ fn seed(config: &Config, count: u32) -> anyhow::Result<()> {
     let accounts = rollcall::accounts::Accounts::new(&config.accounts.default_role, 30);
     let started = std::time::Instant::now();
     let n = rollcall::store::seed::seed_agents(&mut conn, &accounts, count)?;
-    eprintln!("inserted {n} agents in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "inserted {n} agents in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, middleware, web};
-use chrono::Utc;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -21,7 +20,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Pool> {
     for m in &applied {
         tracing::info!(migration = %m, "applied migration");
     }
-    crate::accounts::ensure_builtin_roles(&mut conn, Utc::now().naive_utc())?;
+    crate::accounts::ensure_builtin_roles(&mut conn, crate::store::now())?;
     Ok(pool)
 }
 
@@ -44,7 +43,9 @@ pub async fn serve_until(
 ) -> anyhow::Result<()> {
     let state = app_state(pool, config.clone());
     let workers = config.server.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     });
     let addr = listener.local_addr()?;
     let server = HttpServer::new({
@@ -108,7 +109,7 @@ async fn purge_loop(state: web::Data<Arc<AppState>>) {
         let st = state.clone();
         let outcome = web::block(move || -> anyhow::Result<usize> {
             let mut conn = st.pool.get()?;
-            Ok(st.accounts.purge(&mut conn, Utc::now().naive_utc())?)
+            Ok(st.accounts.purge(&mut conn, crate::store::now())?)
         })
         .await;
         match outcome {

@@ -67,6 +67,9 @@ pub struct AgentProfile {
     pub title: Option<String>,
     pub emails: Vec<MultiValue>,
     pub phones: Vec<MultiValue>,
+    /// Roles as the identity provider states them (SCIM `roles`). A value naming a Rollcall
+    /// role also selects that role's permission set when `role` is not given.
+    pub roles: Vec<MultiValue>,
     pub employee_number: Option<String>,
     pub department: Option<String>,
     pub manager_id: Option<String>,

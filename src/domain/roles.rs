@@ -6,7 +6,10 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("chat.view_own", "See own conversations"),
     ("chat.view_team", "See the team's conversations"),
     ("chat.view_all", "See every conversation"),
-    ("chat.transfer", "Transfer a conversation to another agent or queue"),
+    (
+        "chat.transfer",
+        "Transfer a conversation to another agent or queue",
+    ),
     ("customer.view", "See customer profiles"),
     ("customer.edit", "Edit customer profiles"),
     ("customer.export", "Export customer data"),

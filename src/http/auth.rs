@@ -31,7 +31,9 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(ApiError::unauthorized("the Authorization header must be: Bearer <token>"));
+        return Err(ApiError::unauthorized(
+            "the Authorization header must be: Bearer <token>",
+        ));
     }
     Ok(token.to_owned())
 }
@@ -44,7 +46,10 @@ impl FromRequest for ScimCaller {
         let req = req.clone();
         Box::pin(async move {
             let token = bearer(&req)?;
-            let state = req.app_data::<State>().cloned().ok_or_else(ApiError::internal)?;
+            let state = req
+                .app_data::<State>()
+                .cloned()
+                .ok_or_else(ApiError::internal)?;
             let principal = match state.tokens.cached(&token) {
                 Some(p) => p,
                 None => {
@@ -55,15 +60,17 @@ impl FromRequest for ScimCaller {
                     .await?
                 }
             };
-            let principal =
-                principal.ok_or_else(|| ApiError::unauthorized("the token is unknown, expired or revoked"))?;
+            let principal = principal.ok_or_else(|| {
+                ApiError::unauthorized("the token is unknown, expired or revoked")
+            })?;
             let read_only = req.method() == actix_web::http::Method::GET;
             if principal.has(Scope::Scim) || (read_only && principal.has(Scope::Read)) {
                 Ok(ScimCaller(principal))
             } else {
-                Err(ApiError::forbidden("this token's scope does not allow SCIM provisioning"))
+                Err(ApiError::forbidden(
+                    "this token's scope does not allow SCIM provisioning",
+                ))
             }
         })
     }
 }
-

@@ -45,7 +45,9 @@ pub async fn json_body(
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError(ScimError::invalid_syntax(format!("could not read the request body: {e}")))
+            ApiError(ScimError::invalid_syntax(format!(
+                "could not read the request body: {e}"
+            )))
         })?;
         if buf.len() + chunk.len() > limit {
             return Err(too_large());

@@ -37,14 +37,21 @@ pub async fn bulk(
         return Err(ScimError::invalid_syntax("a BulkRequest must be a JSON object").into());
     };
     if let Some(Value::Array(s)) = get_ci(o, "schemas")
-        && !s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(BULK_REQUEST)))
+        && !s.iter().any(|u| {
+            u.as_str()
+                .is_some_and(|u| u.eq_ignore_ascii_case(BULK_REQUEST))
+        })
     {
-        return Err(ScimError::invalid_value(format!("schemas must contain {BULK_REQUEST}")).into());
+        return Err(
+            ScimError::invalid_value(format!("schemas must contain {BULK_REQUEST}")).into(),
+        );
     }
     let fail_on_errors = match get_ci(o, "failOnErrors") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_u64().filter(|n| *n > 0),
-        Some(_) => return Err(ScimError::invalid_value("failOnErrors must be a positive integer").into()),
+        Some(_) => {
+            return Err(ScimError::invalid_value("failOnErrors must be a positive integer").into());
+        }
     };
     let Some(Value::Array(raw_ops)) = get_ci(o, "Operations") else {
         return Err(ScimError::invalid_syntax("Operations must be a list").into());
@@ -54,7 +61,10 @@ pub async fn bulk(
         return Err(ScimError::new(
             413,
             None,
-            format!("a bulk request may hold at most {max} operations (got {})", raw_ops.len()),
+            format!(
+                "a bulk request may hold at most {max} operations (got {})",
+                raw_ops.len()
+            ),
         )
         .into());
     }
@@ -66,15 +76,28 @@ pub async fn bulk(
     let results = with_conn(&state, move |conn| {
         let actor = caller.actor();
         let source = format!("scim:{}", caller.0.token_name);
-        Ok(run(conn, &st, &Who { actor: &actor, source: &source }, ops, fail_on_errors))
+        Ok(run(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: &source,
+            },
+            ops,
+            fail_on_errors,
+        ))
     })
     .await?;
-    Ok(scim_ok(&json!({ "schemas": [BULK_RESPONSE], "Operations": results })))
+    Ok(scim_ok(
+        &json!({ "schemas": [BULK_RESPONSE], "Operations": results }),
+    ))
 }
 
 fn parse_op(index: usize, raw: &Value) -> Result<Op, ApiError> {
     let Value::Object(m) = raw else {
-        return Err(ScimError::invalid_syntax(format!("operation {index} must be an object")).into());
+        return Err(
+            ScimError::invalid_syntax(format!("operation {index} must be an object")).into(),
+        );
     };
     let text = |k: &str| get_ci(m, k).and_then(Value::as_str).map(str::to_owned);
     let method = text("method")
@@ -84,7 +107,9 @@ fn parse_op(index: usize, raw: &Value) -> Result<Op, ApiError> {
         .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index} has no path")))?;
     let bulk_id = text("bulkId");
     if method == "POST" && bulk_id.is_none() {
-        return Err(ScimError::invalid_syntax(format!("operation {index}: POST needs a bulkId")).into());
+        return Err(
+            ScimError::invalid_syntax(format!("operation {index}: POST needs a bulkId")).into(),
+        );
     }
     Ok(Op {
         index,
@@ -104,9 +129,12 @@ fn resolve(value: &Value, ids: &HashMap<String, String>) -> Result<Value, String
             Some(b) => Value::String(ids.get(b).cloned().ok_or_else(|| b.to_owned())?),
             None => value.clone(),
         },
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| resolve(v, ids)).collect::<Result<_, _>>()?)
-        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve(v, ids))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, v)| Ok((k.clone(), resolve(v, ids)?)))
@@ -141,12 +169,15 @@ fn run(
                     continue;
                 }
             };
-            let path = match resolve(&Value::String(op.path.clone()), &ids) {
-                Ok(Value::String(p)) => p.replace("/bulkId:", "/"),
-                _ => {
-                    waiting.push(op);
-                    continue;
-                }
+            let path = match op.path.split_once("/bulkId:") {
+                None => op.path.clone(),
+                Some((head, b)) => match ids.get(b) {
+                    Some(id) => format!("{head}/{id}"),
+                    None => {
+                        waiting.push(op);
+                        continue;
+                    }
+                },
             };
             let outcome = execute(conn, st, who, &op, &path, data.as_ref());
             let mut r = json!({ "method": op.method });
@@ -174,16 +205,20 @@ fn run(
             }
             results.push((op.index, r));
         }
-        if waiting.is_empty() || waiting.len() == before || fail_on_errors.is_some_and(|n| errors >= n) {
+        if waiting.is_empty()
+            || waiting.len() == before
+            || fail_on_errors.is_some_and(|n| errors >= n)
+        {
             // What still waits refers to a bulkId that never resolved (or a cycle).
-            if !fail_on_errors.is_some_and(|n| errors >= n) {
+            if fail_on_errors.is_none_or(|n| errors < n) {
                 for op in waiting {
                     let e = ScimError::new(
                         409,
                         Some(ScimType::InvalidValue),
                         "this operation refers to a bulkId that no operation created",
                     );
-                    let mut r = json!({ "method": op.method, "status": "409", "response": e.to_json() });
+                    let mut r =
+                        json!({ "method": op.method, "status": "409", "response": e.to_json() });
                     if let Some(b) = &op.bulk_id {
                         r["bulkId"] = json!(b);
                     }
@@ -213,7 +248,9 @@ fn execute(
         Some((k, id)) => (k, Some(id)),
         None => (trimmed, None),
     };
-    let need_data = || data.ok_or_else(|| ApiError::from(ScimError::invalid_syntax("this operation needs data")));
+    let need_data = || {
+        data.ok_or_else(|| ApiError::from(ScimError::invalid_syntax("this operation needs data")))
+    };
     let proj = Projection::default();
     let done = |v: Value, version: i64, status: u16| -> Done {
         let location = v["meta"]["location"].as_str().map(str::to_owned);
@@ -223,26 +260,48 @@ fn execute(
     let user = kind.eq_ignore_ascii_case("Users");
     let group = kind.eq_ignore_ascii_case("Groups");
     match (op.method.as_str(), user, group, id) {
-        ("POST", true, _, None) => users::do_create(conn, st, who, need_data()?).map(|(v, ver)| done(v, ver, 201)),
+        ("POST", true, _, None) => {
+            users::do_create(conn, st, who, need_data()?).map(|(v, ver)| done(v, ver, 201))
+        }
         ("POST", _, true, None) => {
             groups::do_create(conn, st, who, need_data()?, &proj).map(|(v, ver)| done(v, ver, 201))
         }
         ("PUT", true, _, Some(id)) => {
-            users::do_replace(conn, st, who, id, op.version, need_data()?).map(|(v, ver)| done(v, ver, 200))
+            users::do_replace(conn, st, who, id, op.version, need_data()?)
+                .map(|(v, ver)| done(v, ver, 200))
         }
-        ("PUT", _, true, Some(id)) => groups::do_replace(conn, st, who, id, op.version, need_data()?, &proj)
-            .map(|(v, ver)| done(v, ver, 200)),
+        ("PUT", _, true, Some(id)) => {
+            groups::do_replace(conn, st, who, id, op.version, need_data()?, &proj)
+                .map(|(v, ver)| done(v, ver, 200))
+        }
         ("PATCH", true, _, Some(id)) => {
-            users::do_patch(conn, st, who, id, op.version, need_data()?).map(|(v, ver)| done(v, ver, 200))
+            users::do_patch(conn, st, who, id, op.version, need_data()?)
+                .map(|(v, ver)| done(v, ver, 200))
         }
-        ("PATCH", _, true, Some(id)) => groups::do_patch(conn, st, who, id, op.version, need_data()?, &proj)
-            .map(|(v, ver)| done(v, ver, 200)),
-        ("DELETE", true, _, Some(id)) => users::do_delete(conn, st, who, id, op.version).map(|()| {
-            (204, Some(format!("{}/scim/v2/Users/{id}", st.base_url)), None, None)
-        }),
-        ("DELETE", _, true, Some(id)) => groups::do_delete(conn, st, who, id, op.version).map(|()| {
-            (204, Some(format!("{}/scim/v2/Groups/{id}", st.base_url)), None, None)
-        }),
+        ("PATCH", _, true, Some(id)) => {
+            groups::do_patch(conn, st, who, id, op.version, need_data()?, &proj)
+                .map(|(v, ver)| done(v, ver, 200))
+        }
+        ("DELETE", true, _, Some(id)) => {
+            users::do_delete(conn, st, who, id, op.version).map(|()| {
+                (
+                    204,
+                    Some(format!("{}/scim/v2/Users/{id}", st.base_url)),
+                    None,
+                    None,
+                )
+            })
+        }
+        ("DELETE", _, true, Some(id)) => {
+            groups::do_delete(conn, st, who, id, op.version).map(|()| {
+                (
+                    204,
+                    Some(format!("{}/scim/v2/Groups/{id}", st.base_url)),
+                    None,
+                    None,
+                )
+            })
+        }
         _ => Err(ScimError::invalid_value(format!(
             "unsupported bulk operation {} {path}",
             op.method

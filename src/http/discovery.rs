@@ -11,11 +11,14 @@ use crate::scim::error::ScimError;
 use crate::scim::{list_response, schema};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ServiceProviderConfig", web::get().to(service_provider_config))
-        .route("/ResourceTypes", web::get().to(resource_types))
-        .route("/ResourceTypes/{id}", web::get().to(resource_type))
-        .route("/Schemas", web::get().to(schemas))
-        .route("/Schemas/{id}", web::get().to(one_schema));
+    cfg.route(
+        "/ServiceProviderConfig",
+        web::get().to(service_provider_config),
+    )
+    .route("/ResourceTypes", web::get().to(resource_types))
+    .route("/ResourceTypes/{id}", web::get().to(resource_type))
+    .route("/Schemas", web::get().to(schemas))
+    .route("/Schemas/{id}", web::get().to(one_schema));
 }
 
 pub fn service_provider_config_json(state: &State) -> Value {
@@ -55,7 +58,9 @@ pub fn service_provider_config_json(state: &State) -> Value {
 
 fn reject_filter(req: &HttpRequest) -> Result<(), ApiError> {
     if req.query_string().to_ascii_lowercase().contains("filter=") {
-        return Err(ScimError::new(403, None, "discovery endpoints do not support filtering").into());
+        return Err(
+            ScimError::new(403, None, "discovery endpoints do not support filtering").into(),
+        );
     }
     Ok(())
 }
@@ -75,7 +80,11 @@ async fn resource_type(path: web::Path<String>, state: State) -> Result<HttpResp
     let id = path.into_inner();
     schema::resource_types_json(&state.base_url)
         .into_iter()
-        .find(|r| r["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&id)))
+        .find(|r| {
+            r["id"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&id))
+        })
         .map(|r| scim_ok(&r))
         .ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}")).into())
 }
@@ -91,7 +100,11 @@ async fn one_schema(path: web::Path<String>, state: State) -> Result<HttpRespons
     let id = path.into_inner();
     schema::all_schemas_json(&state.base_url)
         .into_iter()
-        .find(|s| s["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&id)))
+        .find(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&id))
+        })
         .map(|s| scim_ok(&s))
         .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")).into())
 }

@@ -20,7 +20,11 @@ impl ApiError {
     }
 
     pub fn unavailable() -> Self {
-        ApiError(ScimError::new(503, None, "the database is not reachable; try again"))
+        ApiError(ScimError::new(
+            503,
+            None,
+            "the database is not reachable; try again",
+        ))
     }
 
     pub fn unauthorized(detail: &str) -> Self {
@@ -57,7 +61,9 @@ impl From<ListError> for ApiError {
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
-            AccountError::NotFound(what) => ApiError(ScimError::not_found(format!("{what} not found"))),
+            AccountError::NotFound(what) => {
+                ApiError(ScimError::not_found(format!("{what} not found")))
+            }
             AccountError::Conflict(msg) => ApiError(ScimError::conflict(msg)),
             AccountError::VersionMismatch { current } => ApiError(ScimError::precondition_failed(
                 format!("If-Match does not match the current version W/\"{current}\""),

@@ -3,7 +3,6 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use serde_json::Value;
 
 use super::auth::ScimCaller;
@@ -12,7 +11,7 @@ use super::error::{ApiError, SCIM_JSON};
 use super::list::{ListParams, etag_version, group_domain, group_page, scim_ok, with_etag};
 use super::users::{Who, if_match, projection};
 use super::{AppState, State, with_conn};
-use crate::accounts::{AccountError, MemberOp};
+use crate::accounts::{AccountError, MemberOp, NewGroup};
 use crate::scim::error::ScimError;
 use crate::scim::group::{from_json, to_json};
 use crate::scim::patch::{MemberChange, apply_patch, parse_patch_request, split_member_ops};
@@ -46,10 +45,19 @@ async fn search(
     Ok(scim_ok(&group_page(&state, params).await?))
 }
 
-fn render(conn: &mut DbConn, id: &str, proj: &Projection, base: &str) -> Result<(Value, i64), ApiError> {
+fn render(
+    conn: &mut DbConn,
+    id: &str,
+    proj: &Projection,
+    base: &str,
+) -> Result<(Value, i64), ApiError> {
     let row = group_store::get(conn, id)?
         .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
-    let members = if proj.wants("members") { Some(group_store::members(conn, id)?) } else { None };
+    let members = if proj.wants("members") {
+        Some(group_store::members(conn, id)?)
+    } else {
+        None
+    };
     let mut v = to_json(&group_domain(&row), members.as_deref(), base);
     proj.apply(&mut v);
     Ok((v, row.version))
@@ -74,14 +82,16 @@ pub fn do_create(
     proj: &Projection,
 ) -> Result<(Value, i64), ApiError> {
     let g = from_json(body)?;
-    let now = Utc::now().naive_utc();
+    let now = crate::store::now();
     let row = st.accounts.create_group(
         conn,
         who.actor,
         who.source,
-        &g.display_name,
-        g.external_id,
-        g.members.unwrap_or_default(),
+        NewGroup {
+            display_name: &g.display_name,
+            external_id: g.external_id,
+            members: g.members.unwrap_or_default(),
+        },
         now,
     )?;
     render(conn, &row.id, proj, &st.base_url)
@@ -98,10 +108,19 @@ pub fn do_replace(
     proj: &Projection,
 ) -> Result<(Value, i64), ApiError> {
     let g = from_json(body)?;
-    let now = Utc::now().naive_utc();
+    let now = crate::store::now();
     let ops = vec![MemberOp::Replace(g.members.unwrap_or_default())];
     st.accounts
-        .update_group(conn, who.actor, id, expected, Some(&g.display_name), Some(g.external_id), &ops, now)
+        .update_group(
+            conn,
+            who.actor,
+            id,
+            expected,
+            Some(&g.display_name),
+            Some(g.external_id),
+            &ops,
+            now,
+        )
         .map_err(|e| not_found_as_group(e, id))?;
     render(conn, id, proj, &st.base_url)
 }
@@ -123,7 +142,10 @@ pub fn do_patch(
     if let Some(v) = expected
         && v != row.version
     {
-        return Err(AccountError::VersionMismatch { current: row.version }.into());
+        return Err(AccountError::VersionMismatch {
+            current: row.version,
+        }
+        .into());
     }
     let (name, external_id) = if rest.is_empty() {
         (None, None)
@@ -133,9 +155,18 @@ pub fn do_patch(
         let g = from_json(&doc)?;
         (Some(g.display_name), Some(g.external_id))
     };
-    let now = Utc::now().naive_utc();
+    let now = crate::store::now();
     st.accounts
-        .update_group(conn, who.actor, id, expected, name.as_deref(), external_id, &member_ops, now)
+        .update_group(
+            conn,
+            who.actor,
+            id,
+            expected,
+            name.as_deref(),
+            external_id,
+            &member_ops,
+            now,
+        )
         .map_err(|e| not_found_as_group(e, id))?;
     render(conn, id, proj, &st.base_url)
 }
@@ -147,8 +178,10 @@ pub fn do_delete(
     id: &str,
     expected: Option<i64>,
 ) -> Result<(), ApiError> {
-    let now = Utc::now().naive_utc();
-    st.accounts.delete_group(conn, who.actor, id, expected, now).map_err(|e| not_found_as_group(e, id))
+    let now = crate::store::now();
+    st.accounts
+        .delete_group(conn, who.actor, id, expected, now)
+        .map_err(|e| not_found_as_group(e, id))
 }
 
 fn not_found_as_group(e: AccountError, id: &str) -> ApiError {
@@ -179,7 +212,16 @@ async fn create(
     let (v, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
         let source = format!("scim:{}", caller.0.token_name);
-        do_create(conn, &st, &Who { actor: &actor, source: &source }, &body, &proj)
+        do_create(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: &source,
+            },
+            &body,
+            &proj,
+        )
     })
     .await?;
     Ok(respond(StatusCode::CREATED, &v, version))
@@ -195,7 +237,10 @@ async fn get_one(
     let id = path.into_inner();
     let base = state.base_url.clone();
     let (v, version) = with_conn(&state, move |conn| render(conn, &id, &proj, &base)).await?;
-    if let Some(tag) = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+    if let Some(tag) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
         && (tag.trim() == "*" || tag.split(',').any(|t| etag_version(t) == Some(version)))
     {
         return Ok(with_etag(HttpResponse::NotModified().finish(), version));
@@ -217,7 +262,18 @@ async fn replace(
     let st = state.clone();
     let (v, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
-        do_replace(conn, &st, &Who { actor: &actor, source: "" }, &id, expected, &body, &proj)
+        do_replace(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: "",
+            },
+            &id,
+            expected,
+            &body,
+            &proj,
+        )
     })
     .await?;
     Ok(respond(StatusCode::OK, &v, version))
@@ -237,7 +293,18 @@ async fn patch(
     let st = state.clone();
     let (v, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
-        do_patch(conn, &st, &Who { actor: &actor, source: "" }, &id, expected, &body, &proj)
+        do_patch(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: "",
+            },
+            &id,
+            expected,
+            &body,
+            &proj,
+        )
     })
     .await?;
     Ok(respond(StatusCode::OK, &v, version))
@@ -254,7 +321,16 @@ async fn delete(
     let st = state.clone();
     with_conn(&state, move |conn| {
         let actor = caller.actor();
-        do_delete(conn, &st, &Who { actor: &actor, source: "" }, &id, expected)
+        do_delete(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: "",
+            },
+            &id,
+            expected,
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

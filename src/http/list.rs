@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
 use serde_json::Value;
 
-use super::error::{ApiError, SCIM_JSON};
 use super::auth::ScimCaller;
+use super::error::{ApiError, SCIM_JSON};
 use super::{State, body::json_body, with_conn};
 use crate::domain::Group;
 use crate::scim::error::{ScimError, ScimType};
@@ -81,19 +81,29 @@ impl ListParams {
 
     pub fn from_search_body(body: &Value, state: &State) -> Result<Self, ScimError> {
         let Value::Object(o) = body else {
-            return Err(ScimError::invalid_syntax("a SearchRequest must be a JSON object"));
+            return Err(ScimError::invalid_syntax(
+                "a SearchRequest must be a JSON object",
+            ));
         };
         if let Some(Value::Array(s)) = get_ci(o, "schemas")
-            && !s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_REQUEST)))
+            && !s.iter().any(|u| {
+                u.as_str()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_REQUEST))
+            })
         {
-            return Err(ScimError::invalid_value(format!("schemas must contain {SEARCH_REQUEST}")));
+            return Err(ScimError::invalid_value(format!(
+                "schemas must contain {SEARCH_REQUEST}"
+            )));
         }
         let s = |k: &str| -> Result<Option<String>, ScimError> {
             match get_ci(o, k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
                 Some(Value::Array(a)) => Ok(Some(
-                    a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
                 )),
                 Some(_) => Err(ScimError::invalid_value(format!("{k} must be a string"))),
             }
@@ -151,7 +161,10 @@ impl ListParams {
             Some(c) => Some(Some(decode_cursor(c.trim())?)),
         };
         let max = i64::from(scim.max_results);
-        let count = raw.count.unwrap_or(i64::from(scim.default_count)).clamp(0, max);
+        let count = raw
+            .count
+            .unwrap_or(i64::from(scim.default_count))
+            .clamp(0, max);
         Ok(ListParams {
             filter,
             start_index: raw.start_index.unwrap_or(1).max(1),
@@ -169,8 +182,14 @@ impl ListParams {
             sort_by: self.sort_by.as_ref(),
             descending: self.descending,
             window: match &self.cursor {
-                Some(after) => Window::Cursor { after: after.clone(), count: self.count },
-                None => Window::Index { offset: self.start_index - 1, count: self.count },
+                Some(after) => Window::Cursor {
+                    after: after.clone(),
+                    count: self.count,
+                },
+                None => Window::Index {
+                    offset: self.start_index - 1,
+                    count: self.count,
+                },
             },
         }
     }
@@ -183,17 +202,26 @@ pub fn encode_cursor(pos: &(chrono::NaiveDateTime, String)) -> String {
 }
 
 fn decode_cursor(c: &str) -> Result<(chrono::NaiveDateTime, String), ScimError> {
-    let bad = || ScimError::bad_request(ScimType::InvalidCursor, "the cursor is not one Rollcall issued");
+    let bad = || {
+        ScimError::bad_request(
+            ScimType::InvalidCursor,
+            "the cursor is not one Rollcall issued",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (micros, id) = text.split_once('.').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?.naive_utc();
+    let at = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(bad)?
+        .naive_utc();
     Ok((at, id.to_owned()))
 }
 
 pub fn scim_ok(body: &Value) -> HttpResponse {
-    HttpResponse::Ok().content_type(SCIM_JSON).body(body.to_string())
+    HttpResponse::Ok()
+        .content_type(SCIM_JSON)
+        .body(body.to_string())
 }
 
 /// Users matching `params`, rendered and projected.
@@ -218,7 +246,12 @@ pub async fn user_page(state: &State, params: ListParams) -> Result<Value, ApiEr
             })
             .collect();
         let next = result.next.as_ref().map(encode_cursor);
-        Ok(list_response(result.total, params.start_index, resources, next))
+        Ok(list_response(
+            result.total,
+            params.start_index,
+            resources,
+            next,
+        ))
     })
     .await
 }
@@ -241,13 +274,22 @@ pub async fn group_page(state: &State, params: ListParams) -> Result<Value, ApiE
         let with_members = params.projection.wants("members");
         let mut resources = Vec::with_capacity(result.items.len());
         for row in &result.items {
-            let members = if with_members { Some(group_store::members(conn, &row.id)?) } else { None };
+            let members = if with_members {
+                Some(group_store::members(conn, &row.id)?)
+            } else {
+                None
+            };
             let mut v = crate::scim::group::to_json(&group_domain(row), members.as_deref(), &base);
             params.projection.apply(&mut v);
             resources.push(v);
         }
         let next = result.next.as_ref().map(encode_cursor);
-        Ok(list_response(result.total, params.start_index, resources, next))
+        Ok(list_response(
+            result.total,
+            params.start_index,
+            resources,
+            next,
+        ))
     })
     .await
 }
@@ -307,7 +349,12 @@ pub async fn root_search(
             resources.extend(items.iter().cloned());
         }
     }
-    Ok(scim_ok(&list_response(ut + gt, params.start_index, resources, None)))
+    Ok(scim_ok(&list_response(
+        ut + gt,
+        params.start_index,
+        resources,
+        None,
+    )))
 }
 
 /// Parses and validates `If-Match` / `If-None-Match` ETags (`W/"7"` or `"7"`).
@@ -323,4 +370,3 @@ pub fn with_etag(mut resp: HttpResponse, version: i64) -> HttpResponse {
     }
     resp
 }
-

@@ -34,7 +34,10 @@ impl AppState {
     pub fn new(pool: Pool, config: Config) -> Self {
         AppState {
             pool,
-            accounts: Accounts::new(&config.accounts.default_role, config.accounts.deleted_grace_days),
+            accounts: Accounts::new(
+                &config.accounts.default_role,
+                config.accounts.deleted_grace_days,
+            ),
             base_url: config.server.base_url(),
             config,
             tokens: TokenCache::default(),

@@ -2,7 +2,6 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use serde_json::Value;
 
 use super::auth::ScimCaller;
@@ -47,18 +46,28 @@ async fn search(
 
 /// `attributes` / `excludedAttributes` from the query string.
 pub fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
-    let pairs: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
+    let pairs: Vec<(String, String)> =
+        web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map(web::Query::into_inner)
+            .unwrap_or_default();
     let get = |name: &str| {
-        pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     };
     Projection::parse(get("attributes"), get("excludedAttributes"))
 }
 
 /// `If-Match`: `None` for absent or `*`; an unparsable tag never matches.
 pub fn if_match(req: &HttpRequest) -> Option<i64> {
-    let v = req.headers().get(header::IF_MATCH)?.to_str().ok()?.trim().to_owned();
+    let v = req
+        .headers()
+        .get(header::IF_MATCH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .to_owned();
     if v == "*" {
         return None;
     }
@@ -107,10 +116,17 @@ pub struct Who<'a> {
     pub source: &'a str,
 }
 
-pub fn do_create(conn: &mut DbConn, st: &AppState, who: &Who<'_>, body: &Value) -> Result<(Value, i64), ApiError> {
+pub fn do_create(
+    conn: &mut DbConn,
+    st: &AppState,
+    who: &Who<'_>,
+    body: &Value,
+) -> Result<(Value, i64), ApiError> {
     let input = input_of(from_json(body)?)?;
-    let now = Utc::now().naive_utc();
-    let agent = st.accounts.create_agent(conn, who.actor, who.source, input, now)?;
+    let now = crate::store::now();
+    let agent = st
+        .accounts
+        .create_agent(conn, who.actor, who.source, input, now)?;
     Ok((render(conn, &agent, &st.base_url)?, agent.version))
 }
 
@@ -123,7 +139,7 @@ pub fn do_replace(
     body: &Value,
 ) -> Result<(Value, i64), ApiError> {
     let input = input_of(from_json(body)?)?;
-    let now = Utc::now().naive_utc();
+    let now = crate::store::now();
     let agent = st
         .accounts
         .update_agent(conn, who.actor, id, expected, input, None, now)
@@ -147,13 +163,19 @@ pub fn do_patch(
         if let Some(v) = expected
             && v != agent.version
         {
-            return Err(AccountError::VersionMismatch { current: agent.version }.into());
+            return Err(AccountError::VersionMismatch {
+                current: agent.version,
+            }
+            .into());
         }
         let mut doc = to_json(&agent, &[], &st.base_url);
         apply_patch(ResourceKind::User, &mut doc, &ops)?;
         let input = input_of(from_json(&doc)?)?;
-        let now = Utc::now().naive_utc();
-        match st.accounts.update_agent(conn, who.actor, id, Some(agent.version), input, None, now) {
+        let now = crate::store::now();
+        match st
+            .accounts
+            .update_agent(conn, who.actor, id, Some(agent.version), input, None, now)
+        {
             Ok(updated) => return Ok((render(conn, &updated, &st.base_url)?, updated.version)),
             Err(AccountError::VersionMismatch { .. }) if expected.is_none() => continue,
             Err(e) => return Err(not_found_as_user(e, id)),
@@ -169,7 +191,7 @@ pub fn do_delete(
     id: &str,
     expected: Option<i64>,
 ) -> Result<(), ApiError> {
-    let now = Utc::now().naive_utc();
+    let now = crate::store::now();
     st.accounts
         .delete_agent(conn, who.actor, id, expected, None, now)
         .map_err(|e| not_found_as_user(e, id))
@@ -194,7 +216,15 @@ async fn create(
     let (json, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
         let source = format!("scim:{}", caller.0.token_name);
-        do_create(conn, &st, &Who { actor: &actor, source: &source }, &body)
+        do_create(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: &source,
+            },
+            &body,
+        )
     })
     .await?;
     Ok(respond(StatusCode::CREATED, json, version, &proj))
@@ -215,7 +245,10 @@ async fn get_one(
         Ok((render(conn, &agent, &base)?, agent.version))
     })
     .await?;
-    if let Some(tag) = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+    if let Some(tag) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
         && (tag.trim() == "*" || tag.split(',').any(|t| etag_version(t) == Some(version)))
     {
         return Ok(with_etag(HttpResponse::NotModified().finish(), version));
@@ -237,7 +270,17 @@ async fn replace(
     let st = state.clone();
     let (json, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
-        do_replace(conn, &st, &Who { actor: &actor, source: "" }, &id, expected, &body)
+        do_replace(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: "",
+            },
+            &id,
+            expected,
+            &body,
+        )
     })
     .await?;
     Ok(respond(StatusCode::OK, json, version, &proj))
@@ -257,7 +300,17 @@ async fn patch(
     let st = state.clone();
     let (json, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
-        do_patch(conn, &st, &Who { actor: &actor, source: "" }, &id, expected, &body)
+        do_patch(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: "",
+            },
+            &id,
+            expected,
+            &body,
+        )
     })
     .await?;
     Ok(respond(StatusCode::OK, json, version, &proj))
@@ -274,7 +327,16 @@ async fn delete(
     let st = state.clone();
     with_conn(&state, move |conn| {
         let actor = caller.actor();
-        do_delete(conn, &st, &Who { actor: &actor, source: "" }, &id, expected)
+        do_delete(
+            conn,
+            &st,
+            &Who {
+                actor: &actor,
+                source: "",
+            },
+            &id,
+            expected,
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -53,7 +53,11 @@ pub struct ScimError {
 
 impl ScimError {
     pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
-        ScimError { status, scim_type, detail: detail.into() }
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
     }
 
     /// 400 with the given `scimType`.
@@ -126,6 +130,11 @@ mod tests {
         assert_eq!(body["status"], "400");
         assert_eq!(body["scimType"], "invalidFilter");
         assert_eq!(body["detail"], "bad");
-        assert!(ScimError::not_found("x").to_json().get("scimType").is_none());
+        assert!(
+            ScimError::not_found("x")
+                .to_json()
+                .get("scimType")
+                .is_none()
+        );
     }
 }

@@ -69,7 +69,11 @@ pub fn from_json(body: &Value) -> Result<GroupBody, ScimError> {
         Some(v @ Value::Object(_)) => Some(member_ids(std::slice::from_ref(v))?),
         Some(_) => return Err(ScimError::invalid_value("members must be a list")),
     };
-    Ok(GroupBody { display_name, external_id: opt_str(o, "externalId")?, members })
+    Ok(GroupBody {
+        display_name,
+        external_id: opt_str(o, "externalId")?,
+        members,
+    })
 }
 
 /// Member ids from `[{"value": "…", "$ref": null, "type": "User"}, …]`.
@@ -79,10 +83,18 @@ pub fn member_ids(items: &[Value]) -> Result<Vec<String>, ScimError> {
         match item {
             Value::Object(m) => match opt_str(m, "value")? {
                 Some(id) => ids.push(id),
-                None => return Err(ScimError::invalid_value("each member needs a value (its id)")),
+                None => {
+                    return Err(ScimError::invalid_value(
+                        "each member needs a value (its id)",
+                    ));
+                }
             },
             Value::String(s) => ids.push(s.clone()),
-            _ => return Err(ScimError::invalid_value("members must be objects with a value")),
+            _ => {
+                return Err(ScimError::invalid_value(
+                    "members must be objects with a value",
+                ));
+            }
         }
     }
     Ok(ids)
@@ -102,6 +114,8 @@ mod tests {
         .expect("valid");
         assert_eq!(g.members, Some(vec!["a1".to_string(), "b2".to_string()]));
         assert!(from_json(&json!({"displayName": ""})).is_err());
-        assert!(from_json(&json!({"displayName": "x", "members": [{"display": "no id"}]})).is_err());
+        assert!(
+            from_json(&json!({"displayName": "x", "members": [{"display": "no id"}]})).is_err()
+        );
     }
 }

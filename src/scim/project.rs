@@ -33,7 +33,10 @@ impl Projection {
             })
             .unwrap_or_else(|| Ok(Vec::new()))
         };
-        Ok(Projection { include: list(attributes)?, exclude: list(excluded)? })
+        Ok(Projection {
+            include: list(attributes)?,
+            exclude: list(excluded)?,
+        })
     }
 
     pub fn from_lists(include: Vec<AttrPath>, exclude: Vec<AttrPath>) -> Self {
@@ -44,9 +47,15 @@ impl Projection {
     /// server skip loading it.
     pub fn wants(&self, name: &str) -> bool {
         if !self.include.is_empty() {
-            return self.include.iter().any(|p| p.urn.is_none() && p.attr.eq_ignore_ascii_case(name));
+            return self
+                .include
+                .iter()
+                .any(|p| p.urn.is_none() && p.attr.eq_ignore_ascii_case(name));
         }
-        !self.exclude.iter().any(|p| p.urn.is_none() && p.sub_attr.is_none() && p.attr.eq_ignore_ascii_case(name))
+        !self
+            .exclude
+            .iter()
+            .any(|p| p.urn.is_none() && p.sub_attr.is_none() && p.attr.eq_ignore_ascii_case(name))
     }
 
     pub fn apply(&self, resource: &mut Value) {
@@ -63,9 +72,16 @@ impl Projection {
                     let wanted: Vec<&AttrPath> = self
                         .include
                         .iter()
-                        .filter(|p| p.urn.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(&key)))
+                        .filter(|p| {
+                            p.urn
+                                .as_deref()
+                                .is_some_and(|u| u.eq_ignore_ascii_case(&key))
+                        })
                         .collect();
-                    let whole = self.include.iter().any(|p| p.urn.is_none() && p.attr.eq_ignore_ascii_case(&key));
+                    let whole = self
+                        .include
+                        .iter()
+                        .any(|p| p.urn.is_none() && p.attr.eq_ignore_ascii_case(&key));
                     if whole {
                         kept.insert(key, value);
                     } else if !wanted.is_empty()
@@ -84,7 +100,12 @@ impl Projection {
                 let matching: Vec<&AttrPath> = self
                     .include
                     .iter()
-                    .filter(|p| p.attr.eq_ignore_ascii_case(&key) && !p.urn.as_deref().is_some_and(|u| !u.to_ascii_lowercase().contains(":core:")))
+                    .filter(|p| {
+                        p.attr.eq_ignore_ascii_case(&key)
+                            && p.urn
+                                .as_deref()
+                                .is_none_or(|u| u.to_ascii_lowercase().contains(":core:"))
+                    })
                     .collect();
                 if matching.is_empty() {
                     continue;
@@ -92,7 +113,10 @@ impl Projection {
                 if matching.iter().any(|p| p.sub_attr.is_none()) {
                     kept.insert(key, value);
                 } else {
-                    let subs: Vec<&str> = matching.iter().filter_map(|p| p.sub_attr.as_deref()).collect();
+                    let subs: Vec<&str> = matching
+                        .iter()
+                        .filter_map(|p| p.sub_attr.as_deref())
+                        .collect();
                     kept.insert(key, keep_subs(value, &subs));
                 }
             }
@@ -107,7 +131,11 @@ impl Projection {
                 _ => Some(&mut *obj),
             };
             let Some(target) = target else { continue };
-            let Some(key) = target.keys().find(|k| k.eq_ignore_ascii_case(&p.attr)).cloned() else {
+            let Some(key) = target
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(&p.attr))
+                .cloned()
+            else {
                 continue;
             };
             if p.urn.is_none() && ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(&key)) {
@@ -125,7 +153,9 @@ impl Projection {
 
 fn keep_subs(value: Value, subs: &[&str]) -> Value {
     let filter = |m: Map<String, Value>| -> Map<String, Value> {
-        m.into_iter().filter(|(k, _)| subs.iter().any(|s| s.eq_ignore_ascii_case(k))).collect()
+        m.into_iter()
+            .filter(|(k, _)| subs.iter().any(|s| s.eq_ignore_ascii_case(k)))
+            .collect()
     };
     match value {
         Value::Object(m) => Value::Object(filter(m)),
@@ -150,7 +180,10 @@ fn drop_sub(value: Option<&mut Value>, sub: &str) {
     };
     match value {
         Some(Value::Object(m)) => strip(m),
-        Some(Value::Array(items)) => items.iter_mut().filter_map(Value::as_object_mut).for_each(strip),
+        Some(Value::Array(items)) => items
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(strip),
         _ => {}
     }
 }

@@ -32,7 +32,9 @@ pub fn to_json(agent: &Agent, groups: &[(String, String)], base_url: &str) -> Va
     if !p.phones.is_empty() {
         o.insert("phoneNumbers".into(), multi_json(&p.phones));
     }
-    o.insert("roles".into(), json!([{ "value": agent.role, "primary": true }]));
+    if !p.roles.is_empty() {
+        o.insert("roles".into(), multi_json(&p.roles));
+    }
     if !groups.is_empty() {
         let list: Vec<Value> = groups
             .iter()
@@ -113,7 +115,8 @@ fn multi_json(list: &[MultiValue]) -> Value {
 #[derive(Debug, Clone, Default)]
 pub struct UserBody {
     pub profile: AgentProfile,
-    /// The agent extension (and `roles`) was absent: keep what is stored.
+    /// The agent extension was absent: keep the stored role, skill groups, chat limit and
+    /// channels (an IdP that does not manage them must not clear them).
     pub keep_agent_settings: bool,
     pub active: Option<bool>,
     pub login_blocked: Option<bool>,
@@ -159,12 +162,7 @@ pub fn from_json(body: &Value) -> Result<UserBody, ScimError> {
         password: opt_str(o, "password")?,
         ..UserBody::default()
     };
-    let roles = multi(o, "roles")?;
-    let role_from_roles = roles
-        .iter()
-        .find(|r| r.primary)
-        .or_else(|| roles.first())
-        .map(|r| r.value.clone());
+    p.roles = multi(o, "roles")?;
     if let Some(Value::Object(ent)) = get_ci(o, ENTERPRISE_SCHEMA) {
         p.employee_number = opt_str(ent, "employeeNumber")?;
         p.department = opt_str(ent, "department")?;
@@ -175,26 +173,24 @@ pub fn from_json(body: &Value) -> Result<UserBody, ScimError> {
             Some(_) => return Err(ScimError::invalid_value("manager must be an object")),
         };
     } else if get_ci(o, ENTERPRISE_SCHEMA).is_some_and(|v| !v.is_null()) {
-        return Err(ScimError::invalid_value(format!("{ENTERPRISE_SCHEMA} must be an object")));
+        return Err(ScimError::invalid_value(format!(
+            "{ENTERPRISE_SCHEMA} must be an object"
+        )));
     }
     match get_ci(o, AGENT_SCHEMA) {
         Some(Value::Object(ext)) => {
-            p.role = opt_str(ext, "role")?.or(role_from_roles);
+            p.role = opt_str(ext, "role")?;
             p.skill_groups = str_list(ext, "skillGroups")?;
             p.channels = str_list(ext, "channels")?;
             p.max_concurrent_chats = opt_int(ext, "maxConcurrentChats")?;
             out.login_blocked = opt_bool(ext, "loginBlocked")?;
         }
-        None | Some(Value::Null) => {
-            p.role = role_from_roles;
-            out.keep_agent_settings = p.role.is_none();
-        }
+        None | Some(Value::Null) => out.keep_agent_settings = true,
         Some(_) => {
-            return Err(ScimError::invalid_value(format!("{AGENT_SCHEMA} must be an object")));
+            return Err(ScimError::invalid_value(format!(
+                "{AGENT_SCHEMA} must be an object"
+            )));
         }
-    }
-    if out.keep_agent_settings {
-        p.role = None;
     }
     out.profile = p;
     Ok(out)
@@ -206,13 +202,15 @@ pub fn check_schemas(o: &Map<String, Value>) -> Result<(), ScimError> {
     match get_ci(o, "schemas") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
-        Some(_) => Err(ScimError::invalid_syntax("schemas must be an array of URN strings")),
+        Some(_) => Err(ScimError::invalid_syntax(
+            "schemas must be an array of URN strings",
+        )),
     }
 }
 
+/// Blank strings count as absent; other values are kept exactly as sent.
 fn non_empty(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_owned())
+    (!s.trim().is_empty()).then(|| s.to_owned())
 }
 
 pub fn opt_str(o: &Map<String, Value>, key: &str) -> Result<Option<String>, ScimError> {
@@ -231,7 +229,9 @@ pub fn opt_bool(o: &Map<String, Value>, key: &str) -> Result<Option<bool>, ScimE
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(_) => Err(ScimError::invalid_value(format!("{key} must be true or false"))),
+        Some(_) => Err(ScimError::invalid_value(format!(
+            "{key} must be true or false"
+        ))),
     }
 }
 
@@ -239,9 +239,11 @@ fn opt_int(o: &Map<String, Value>, key: &str) -> Result<Option<i32>, ScimError> 
     let bad = || ScimError::invalid_value(format!("{key} must be an integer"));
     match get_ci(o, key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            n.as_i64().and_then(|n| i32::try_from(n).ok()).map(Some).ok_or_else(bad)
-        }
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(bad),
         Some(Value::String(s)) => s.trim().parse::<i32>().map(Some).map_err(|_| bad()),
         Some(_) => Err(bad()),
     }
@@ -256,11 +258,15 @@ fn str_list(o: &Map<String, Value>, key: &str) -> Result<Vec<String>, ScimError>
             .map(|v| match v {
                 Value::String(s) => Ok(s.trim().to_owned()),
                 Value::Object(m) => opt_str(m, "value").map(Option::unwrap_or_default),
-                _ => Err(ScimError::invalid_value(format!("{key} must be a list of strings"))),
+                _ => Err(ScimError::invalid_value(format!(
+                    "{key} must be a list of strings"
+                ))),
             })
             .collect(),
         Some(Value::String(s)) => Ok(vec![s.trim().to_owned()]),
-        Some(_) => Err(ScimError::invalid_value(format!("{key} must be a list of strings"))),
+        Some(_) => Err(ScimError::invalid_value(format!(
+            "{key} must be a list of strings"
+        ))),
     }
 }
 
@@ -271,7 +277,10 @@ fn multi(o: &Map<String, Value>, key: &str) -> Result<Vec<MultiValue>, ScimError
         Some(Value::Array(a)) => a.iter().collect(),
         Some(v @ Value::Object(_)) => vec![v],
         Some(Value::String(s)) => {
-            return Ok(vec![MultiValue { value: s.clone(), ..MultiValue::default() }]);
+            return Ok(vec![MultiValue {
+                value: s.clone(),
+                ..MultiValue::default()
+            }]);
         }
         Some(_) => return Err(ScimError::invalid_value(format!("{key} must be a list"))),
     };
@@ -279,12 +288,19 @@ fn multi(o: &Map<String, Value>, key: &str) -> Result<Vec<MultiValue>, ScimError
     for item in items {
         let Value::Object(m) = item else {
             if let Value::String(s) = item {
-                out.push(MultiValue { value: s.clone(), ..MultiValue::default() });
+                out.push(MultiValue {
+                    value: s.clone(),
+                    ..MultiValue::default()
+                });
                 continue;
             }
-            return Err(ScimError::invalid_value(format!("{key} entries must be objects")));
+            return Err(ScimError::invalid_value(format!(
+                "{key} entries must be objects"
+            )));
         };
-        let Some(value) = opt_str(m, "value")? else { continue };
+        let Some(value) = opt_str(m, "value")? else {
+            continue;
+        };
         out.push(MultiValue {
             value,
             kind: opt_str(m, "type")?,
@@ -335,7 +351,10 @@ mod tests {
     #[test]
     fn rejects_missing_user_name_and_bad_types() {
         let e = from_json(&json!({"name": {}})).expect_err("no userName");
-        assert_eq!(e.scim_type, Some(super::super::error::ScimType::InvalidValue));
+        assert_eq!(
+            e.scim_type,
+            Some(super::super::error::ScimType::InvalidValue)
+        );
         assert!(from_json(&json!({"userName": "x", "active": "maybe"})).is_err());
         assert!(from_json(&json!({"userName": 5})).is_err());
         assert!(from_json(&json!([1])).is_err());

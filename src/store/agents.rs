@@ -13,6 +13,7 @@ pub const EMAILS: &str = "emails";
 pub const PHONES: &str = "phoneNumbers";
 pub const SKILL_GROUPS: &str = "skillGroups";
 pub const CHANNELS: &str = "channels";
+pub const ROLES: &str = "roles";
 
 /// Live (not deleted) agent by id.
 pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Agent>> {
@@ -42,7 +43,7 @@ pub fn get_row(conn: &mut DbConn, id: &str) -> QueryResult<Option<AgentRow>> {
 pub fn id_by_user_name(conn: &mut DbConn, user_name: &str) -> QueryResult<Option<String>> {
     agents::table
         .filter(super::query::lower(agents::user_name).eq(super::query::lower(user_name)))
-        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .filter(super::list::live())
         .select(agents::id)
         .first(conn)
         .optional()
@@ -56,7 +57,11 @@ pub fn with_values(conn: &mut DbConn, rows: Vec<AgentRow>) -> QueryResult<Vec<Ag
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let values: Vec<AgentValueRow> = agent_values::table
         .filter(agent_values::agent_id.eq_any(&ids))
-        .order((agent_values::agent_id, agent_values::attr, agent_values::position))
+        .order((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::position,
+        ))
         .select(AgentValueRow::as_select())
         .load(conn)?;
     let mut by_agent: HashMap<String, Vec<AgentValueRow>> = HashMap::new();
@@ -72,7 +77,8 @@ pub fn with_values(conn: &mut DbConn, rows: Vec<AgentRow>) -> QueryResult<Vec<Ag
         .collect())
 }
 
-fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
+/// Builds the domain agent from its row and value rows.
+pub fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
     let mut profile = AgentProfile {
         user_name: row.user_name,
         external_id: row.external_id,
@@ -91,10 +97,16 @@ fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
         ..AgentProfile::default()
     };
     for v in values {
-        let mv = MultiValue { value: v.value, kind: v.kind, primary: v.is_primary, display: v.display };
+        let mv = MultiValue {
+            value: v.value,
+            kind: v.kind,
+            primary: v.is_primary,
+            display: v.display,
+        };
         match v.attr.as_str() {
             EMAILS => profile.emails.push(mv),
             PHONES => profile.phones.push(mv),
+            ROLES => profile.roles.push(mv),
             SKILL_GROUPS => profile.skill_groups.push(mv.value),
             CHANNELS => profile.channels.push(mv.value),
             _ => {}
@@ -135,9 +147,13 @@ pub fn value_rows(agent_id: &str, profile: &AgentProfile) -> Vec<AgentValueRow> 
     };
     push(EMAILS, profile.emails.clone());
     push(PHONES, profile.phones.clone());
+    push(ROLES, profile.roles.clone());
     let plain = |list: &[String]| {
         list.iter()
-            .map(|s| MultiValue { value: s.clone(), ..MultiValue::default() })
+            .map(|s| MultiValue {
+                value: s.clone(),
+                ..MultiValue::default()
+            })
             .collect::<Vec<_>>()
     };
     push(SKILL_GROUPS, plain(&profile.skill_groups));
@@ -146,14 +162,18 @@ pub fn value_rows(agent_id: &str, profile: &AgentProfile) -> Vec<AgentValueRow> 
 }
 
 pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> QueryResult<()> {
-    diesel::insert_into(agents::table).values(row).execute(conn)?;
+    diesel::insert_into(agents::table)
+        .values(row)
+        .execute(conn)?;
     insert_values(conn, values)
 }
 
 fn insert_values(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()> {
     // One statement per row: multi-row INSERT is not portable through the multi-backend.
     for v in values {
-        diesel::insert_into(agent_values::table).values(v).execute(conn)?;
+        diesel::insert_into(agent_values::table)
+            .values(v)
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -164,7 +184,9 @@ pub fn update(
     row: &AgentRow,
     values: Option<&[AgentValueRow]>,
 ) -> QueryResult<()> {
-    diesel::update(agents::table.filter(agents::id.eq(&row.id))).set(row).execute(conn)?;
+    diesel::update(agents::table.filter(agents::id.eq(&row.id)))
+        .set(row)
+        .execute(conn)?;
     if let Some(values) = values {
         diesel::delete(agent_values::table.filter(agent_values::agent_id.eq(&row.id)))
             .execute(conn)?;

@@ -29,17 +29,25 @@ pub fn id_by_display_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<S
 }
 
 pub fn insert(conn: &mut DbConn, row: &GroupRow) -> QueryResult<()> {
-    diesel::insert_into(groups::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(groups::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn update(conn: &mut DbConn, row: &GroupRow) -> QueryResult<()> {
-    diesel::update(groups::table.filter(groups::id.eq(&row.id))).set(row).execute(conn).map(drop)
+    diesel::update(groups::table.filter(groups::id.eq(&row.id)))
+        .set(row)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<()> {
     diesel::delete(group_members::table.filter(group_members::group_id.eq(id))).execute(conn)?;
     remove_member_everywhere(conn, id)?;
-    diesel::delete(groups::table.filter(groups::id.eq(id))).execute(conn).map(drop)
+    diesel::delete(groups::table.filter(groups::id.eq(id)))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Members of a group with their display names.
@@ -86,8 +94,10 @@ pub fn resolve_members(
             .select(agents::id)
             .load(conn)?;
         out.extend(users.into_iter().map(|id| (id, MemberKind::User)));
-        let nested: Vec<String> =
-            groups::table.filter(groups::id.eq_any(chunk)).select(groups::id).load(conn)?;
+        let nested: Vec<String> = groups::table
+            .filter(groups::id.eq_any(chunk))
+            .select(groups::id)
+            .load(conn)?;
         out.extend(nested.into_iter().map(|id| (id, MemberKind::Group)));
     }
     Ok(out)
@@ -118,7 +128,9 @@ pub fn add_members(
                 member_type: kind.as_str().to_owned(),
                 added_at: now,
             };
-            diesel::insert_into(group_members::table).values(&row).execute(conn)?;
+            diesel::insert_into(group_members::table)
+                .values(&row)
+                .execute(conn)?;
             added.push(id.clone());
         }
     }
@@ -183,7 +195,10 @@ pub fn memberships_of(
 /// Bumps a group's version and modification time after a membership change.
 pub fn touch(conn: &mut DbConn, group_id: &str, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(groups::table.filter(groups::id.eq(group_id)))
-        .set((groups::updated_at.eq(now), groups::version.eq(groups::version + 1)))
+        .set((
+            groups::updated_at.eq(now),
+            groups::version.eq(groups::version + 1),
+        ))
         .execute(conn)
         .map(drop)
 }

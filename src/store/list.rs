@@ -4,10 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::{AgentRow, GroupRow};
-use super::query::{lower_n, group_filter, user_filter};
+use super::query::{group_filter, in_subselect, lower_n, user_filter};
 use super::schema::{agents, groups};
 use super::{Db, DbConn};
-use crate::domain::Status;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{AttrPath, Filter};
 
@@ -17,7 +16,10 @@ pub enum Window {
     /// `startIndex`/`count`: skip `offset` rows.
     Index { offset: i64, count: i64 },
     /// RFC 9865 cursor: rows after the keyset position (`None` = from the start).
-    Cursor { after: Option<(NaiveDateTime, String)>, count: i64 },
+    Cursor {
+        after: Option<(NaiveDateTime, String)>,
+        count: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +35,60 @@ pub struct ListResult<T> {
     pub total: i64,
     /// Keyset position of the last item, when there may be more (cursor mode).
     pub next: Option<(NaiveDateTime, String)>,
+}
+
+/// Applies the window (offset, or keyset position after a cursor) to a boxed query of
+/// `$table`; yields the page size and whether this is cursor pagination.
+macro_rules! apply_window {
+    ($q:ident, $req:expr, $table:ident) => {{
+        if matches!($req.window, Window::Cursor { .. }) && $req.sort_by.is_some() {
+            return Err(ScimError::invalid_value(
+                "sortBy cannot be combined with cursor pagination; results are in creation order",
+            )
+            .into());
+        }
+        match &$req.window {
+            Window::Index { offset, count } => {
+                $q = $q.offset(*offset);
+                (*count, false)
+            }
+            Window::Cursor { after, count } => {
+                if let Some((at, id)) = after.clone() {
+                    $q = $q.filter(
+                        $table::created_at
+                            .gt(at)
+                            .or($table::created_at.eq(at).and($table::id.gt(id))),
+                    );
+                }
+                (*count, true)
+            }
+        }
+    }};
+}
+
+/// Orders by `$col` in the requested direction.
+macro_rules! order_by {
+    ($q:ident, $req:expr, $col:expr) => {
+        if $req.descending {
+            $q.order_by($col.desc())
+        } else {
+            $q.order_by($col.asc())
+        }
+    };
+}
+
+/// Cuts the extra row fetched in cursor mode and returns the next keyset position.
+fn cut<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    cursor_mode: bool,
+    key: impl Fn(&T) -> (NaiveDateTime, String),
+) -> Option<(NaiveDateTime, String)> {
+    if cursor_mode && rows.len() as i64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        return rows.last().map(key);
+    }
+    None
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,46 +134,33 @@ fn user_sort(path: &AttrPath) -> Result<UserSort, ScimError> {
     })
 }
 
+/// Live agents: a literal predicate, so that both backends can use the partial indexes
+/// declared `WHERE status <> 'deleted'`.
+pub fn live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>("agents.status <> 'deleted'")
+}
+
 fn agents_base(filter: Option<&Filter>) -> Result<agents::BoxedQuery<'static, Db>, ScimError> {
-    let mut q = agents::table.into_boxed::<Db>().filter(agents::status.ne(Status::Deleted.as_str()));
+    let mut q = agents::table.into_boxed::<Db>().filter(live());
     if let Some(f) = filter {
         q = q.filter(user_filter(f)?);
     }
     Ok(q)
 }
 
-pub fn list_agents(
-    conn: &mut DbConn,
-    req: &ListRequest<'_>,
-) -> Result<ListResult<crate::domain::Agent>, ListError> {
-    let total: i64 = agents_base(req.filter)?.count().get_result(conn)?;
-    let mut q = agents_base(req.filter)?;
-    let (limit, cursor_mode) = match &req.window {
-        Window::Index { offset, count } => {
-            q = q.offset(*offset);
-            (*count, false)
-        }
-        Window::Cursor { after, count } => {
-            if let Some((at, id)) = after.clone() {
-                q = q.filter(
-                    agents::created_at
-                        .gt(at)
-                        .or(agents::created_at.eq(at).and(agents::id.gt(id))),
-                );
-            }
-            (*count, true)
-        }
-    };
-    if cursor_mode && req.sort_by.is_some() {
-        return Err(ScimError::invalid_value(
-            "sortBy cannot be combined with cursor pagination; results are in creation order",
-        )
-        .into());
-    }
-    let sort = req.sort_by.map(user_sort).transpose()?;
+fn sort_agents(
+    q: agents::BoxedQuery<'static, Db>,
+    sort: Option<UserSort>,
+    descending: bool,
+) -> agents::BoxedQuery<'static, Db> {
+    let mut q = q;
     macro_rules! by {
         ($col:expr) => {
-            if req.descending { q.order_by($col.desc()) } else { q.order_by($col.asc()) }
+            if descending {
+                q.order_by($col.desc())
+            } else {
+                q.order_by($col.asc())
+            }
         };
     }
     q = match sort {
@@ -134,14 +177,48 @@ pub fn list_agents(
         Some(UserSort::LastModified) => by!(agents::updated_at),
         Some(UserSort::Id) => by!(agents::id),
     };
-    q = if req.descending { q.then_order_by(agents::id.desc()) } else { q.then_order_by(agents::id.asc()) };
-    let fetch = if cursor_mode { limit + 1 } else { limit };
-    let mut rows: Vec<AgentRow> = q.limit(fetch).select(AgentRow::as_select()).load(conn)?;
-    let mut next = None;
-    if cursor_mode && rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        next = rows.last().map(|r| (r.created_at, r.id.clone()));
+    if descending {
+        q.then_order_by(agents::id.desc())
+    } else {
+        q.then_order_by(agents::id.asc())
     }
+}
+
+/// One page of agents. The page's ids are found first (an index-only walk past the offset),
+/// then only those rows are read.
+pub fn list_agents(
+    conn: &mut DbConn,
+    req: &ListRequest<'_>,
+) -> Result<ListResult<crate::domain::Agent>, ListError> {
+    let total: i64 = match req.filter {
+        // All rows minus the few deleted ones: both counts are cheap (SQLite counts a table
+        // without visiting rows; deleted rows are an index range).
+        None => {
+            let all: i64 = agents::table.count().get_result(conn)?;
+            let deleted: i64 = agents::table
+                .filter(agents::status.eq(crate::domain::Status::Deleted.as_str()))
+                .count()
+                .get_result(conn)?;
+            all - deleted
+        }
+        Some(_) => agents_base(req.filter)?.count().get_result(conn)?,
+    };
+    let mut q = agents_base(req.filter)?;
+    let (limit, cursor_mode) = apply_window!(q, req, agents);
+    let sort = req.sort_by.map(user_sort).transpose()?;
+    let fetch = if cursor_mode { limit + 1 } else { limit };
+    let page_ids = sort_agents(q, sort, req.descending)
+        .limit(fetch)
+        .select(agents::id);
+    let outer = agents::table
+        .into_boxed::<Db>()
+        .filter(in_subselect(agents::id, page_ids));
+    let mut rows: Vec<AgentRow> = sort_agents(outer, sort, req.descending)
+        .select(AgentRow::as_select())
+        .load(conn)?;
+    let next = cut(&mut rows, limit, cursor_mode, |r| {
+        (r.created_at, r.id.clone())
+    });
     let items = super::agents::with_values(conn, rows)?;
     Ok(ListResult { items, total, next })
 }
@@ -160,28 +237,7 @@ pub fn list_groups(
 ) -> Result<ListResult<GroupRow>, ListError> {
     let total: i64 = groups_base(req.filter)?.count().get_result(conn)?;
     let mut q = groups_base(req.filter)?;
-    let (limit, cursor_mode) = match &req.window {
-        Window::Index { offset, count } => {
-            q = q.offset(*offset);
-            (*count, false)
-        }
-        Window::Cursor { after, count } => {
-            if let Some((at, id)) = after.clone() {
-                q = q.filter(
-                    groups::created_at
-                        .gt(at)
-                        .or(groups::created_at.eq(at).and(groups::id.gt(id))),
-                );
-            }
-            (*count, true)
-        }
-    };
-    if cursor_mode && req.sort_by.is_some() {
-        return Err(ScimError::invalid_value(
-            "sortBy cannot be combined with cursor pagination; results are in creation order",
-        )
-        .into());
-    }
+    let (limit, cursor_mode) = apply_window!(q, req, groups);
     let sort = req.sort_by.map(|p| {
         let attr = p.attr.to_ascii_lowercase();
         let sub = p.sub_attr.as_deref().map(str::to_ascii_lowercase);
@@ -201,7 +257,7 @@ pub fn list_groups(
     let sort = sort.transpose()?;
     macro_rules! by {
         ($col:expr) => {
-            if req.descending { q.order_by($col.desc()) } else { q.order_by($col.asc()) }
+            order_by!(q, req, $col)
         };
     }
     q = match sort {
@@ -211,15 +267,21 @@ pub fn list_groups(
         Some(4) => by!(groups::updated_at),
         _ => by!(groups::created_at),
     };
-    q = if req.descending { q.then_order_by(groups::id.desc()) } else { q.then_order_by(groups::id.asc()) };
+    q = if req.descending {
+        q.then_order_by(groups::id.desc())
+    } else {
+        q.then_order_by(groups::id.asc())
+    };
     let fetch = if cursor_mode { limit + 1 } else { limit };
     let mut rows: Vec<GroupRow> = q.limit(fetch).select(GroupRow::as_select()).load(conn)?;
-    let mut next = None;
-    if cursor_mode && rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        next = rows.last().map(|r| (r.created_at, r.id.clone()));
-    }
-    Ok(ListResult { items: rows, total, next })
+    let next = cut(&mut rows, limit, cursor_mode, |r| {
+        (r.created_at, r.id.clone())
+    });
+    Ok(ListResult {
+        items: rows,
+        total,
+        next,
+    })
 }
 
 /// A listing failed: the client's request, or the database.

@@ -3,8 +3,8 @@
 
 pub mod agents;
 pub mod groups;
-pub mod models;
 pub mod list;
+pub mod models;
 pub mod query;
 pub mod schema;
 pub mod seed;
@@ -109,7 +109,8 @@ impl Manager {
 /// Pragmas set on every SQLite connection: WAL for concurrent readers, foreign keys on,
 /// wait (rather than fail) when another connection holds the write lock.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32000;";
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32000; \
+     PRAGMA case_sensitive_like = ON;";
 
 pub fn connect(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
     match target {
@@ -161,6 +162,8 @@ pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f` in a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
 /// so concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
@@ -171,6 +174,11 @@ where
     let DbConn::Sqlite(inner) = conn else {
         return conn.transaction(f);
     };
+    // SQLite has one writer at a time. Queue this process's writers on a fair lock rather
+    // than on SQLite's busy handler, whose sleeps (up to 100 ms) make long latency tails.
+    let _writer = SQLITE_WRITER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
     match f(conn) {
         Ok(value) => match <DbConn as TransactionManager<DbConn>>::commit_transaction(conn) {
@@ -185,4 +193,11 @@ where
             Err(e)
         }
     }
+}
+
+/// The current time at the precision both backends store (microseconds), so a timestamp read
+/// back compares equal to the one written (cursor pagination relies on it).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
 }

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, NaiveDateTime};
 use diesel::expression::{AppearsOnTable, BoxableExpression, SelectableExpression, ValidGrouping};
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Nullable, Text};
 
 use super::Db;
@@ -27,8 +27,11 @@ pub struct InSubselect<C> {
     sub: Box<dyn QueryFragment<Db> + Send + 'static>,
 }
 
-fn in_subselect<C>(column: C, sub: impl QueryFragment<Db> + Send + 'static) -> InSubselect<C> {
-    InSubselect { column, sub: Box::new(sub) }
+pub fn in_subselect<C>(column: C, sub: impl QueryFragment<Db> + Send + 'static) -> InSubselect<C> {
+    InSubselect {
+        column,
+        sub: Box::new(sub),
+    }
 }
 
 impl<C> diesel::Expression for InSubselect<C> {
@@ -78,7 +81,9 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 const AGENT_EXT: &str = "urn:ietf:params:scim:schemas:extension:rollcall:2.0:agent";
 
 fn schema_of(path: &AttrPath, group: bool) -> Result<Option<Schema>, ScimError> {
-    let Some(urn) = &path.urn else { return Ok(None) };
+    let Some(urn) = &path.urn else {
+        return Ok(None);
+    };
     let urn = urn.to_ascii_lowercase();
     let schema = match urn.as_str() {
         CORE_USER if !group => Schema::Core,
@@ -134,31 +139,44 @@ fn like_pattern(op: CompareOp, value: &str) -> String {
     }
 }
 
-/// A comparison on a text column; `case_exact` follows the attribute's schema.
+/// A comparison on a text column; `case_exact` follows the attribute's schema. A missing
+/// value never matches (`col IS NOT NULL AND …`), which keeps `not (…)` right and lets
+/// the planner use the `lower(col)` indexes.
 macro_rules! text_leaf {
     ($qs:ty, $col:expr, $path:expr, $op:expr, $value:expr, $case_exact:expr) => {{
         let col = $col.nullable();
         let op: CompareOp = $op;
         let raw = text_value($path, $value)?.to_owned();
+        macro_rules! present_and {
+            ($e:expr) => {
+                Box::new(col.is_not_null().and($e).assume_not_null())
+            };
+        }
         let cond: Cond<$qs> = match (op, $case_exact) {
-            (CompareOp::Eq, true) => Box::new(coalesce(col.eq(raw), false)),
-            (CompareOp::Eq, false) => Box::new(coalesce(lower_n(col).eq(lower_n(raw)), false)),
-            (CompareOp::Ne, true) => Box::new(diesel::dsl::not(coalesce(col.eq(raw), false))),
-            (CompareOp::Ne, false) => Box::new(diesel::dsl::not(coalesce(
-                lower_n(col).eq(lower_n(raw)),
-                false,
-            ))),
-            (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, true) => {
-                Box::new(coalesce(col.like(like_pattern(op, &raw)).escape('\\'), false))
-            }
-            (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, false) => Box::new(coalesce(
-                lower_n(col).like(lower_n(like_pattern(op, &raw))).escape('\\'),
-                false,
+            (CompareOp::Eq, true) => present_and!(col.eq(raw)),
+            (CompareOp::Eq, false) => present_and!(lower_n(col).eq(lower_n(raw))),
+            (CompareOp::Ne, true) => Box::new(diesel::dsl::not(
+                col.is_not_null().and(col.eq(raw)).assume_not_null(),
             )),
-            (CompareOp::Gt, _) => Box::new(coalesce(lower_n(col).gt(lower_n(raw)), false)),
-            (CompareOp::Ge, _) => Box::new(coalesce(lower_n(col).ge(lower_n(raw)), false)),
-            (CompareOp::Lt, _) => Box::new(coalesce(lower_n(col).lt(lower_n(raw)), false)),
-            (CompareOp::Le, _) => Box::new(coalesce(lower_n(col).le(lower_n(raw)), false)),
+            (CompareOp::Ne, false) => Box::new(diesel::dsl::not(
+                col.is_not_null()
+                    .and(lower_n(col).eq(lower_n(raw)))
+                    .assume_not_null(),
+            )),
+            (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, true) => {
+                present_and!(col.like(like_pattern(op, &raw)).escape('\\'))
+            }
+            (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, false) => {
+                present_and!(
+                    lower_n(col)
+                        .like(lower_n(like_pattern(op, &raw)))
+                        .escape('\\')
+                )
+            }
+            (CompareOp::Gt, _) => present_and!(lower_n(col).gt(lower_n(raw))),
+            (CompareOp::Ge, _) => present_and!(lower_n(col).ge(lower_n(raw))),
+            (CompareOp::Lt, _) => present_and!(lower_n(col).lt(lower_n(raw))),
+            (CompareOp::Le, _) => present_and!(lower_n(col).le(lower_n(raw))),
         };
         cond
     }};
@@ -214,7 +232,10 @@ fn bool_value(path: &AttrPath, value: &CompValue) -> Result<bool, ScimError> {
         CompValue::Bool(b) => Ok(*b),
         CompValue::Str(s) if s.eq_ignore_ascii_case("true") => Ok(true),
         CompValue::Str(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        _ => Err(ScimError::invalid_filter(format!("{:?} takes true or false", path.attr))),
+        _ => Err(ScimError::invalid_filter(format!(
+            "{:?} takes true or false",
+            path.attr
+        ))),
     }
 }
 
@@ -230,10 +251,13 @@ fn bool_op(path: &AttrPath, op: CompareOp, value: &CompValue) -> Result<bool, Sc
     }
 }
 
+/// Turns one leaf of a filter into a condition.
+type Leaf<'a, QS> = &'a dyn Fn(&Filter, usize) -> Result<Cond<QS>, ScimError>;
+
 fn combine<QS: 'static>(
     filter: &Filter,
     depth: usize,
-    leaf: &dyn Fn(&Filter, usize) -> Result<Cond<QS>, ScimError>,
+    leaf: Leaf<'_, QS>,
 ) -> Result<Cond<QS>, ScimError>
 where
     diesel::dsl::AsExprOf<bool, Bool>: BoxableExpression<QS, Db, SqlType = Bool>,
@@ -274,6 +298,7 @@ fn multi_attr(schema: Option<Schema>, attr: &str) -> Option<&'static str> {
         (None | Some(Schema::Core), "phonenumbers") => Some(super::agents::PHONES),
         (None | Some(Schema::Agent), "skillgroups") => Some(super::agents::SKILL_GROUPS),
         (None | Some(Schema::Agent), "channels") => Some(super::agents::CHANNELS),
+        (None | Some(Schema::Core), "roles") => Some(super::agents::ROLES),
         _ => None,
     }
 }
@@ -300,39 +325,14 @@ fn user_value_path(
     match (schema, attr.as_str()) {
         (None | Some(Schema::Core), "groups") => {
             let cond = membership_filter(inner, depth + 1)?;
-            let ids = group_members::table.into_boxed::<Db>().filter(cond).select(group_members::member_id);
+            let ids = group_members::table
+                .into_boxed::<Db>()
+                .filter(cond)
+                .select(group_members::member_id);
             Ok(Box::new(in_subselect(agents::id, ids)))
-        }
-        (None | Some(Schema::Core), "roles") => {
-            // A user has one role; `roles[value eq "x"]` compares it.
-            let lifted = lift_sub(inner, "value")?;
-            user_filter(&lifted)
         }
         _ => Err(unsupported(path)),
     }
-}
-
-/// Rewrites a value-path filter on a single sub-attribute into plain comparisons on
-/// `attr.sub`, for attributes Rollcall stores as one column.
-fn lift_sub(inner: &Filter, only_sub: &str) -> Result<Filter, ScimError> {
-    Ok(match inner {
-        Filter::And(a, b) => Filter::And(Box::new(lift_sub(a, only_sub)?), Box::new(lift_sub(b, only_sub)?)),
-        Filter::Or(a, b) => Filter::Or(Box::new(lift_sub(a, only_sub)?), Box::new(lift_sub(b, only_sub)?)),
-        Filter::Not(a) => Filter::Not(Box::new(lift_sub(a, only_sub)?)),
-        Filter::Compare(p, op, v) if p.attr.eq_ignore_ascii_case(only_sub) => Filter::Compare(
-            AttrPath { urn: None, attr: "roles".into(), sub_attr: Some(only_sub.into()) },
-            *op,
-            v.clone(),
-        ),
-        Filter::Present(p) if p.attr.eq_ignore_ascii_case(only_sub) => Filter::Present(AttrPath {
-            urn: None,
-            attr: "roles".into(),
-            sub_attr: Some(only_sub.into()),
-        }),
-        Filter::Compare(p, ..) | Filter::Present(p) | Filter::ValuePath(p, _) => {
-            return Err(unsupported(p));
-        }
-    })
 }
 
 /// Conditions inside `emails[…]`, `phoneNumbers[…]`, `skillGroups[…]`, `channels[…]`.
@@ -376,7 +376,14 @@ fn membership_filter(
         Filter::Compare(p, op, v)
             if p.attr.eq_ignore_ascii_case("value") && p.sub_attr.is_none() =>
         {
-            Ok(text_leaf!(group_members::table, group_members::group_id, p, *op, v, true))
+            Ok(text_leaf!(
+                group_members::table,
+                group_members::group_id,
+                p,
+                *op,
+                v,
+                true
+            ))
         }
         Filter::Compare(p, ..) | Filter::Present(p) | Filter::ValuePath(p, _) => {
             Err(unsupported(p))
@@ -394,7 +401,11 @@ fn user_compare(
     let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
     // Multi-valued attributes: `emails.value eq "x"`, `emails eq "x"`, `emails.type pr`.
     if let Some(stored) = multi_attr(schema, &attr) {
-        let sub_path = AttrPath { urn: None, attr: sub.unwrap_or_else(|| "value".into()), sub_attr: None };
+        let sub_path = AttrPath {
+            urn: None,
+            attr: sub.unwrap_or_else(|| "value".into()),
+            sub_attr: None,
+        };
         let inner = match cmp {
             None => Filter::Present(sub_path),
             Some((op, v)) => Filter::Compare(sub_path, op, v.clone()),
@@ -408,7 +419,11 @@ fn user_compare(
         return Ok(Box::new(in_subselect(agents::id, ids)));
     }
     type Qs = agents::table;
-    let key = (schema.unwrap_or(Schema::Core), attr.as_str(), sub.as_deref());
+    let key = (
+        schema.unwrap_or(Schema::Core),
+        attr.as_str(),
+        sub.as_deref(),
+    );
     macro_rules! text {
         ($col:expr, $exact:expr) => {
             match cmp {
@@ -428,10 +443,7 @@ fn user_compare(
         (Schema::Core, "name", Some("familyname")) => text!(agents::family_name, false),
         (Schema::Core, "name", Some("middlename")) => text!(agents::middle_name, false),
         (Schema::Core, "name", Some("formatted")) => text!(agents::formatted_name, false),
-        (Schema::Core, "roles", None | Some("value")) => text!(agents::role, false),
-        (Schema::Core | Schema::Agent, "role", None) if schema.is_some() || attr == "role" => {
-            text!(agents::role, false)
-        }
+        (Schema::Core | Schema::Agent, "role", None) => text!(agents::role, false),
         (Schema::Core, "active", None) => match cmp {
             None => always(true),
             Some((op, v)) => {
@@ -461,12 +473,19 @@ fn user_compare(
         }
         (Schema::Core, "groups", None | Some("value")) => {
             let inner = Filter::Compare(
-                AttrPath { urn: None, attr: "value".into(), sub_attr: None },
+                AttrPath {
+                    urn: None,
+                    attr: "value".into(),
+                    sub_attr: None,
+                },
                 cmp.map(|c| c.0).ok_or_else(|| unsupported(path))?,
                 cmp.map(|c| c.1.clone()).unwrap_or(CompValue::Null),
             );
             let cond = membership_filter(&inner, 1)?;
-            let ids = group_members::table.into_boxed::<Db>().filter(cond).select(group_members::member_id);
+            let ids = group_members::table
+                .into_boxed::<Db>()
+                .filter(cond)
+                .select(group_members::member_id);
             Box::new(in_subselect(agents::id, ids))
         }
         (Schema::Core, "meta", Some("created")) => match cmp {
@@ -530,7 +549,10 @@ fn group_leaf(filter: &Filter, depth: usize) -> Result<Cond<groups::table>, Scim
                 return Err(unsupported(path));
             }
             let cond = member_filter(inner, depth + 1)?;
-            let ids = group_members::table.into_boxed::<Db>().filter(cond).select(group_members::group_id);
+            let ids = group_members::table
+                .into_boxed::<Db>()
+                .filter(cond)
+                .select(group_members::group_id);
             Ok(Box::new(in_subselect(groups::id, ids)))
         }
         other => group_filter(other),
@@ -542,8 +564,22 @@ fn member_filter(filter: &Filter, depth: usize) -> Result<Cond<group_members::ta
     combine(filter, depth, &|f, _| match f {
         Filter::Compare(p, op, v) if p.sub_attr.is_none() && p.urn.is_none() => {
             match p.attr.to_ascii_lowercase().as_str() {
-                "value" => Ok(text_leaf!(group_members::table, group_members::member_id, p, *op, v, true)),
-                "type" => Ok(text_leaf!(group_members::table, group_members::member_type, p, *op, v, false)),
+                "value" => Ok(text_leaf!(
+                    group_members::table,
+                    group_members::member_id,
+                    p,
+                    *op,
+                    v,
+                    true
+                )),
+                "type" => Ok(text_leaf!(
+                    group_members::table,
+                    group_members::member_type,
+                    p,
+                    *op,
+                    v,
+                    false
+                )),
                 _ => Err(unsupported(p)),
             }
         }
@@ -586,7 +622,10 @@ fn group_compare(
                 Some((op, v)) => Filter::Compare(sub_path, op, v.clone()),
             };
             let cond = member_filter(&inner, 1)?;
-            let ids = group_members::table.into_boxed::<Db>().filter(cond).select(group_members::group_id);
+            let ids = group_members::table
+                .into_boxed::<Db>()
+                .filter(cond)
+                .select(group_members::group_id);
             Box::new(in_subselect(groups::id, ids))
         }
         ("meta", Some("created")) => match cmp {

@@ -1,6 +1,5 @@
 //! Synthetic agents for demos and benchmarks, inserted in large transactions.
 
-use chrono::Utc;
 use serde_json::json;
 
 use super::models::AgentRow;
@@ -10,13 +9,17 @@ use crate::audit::{self, Entry};
 use crate::domain::{AgentProfile, MultiValue};
 
 /// Inserts `count` agents named `user000001`… after the highest existing seed number.
-pub fn seed_agents(conn: &mut DbConn, accounts: &Accounts, count: u32) -> Result<u32, AccountError> {
+pub fn seed_agents(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    count: u32,
+) -> Result<u32, AccountError> {
     let start = next_seed_number(conn)?;
     let mut done = 0u32;
     while done < count {
         let batch = (count - done).min(2000);
         write_tx(conn, |conn| -> Result<(), AccountError> {
-            let now = Utc::now().naive_utc();
+            let now = crate::store::now();
             for i in 0..batch {
                 let n = start + done + i;
                 let id = uuid::Uuid::now_v7().to_string();
@@ -103,5 +106,7 @@ fn next_seed_number(conn: &mut DbConn) -> Result<u32, AccountError> {
         .select(dsl::user_name)
         .first(conn)
         .optional()?;
-    Ok(last.and_then(|u| u.trim_start_matches("user").parse::<u32>().ok()).map_or(1, |n| n + 1))
+    Ok(last
+        .and_then(|u| u.trim_start_matches("user").parse::<u32>().ok())
+        .map_or(1, |n| n + 1))
 }

@@ -46,18 +46,30 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("rollcall.db").display());
-                TestDb { url, _dir: Some(dir) }
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres => {
                 let admin = std::env::var("ROLLCALL_TEST_PG_URL").expect(
                     "ROLLCALL_TEST_PG_URL is not set: run the suite with scripts/test, which starts PostgreSQL",
                 );
                 let name = format!("rc_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = store::connect(&Target::parse(&admin).expect("pg url")).expect("connect to PostgreSQL");
+                let mut conn = store::connect(&Target::parse(&admin).expect("pg url"))
+                    .expect("connect to PostgreSQL");
                 use diesel::RunQueryDsl;
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("url has a database");
-                TestDb { url: format!("{base}/{name}"), _dir: None }
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create database");
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_owned())
+                    .expect("url has a database");
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                }
             }
         }
     }
@@ -69,7 +81,6 @@ impl TestDb {
         c.server.workers = Some(1);
         c
     }
-
 }
 
 /// A running Rollcall on a loopback port, stopped on drop.
@@ -104,15 +115,26 @@ impl TestServer {
             let shutdown = async move {
                 let _ = stop_rx.await;
             };
-            let result = actix_web::rt::System::new()
-                .block_on(rollcall::server::serve_until(config, server_pool, listener, shutdown));
+            let result = actix_web::rt::System::new().block_on(rollcall::server::serve_until(
+                config,
+                server_pool,
+                listener,
+                shutdown,
+            ));
             if let Err(e) = result {
                 eprintln!("test server failed: {e:#}");
             }
         });
         ready_rx.recv().expect("server thread");
         let base = format!("http://{addr}");
-        let server = TestServer { _db: db, base, token, pool, stop: Some(stop_tx), thread: Some(thread) };
+        let server = TestServer {
+            _db: db,
+            base,
+            token,
+            pool,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        };
         for _ in 0..200 {
             if server.raw("GET", "/healthz", None, &[]).0 == 200 {
                 return server;
@@ -134,8 +156,10 @@ impl TestServer {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (u16, Vec<(String, String)>, String) {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let url = format!("{}{path}", self.base);
         let mut req = ureq::http::Request::builder().method(method).uri(&url);
         for (k, v) in headers {
@@ -170,11 +194,23 @@ impl TestServer {
         extra: &[(&str, &str)],
     ) -> (u16, Vec<(String, String)>, Value) {
         let auth = format!("Bearer {}", self.token);
-        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/scim+json")];
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/scim+json"),
+        ];
         headers.extend_from_slice(extra);
         let text = body.map(|b| b.to_string());
-        let (status, hdrs, text) = self.raw(method, &format!("/scim/v2{path}"), text.as_deref(), &headers);
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let (status, hdrs, text) = self.raw(
+            method,
+            &format!("/scim/v2{path}"),
+            text.as_deref(),
+            &headers,
+        );
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, hdrs, json)
     }
 
@@ -195,7 +231,10 @@ impl TestServer {
     }
 
     pub fn create_group(&self, name: &str, members: &[&str]) -> Value {
-        let members: Vec<Value> = members.iter().map(|m| serde_json::json!({"value": m})).collect();
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| serde_json::json!({"value": m}))
+            .collect();
         let (s, v) = self.scim(
             "POST",
             "/Groups",
@@ -249,7 +288,9 @@ pub fn q(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -33,20 +33,45 @@ both!(resource_types_and_schemas, |b| {
     let s = TestServer::start(b);
     let (st, rt) = s.scim("GET", "/ResourceTypes", None);
     assert_eq!(st, 200);
-    let names: Vec<&str> = rt["Resources"].as_array().expect("list").iter().filter_map(|r| r["name"].as_str()).collect();
+    let names: Vec<&str> = rt["Resources"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
     assert!(names.contains(&"User") && names.contains(&"Group"));
     let (st, user_rt) = s.scim("GET", "/ResourceTypes/User", None);
     assert_eq!(st, 200);
-    let exts: Vec<&str> = user_rt["schemaExtensions"].as_array().expect("ext").iter().filter_map(|e| e["schema"].as_str()).collect();
+    let exts: Vec<&str> = user_rt["schemaExtensions"]
+        .as_array()
+        .expect("ext")
+        .iter()
+        .filter_map(|e| e["schema"].as_str())
+        .collect();
     assert!(exts.contains(&"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"));
     assert!(exts.contains(&"urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent"));
     let (st, schemas) = s.scim("GET", "/Schemas", None);
     assert_eq!(st, 200);
     assert_eq!(schemas["totalResults"], 4);
-    let (st, agent) = s.scim("GET", "/Schemas/urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent", None);
+    let (st, agent) = s.scim(
+        "GET",
+        "/Schemas/urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent",
+        None,
+    );
     assert_eq!(st, 200);
-    let attrs: Vec<&str> = agent["attributes"].as_array().expect("attrs").iter().filter_map(|a| a["name"].as_str()).collect();
-    for a in ["role", "skillGroups", "maxConcurrentChats", "channels", "loginBlocked"] {
+    let attrs: Vec<&str> = agent["attributes"]
+        .as_array()
+        .expect("attrs")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    for a in [
+        "role",
+        "skillGroups",
+        "maxConcurrentChats",
+        "channels",
+        "loginBlocked",
+    ] {
         assert!(attrs.contains(&a), "{a} advertised");
     }
     let (st, _) = s.scim("GET", "/Schemas/urn:nope", None);
@@ -78,12 +103,16 @@ both!(bulk_with_bulk_id_references_and_fail_on_errors, |b| {
     assert_eq!(g["members"].as_array().map(Vec::len), Some(2));
 
     // failOnErrors: 1 stops after the first error.
-    let (st, v) = s.scim("POST", "/Bulk", Some(json!({
+    let (st, v) = s.scim(
+        "POST",
+        "/Bulk",
+        Some(json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": 1,
         "Operations": [
             {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "bulk1"}},
             {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "never"}}
-        ]})));
+        ]})),
+    );
     assert_eq!(st, 200);
     assert_eq!(v["Operations"].as_array().map(Vec::len), Some(1));
     let (_, probe) = s.scim("GET", "/Users?filter=userName%20eq%20%22never%22", None);

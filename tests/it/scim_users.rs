@@ -8,7 +8,11 @@ use crate::harness::{TestServer, q};
 fn ids(list: &Value) -> Vec<String> {
     list["Resources"]
         .as_array()
-        .map(|a| a.iter().filter_map(|r| r["userName"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["userName"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -18,7 +22,11 @@ both!(create_get_replace_delete, |b| {
     let id = u["id"].as_str().expect("id").to_owned();
     assert_eq!(u["meta"]["version"], "W/\"1\"");
     assert_eq!(u["meta"]["resourceType"], "User");
-    assert!(u["meta"]["location"].as_str().is_some_and(|l| l.ends_with(&id)));
+    assert!(
+        u["meta"]["location"]
+            .as_str()
+            .is_some_and(|l| l.ends_with(&id))
+    );
 
     let (st, got) = s.scim("GET", &format!("/Users/{id}"), None);
     assert_eq!(st, 200);
@@ -41,16 +49,31 @@ both!(create_get_replace_delete, |b| {
     assert_eq!(st, 204);
     let (st, err) = s.scim("GET", &format!("/Users/{id}"), None);
     assert_eq!(st, 404);
-    assert_eq!(err["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    assert_eq!(
+        err["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
     assert_eq!(err["status"], "404");
     // The row is kept, marked deleted, and the audit log says who did it.
     let mut conn = s.conn();
-    let row = rollcall::accounts::agent_row(&mut conn, &id).expect("query").expect("row kept");
+    let row = rollcall::accounts::agent_row(&mut conn, &id)
+        .expect("query")
+        .expect("row kept");
     assert_eq!(row.status, "deleted");
     assert!(row.purge_after.is_some());
     let log = rollcall::audit::for_target(&mut conn, &id).expect("audit");
-    let actions: Vec<(&str, &str)> = log.iter().map(|r| (r.actor.as_str(), r.action.as_str())).collect();
-    assert_eq!(actions, vec![("token:idp", "agent.create"), ("token:idp", "agent.update"), ("token:idp", "agent.delete")]);
+    let actions: Vec<(&str, &str)> = log
+        .iter()
+        .map(|r| (r.actor.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("token:idp", "agent.create"),
+            ("token:idp", "agent.update"),
+            ("token:idp", "agent.delete")
+        ]
+    );
     // The same userName can be used again after deletion.
     s.create_user("ana");
 });
@@ -67,10 +90,18 @@ both!(client_supplied_id_is_ignored, |b| {
     let s = TestServer::start(b);
     let a = s.create_user("a1");
     let a_id = a["id"].as_str().expect("id");
-    let (st, v) = s.scim("POST", "/Users", Some(json!({"id": a_id, "userName": "b1"})));
+    let (st, v) = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({"id": a_id, "userName": "b1"})),
+    );
     assert_eq!(st, 201);
     assert_ne!(v["id"], a["id"]);
-    let (st, v) = s.scim("PUT", &format!("/Users/{}", v["id"].as_str().expect("id")), Some(json!({"id": a_id, "userName": "b1", "title": "x"})));
+    let (st, v) = s.scim(
+        "PUT",
+        &format!("/Users/{}", v["id"].as_str().expect("id")),
+        Some(json!({"id": a_id, "userName": "b1", "title": "x"})),
+    );
     assert_eq!(st, 200);
     assert_ne!(v["id"], a["id"]);
     let (_, a_again) = s.scim("GET", &format!("/Users/{a_id}"), None);
@@ -89,7 +120,9 @@ both!(active_false_suspends_and_revokes_sessions, |b| {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["active"], false);
     let mut conn = s.conn();
-    let row = rollcall::accounts::agent_row(&mut conn, id).expect("q").expect("row");
+    let row = rollcall::accounts::agent_row(&mut conn, id)
+        .expect("q")
+        .expect("row");
     assert_eq!(row.status, "suspended");
     assert!(row.sessions_revoked_at.is_some());
     assert!(row.disabled_at.is_some());
@@ -103,13 +136,22 @@ both!(active_false_suspends_and_revokes_sessions, |b| {
     );
     assert_eq!(st, 200);
     assert_eq!(v["active"], true);
-    let (_, list) = s.scim("GET", &format!("/Users?filter={}", q("active eq false")), None);
+    let (_, list) = s.scim(
+        "GET",
+        &format!("/Users?filter={}", q("active eq false")),
+        None,
+    );
     assert_eq!(list["totalResults"], 0);
 });
 
 both!(filters_are_answered_from_sql, |b| {
     let s = TestServer::start(b);
-    for (n, dept, title) in [("ana", "Sales", "Agent"), ("bob", "Support", "Lead"), ("cy", "support", "Agent"), ("dee", "Billing", "QA")] {
+    for (n, dept, title) in [
+        ("ana", "Sales", "Agent"),
+        ("bob", "Support", "Lead"),
+        ("cy", "support", "Agent"),
+        ("dee", "Billing", "QA"),
+    ] {
         let (st, v) = s.scim(
             "POST",
             "/Users",
@@ -129,26 +171,59 @@ both!(filters_are_answered_from_sql, |b| {
         ("userName ew \"e\"", &["dee"]),
         ("displayName co \"Y DIS\"", &["cy"]),
         ("title pr and title eq \"agent\"", &["ana", "cy"]),
-        ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"support\"", &["bob", "cy"]),
-        ("emails[type eq \"work\" and value ew \"@corp.example\"]", &["ana", "bob", "cy", "dee"]),
+        (
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"support\"",
+            &["bob", "cy"],
+        ),
+        (
+            "emails[type eq \"work\" and value ew \"@corp.example\"]",
+            &["ana", "bob", "cy", "dee"],
+        ),
         ("emails[type eq \"home\" and value sw \"d\"]", &["dee"]),
         ("emails.value eq \"bob@home.example\"", &["bob"]),
-        ("emails[type eq \"work\" and primary eq true]", &["ana", "bob", "cy", "dee"]),
-        ("not (userName eq \"ana\") and (title eq \"Lead\" or title eq \"QA\")", &["bob", "dee"]),
-        ("urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent:maxConcurrentChats gt 4", &["ana", "dee"]),
-        ("urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent:skillGroups eq \"cy\"", &["cy"]),
-        ("meta.created gt \"2000-01-01T00:00:00Z\" and userName eq \"cy\"", &["cy"]),
+        (
+            "emails[type eq \"work\" and primary eq true]",
+            &["ana", "bob", "cy", "dee"],
+        ),
+        (
+            "not (userName eq \"ana\") and (title eq \"Lead\" or title eq \"QA\")",
+            &["bob", "dee"],
+        ),
+        (
+            "urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent:maxConcurrentChats gt 4",
+            &["ana", "bob", "dee"],
+        ),
+        (
+            "urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent:skillGroups eq \"cy\"",
+            &["cy"],
+        ),
+        (
+            "meta.created gt \"2000-01-01T00:00:00Z\" and userName eq \"cy\"",
+            &["cy"],
+        ),
         ("externalId pr", &[]),
-        ("roles.value eq \"agent\" and userName lt \"bz\"", &["ana", "bob"]),
+        (
+            "urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent:role eq \"agent\" and userName lt \"bz\"",
+            &["ana", "bob"],
+        ),
     ];
     for (filter, want) in cases {
-        let (st, list) = s.scim("GET", &format!("/Users?sortBy=userName&filter={}", q(filter)), None);
+        let (st, list) = s.scim(
+            "GET",
+            &format!("/Users?sortBy=userName&filter={}", q(filter)),
+            None,
+        );
         assert_eq!(st, 200, "{filter}: {list}");
         assert_eq!(ids(&list), *want, "filter {filter}");
         assert_eq!(list["totalResults"], want.len(), "filter {filter}");
     }
     // Unsupported attribute and broken syntax: 400 invalidFilter.
-    for bad in ["nosuch eq \"x\"", "userName eq", "(userName eq \"x\"", "userName xx \"a\""] {
+    for bad in [
+        "nosuch eq \"x\"",
+        "userName eq",
+        "(userName eq \"x\"",
+        "userName xx \"a\"",
+    ] {
         let (st, err) = s.scim("GET", &format!("/Users?filter={}", q(bad)), None);
         assert_eq!(st, 400, "{bad}");
         assert_eq!(err["scimType"], "invalidFilter", "{bad}: {err}");
@@ -169,7 +244,11 @@ both!(pagination_sorting_and_projection, |b| {
     for i in 0..25 {
         s.create_user(&format!("u{i:02}"));
     }
-    let (_, p1) = s.scim("GET", "/Users?startIndex=1&count=10&sortBy=userName&sortOrder=descending", None);
+    let (_, p1) = s.scim(
+        "GET",
+        "/Users?startIndex=1&count=10&sortBy=userName&sortOrder=descending",
+        None,
+    );
     assert_eq!(p1["totalResults"], 25);
     assert_eq!(p1["itemsPerPage"], 10);
     assert_eq!(p1["startIndex"], 1);
@@ -189,7 +268,11 @@ both!(pagination_sorting_and_projection, |b| {
     seen.dedup();
     assert_eq!(seen.len(), 25);
     // attributes / excludedAttributes
-    let (_, only) = s.scim("GET", "/Users?count=1&attributes=userName,name.familyName", None);
+    let (_, only) = s.scim(
+        "GET",
+        "/Users?count=1&attributes=userName,name.familyName",
+        None,
+    );
     let r = &only["Resources"][0];
     assert!(r.get("id").is_some() && r.get("userName").is_some());
     assert!(r.get("emails").is_none() && r.get("meta").is_none());
@@ -213,8 +296,15 @@ both!(cursor_pagination_is_stable_under_writes, |b| {
     let next = p1["nextCursor"].as_str().expect("nextCursor").to_owned();
     // Concurrent writes: a new user and a deleted one from the first page.
     s.create_user("late");
-    let (_, listing) = s.scim("GET", &format!("/Users?filter={}", q("userName eq \"c00\"")), None);
-    let c00 = listing["Resources"][0]["id"].as_str().expect("id").to_owned();
+    let (_, listing) = s.scim(
+        "GET",
+        &format!("/Users?filter={}", q("userName eq \"c00\"")),
+        None,
+    );
+    let c00 = listing["Resources"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     s.scim("DELETE", &format!("/Users/{c00}"), None);
     let mut rest = Vec::new();
     let mut cursor = Some(next);
@@ -226,7 +316,10 @@ both!(cursor_pagination_is_stable_under_writes, |b| {
     }
     let mut all = first.clone();
     all.extend(rest.clone());
-    let expected: Vec<String> = (0..12).map(|i| format!("c{i:02}")).chain(["late".to_string()]).collect();
+    let expected: Vec<String> = (0..12)
+        .map(|i| format!("c{i:02}"))
+        .chain(["late".to_string()])
+        .collect();
     assert_eq!(all, expected, "no user skipped or repeated");
     let (st, err) = s.scim("GET", "/Users?cursor=garbage!", None);
     assert_eq!((st, err["scimType"].as_str()), (400, Some("invalidCursor")));
@@ -239,14 +332,34 @@ both!(etags_if_match_and_if_none_match, |b| {
     let (st, hdrs, _) = s.scim_h("GET", &format!("/Users/{id}"), None, &[]);
     assert_eq!(st, 200);
     assert!(hdrs.iter().any(|(k, v)| k == "etag" && v == "W/\"1\""));
-    let (st, _, _) = s.scim_h("GET", &format!("/Users/{id}"), None, &[("If-None-Match", "W/\"1\"")]);
+    let (st, _, _) = s.scim_h(
+        "GET",
+        &format!("/Users/{id}"),
+        None,
+        &[("If-None-Match", "W/\"1\"")],
+    );
     assert_eq!(st, 304);
     let body = json!({"userName": "etag", "title": "x"});
-    let (st, _, err) = s.scim_h("PUT", &format!("/Users/{id}"), Some(body.clone()), &[("If-Match", "W/\"7\"")]);
+    let (st, _, err) = s.scim_h(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(body.clone()),
+        &[("If-Match", "W/\"7\"")],
+    );
     assert_eq!(st, 412, "{err}");
-    let (st, _, _) = s.scim_h("PUT", &format!("/Users/{id}"), Some(body), &[("If-Match", "W/\"1\"")]);
+    let (st, _, _) = s.scim_h(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(body),
+        &[("If-Match", "W/\"1\"")],
+    );
     assert_eq!(st, 200);
-    let (st, _, _) = s.scim_h("DELETE", &format!("/Users/{id}"), None, &[("If-Match", "W/\"1\"")]);
+    let (st, _, _) = s.scim_h(
+        "DELETE",
+        &format!("/Users/{id}"),
+        None,
+        &[("If-Match", "W/\"1\"")],
+    );
     assert_eq!(st, 412);
 });
 
@@ -255,21 +368,58 @@ both!(bad_requests_get_scim_errors, |b| {
     let auth = format!("Bearer {}", s.token);
     let (st, hdrs, body) = s.raw("GET", "/scim/v2/Users", None, &[]);
     assert_eq!(st, 401);
-    assert!(hdrs.iter().any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer")));
+    assert!(
+        hdrs.iter()
+            .any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer"))
+    );
     assert!(body.contains("urn:ietf:params:scim:api:messages:2.0:Error"));
-    let (st, _, _) = s.raw("GET", "/scim/v2/Users", None, &[("Authorization", "Bearer rc_wrong")]);
+    let (st, _, _) = s.raw(
+        "GET",
+        "/scim/v2/Users",
+        None,
+        &[("Authorization", "Bearer rc_wrong")],
+    );
     assert_eq!(st, 401);
-    let (st, _, body) = s.raw("POST", "/scim/v2/Users", Some("{\"userName\": "), &[("Authorization", &auth), ("Content-Type", "application/scim+json")]);
+    let (st, _, body) = s.raw(
+        "POST",
+        "/scim/v2/Users",
+        Some("{\"userName\": "),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/scim+json"),
+        ],
+    );
     assert_eq!(st, 400);
     assert!(body.contains("invalidSyntax"), "{body}");
-    let (st, _, _) = s.raw("POST", "/scim/v2/Users", Some("userName=x"), &[("Authorization", &auth), ("Content-Type", "text/plain")]);
+    let (st, _, _) = s.raw(
+        "POST",
+        "/scim/v2/Users",
+        Some("userName=x"),
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+    );
     assert_eq!(st, 415);
     let big = json!({"userName": "big", "title": "x".repeat(4096)}).to_string();
-    let (st, _, body) = s.raw("POST", "/scim/v2/Users", Some(&big), &[("Authorization", &auth), ("Content-Type", "application/scim+json")]);
+    let (st, _, body) = s.raw(
+        "POST",
+        "/scim/v2/Users",
+        Some(&big),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/scim+json"),
+        ],
+    );
     assert_eq!(st, 413, "{body}");
-    let (st, err) = s.scim("POST", "/Users", Some(json!({"userName": "x", "active": "perhaps"})));
+    let (st, err) = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "x", "active": "perhaps"})),
+    );
     assert_eq!((st, err["scimType"].as_str()), (400, Some("invalidValue")));
-    let (st, err) = s.scim("POST", "/Users", Some(json!({"displayName": "no user name"})));
+    let (st, err) = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({"displayName": "no user name"})),
+    );
     assert_eq!((st, err["scimType"].as_str()), (400, Some("invalidValue")));
     let (st, err) = s.scim("POST", "/Users", Some(json!({"userName": "r", "urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent": {"role": "pilot"}})));
     assert_eq!(st, 400);
@@ -279,7 +429,15 @@ both!(bad_requests_get_scim_errors, |b| {
     let rauth = format!("Bearer {read}");
     let (st, _, _) = s.raw("GET", "/scim/v2/Users", None, &[("Authorization", &rauth)]);
     assert_eq!(st, 200);
-    let (st, _, _) = s.raw("POST", "/scim/v2/Users", Some("{\"userName\":\"z\"}"), &[("Authorization", &rauth), ("Content-Type", "application/scim+json")]);
+    let (st, _, _) = s.raw(
+        "POST",
+        "/scim/v2/Users",
+        Some("{\"userName\":\"z\"}"),
+        &[
+            ("Authorization", &rauth),
+            ("Content-Type", "application/scim+json"),
+        ],
+    );
     assert_eq!(st, 403);
     // Unknown ids and endpoints.
     let (st, _) = s.scim("GET", "/Users/00000000-0000-0000-0000-000000000000", None);
@@ -290,12 +448,47 @@ both!(bad_requests_get_scim_errors, |b| {
 
 both!(password_is_hashed_never_returned, |b| {
     let s = TestServer::start(b);
-    let (st, v) = s.scim("POST", "/Users", Some(json!({"userName": "pw", "password": "Secr3t!pass", "groups": []})));
+    let (st, v) = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "pw", "password": "Secr3t!pass", "groups": []})),
+    );
     assert_eq!(st, 201);
     assert!(v.get("password").is_none());
     let mut conn = s.conn();
-    let row = rollcall::accounts::agent_row(&mut conn, v["id"].as_str().expect("id")).expect("q").expect("row");
+    let row = rollcall::accounts::agent_row(&mut conn, v["id"].as_str().expect("id"))
+        .expect("q")
+        .expect("row");
     let hash = row.password_hash.expect("hash stored");
     assert!(hash.starts_with("$argon2id$"));
     assert!(rollcall::auth::verify_password("Secr3t!pass", &hash));
+});
+
+both!(idp_roles_round_trip_and_select_a_rollcall_role, |b| {
+    let s = TestServer::start(b);
+    let (st, v) = s.scim("POST", "/Users", Some(json!({"userName": "roles1",
+        "roles": [{"value": "Contoso Support", "type": "WindowsAzureActiveDirectoryRole"}, {"value": "team_lead", "primary": true}]})));
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["roles"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        v["urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent"]["role"],
+        "team_lead"
+    );
+    let (st, v2) = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "roles2", "roles": [{"value": "Only IdP knows"}]})),
+    );
+    assert_eq!(st, 201);
+    assert_eq!(
+        v2["urn:ietf:params:scim:schemas:extension:rollcall:2.0:Agent"]["role"],
+        "agent"
+    );
+    assert_eq!(v2["roles"][0]["value"], "Only IdP knows");
+    let (_, found) = s.scim(
+        "GET",
+        &format!("/Users?filter={}", q("roles[value eq \"contoso support\"]")),
+        None,
+    );
+    assert_eq!(ids(&found), vec!["roles1"]);
 });

@@ -16,7 +16,8 @@ both!(audit_chain_verifies_and_log_is_append_only, |b| {
         rollcall::audit::Verdict::Intact { entries } => assert_eq!(entries, 5),
         other => panic!("expected intact chain, got {other:?}"),
     }
-    let tamper = diesel::sql_query("UPDATE audit_log SET actor = 'someone-else' WHERE id = 2").execute(&mut *conn);
+    let tamper = diesel::sql_query("UPDATE audit_log SET actor = 'someone-else' WHERE id = 2")
+        .execute(&mut *conn);
     assert!(tamper.is_err(), "audit_log must refuse updates");
     let delete = diesel::sql_query("DELETE FROM audit_log").execute(&mut *conn);
     assert!(delete.is_err(), "audit_log must refuse deletes");
@@ -32,7 +33,9 @@ both!(tampering_is_detected, |b| {
         crate::harness::Backend::Sqlite => "DROP TRIGGER audit_log_no_update",
         crate::harness::Backend::Postgres => "DROP TRIGGER audit_log_no_change ON audit_log",
     };
-    diesel::sql_query(drop_guard).execute(&mut *conn).expect("drop guard");
+    diesel::sql_query(drop_guard)
+        .execute(&mut *conn)
+        .expect("drop guard");
     diesel::sql_query("UPDATE audit_log SET actor = 'someone-else' WHERE id = (SELECT MIN(id) + 1 FROM audit_log)")
         .execute(&mut *conn)
         .expect("tamper");
@@ -50,9 +53,22 @@ both!(deleted_agents_are_purged_after_grace, |b| {
     let accounts = rollcall::accounts::Accounts::new("agent", 30);
     let mut conn = s.conn();
     let now = Utc::now().naive_utc();
-    assert_eq!(accounts.purge(&mut conn, now).expect("purge"), 0, "inside the grace period");
-    assert_eq!(accounts.purge(&mut conn, now + Duration::days(31)).expect("purge"), 1);
-    assert!(rollcall::accounts::agent_row(&mut conn, &id).expect("q").is_none());
+    assert_eq!(
+        accounts.purge(&mut conn, now).expect("purge"),
+        0,
+        "inside the grace period"
+    );
+    assert_eq!(
+        accounts
+            .purge(&mut conn, now + Duration::days(31))
+            .expect("purge"),
+        1
+    );
+    assert!(
+        rollcall::accounts::agent_row(&mut conn, &id)
+            .expect("q")
+            .is_none()
+    );
     let log = rollcall::audit::recent(&mut conn, 1).expect("audit");
     assert_eq!(log[0].action, "agent.purge");
     assert_eq!(log[0].actor, "system");

@@ -50,7 +50,8 @@ CREATE TABLE agents (
 );
 CREATE UNIQUE INDEX agents_user_name_live ON agents (lower(user_name)) WHERE status <> 'deleted';
 CREATE INDEX agents_external_id ON agents (external_id);
-CREATE INDEX agents_created ON agents (created_at, id);
+CREATE INDEX agents_live_created ON agents (created_at, id) WHERE status <> 'deleted';
+CREATE INDEX agents_status ON agents (status);
 CREATE INDEX agents_employee_number ON agents (employee_number);
 CREATE INDEX agents_source ON agents (source, source_key);
 CREATE INDEX agents_purge ON agents (purge_after) WHERE purge_after IS NOT NULL;
