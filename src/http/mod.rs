@@ -16,6 +16,7 @@ use actix_web::{HttpResponse, web};
 use crate::accounts::Accounts;
 use crate::auth::TokenCache;
 use crate::config::Config;
+use crate::scim::error::{ScimError, ScimType};
 use crate::store::{Pool, PooledConn};
 use error::ApiError;
 
@@ -26,6 +27,9 @@ pub struct AppState {
     pub config: Config,
     pub tokens: TokenCache,
     pub base_url: String,
+    /// Reads run on the HTTP worker itself (SQLite: a read is microseconds of local work,
+    /// less than the cost of handing it to another thread and back).
+    pub inline_reads: bool,
 }
 
 pub type State = web::Data<Arc<AppState>>;
@@ -39,6 +43,10 @@ impl AppState {
                 config.accounts.deleted_grace_days,
             ),
             base_url: config.server.base_url(),
+            inline_reads: matches!(
+                crate::store::Target::parse(&config.database.url),
+                Ok(crate::store::Target::Sqlite(_))
+            ),
             config,
             tokens: TokenCache::default(),
         }
@@ -66,6 +74,23 @@ where
     })?
 }
 
+/// Runs a read-only `f`: inline on SQLite (a WAL reader never waits for a writer), on the
+/// blocking pool on PostgreSQL (a network round trip must not stall the worker).
+pub async fn with_read_conn<T, F>(state: &State, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PooledConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    if !state.inline_reads {
+        return with_conn(state, f).await;
+    }
+    let mut conn = state.pool.get().map_err(|e| {
+        tracing::error!(error = %e, "no database connection");
+        ApiError::unavailable()
+    })?;
+    f(&mut conn)
+}
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -78,7 +103,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/Bulk", web::post().to(bulk::bulk))
                 .route("/.search", web::post().to(list::root_search))
                 .default_service(web::to(not_found)),
-        );
+        )
+        .route("/scim/{version}/{tail:.*}", web::route().to(other_version));
+}
+
+/// Rollcall speaks SCIM 2.0 only: `/scim/v1/…` and the like get `invalidVers`
+/// (RFC 7644 §3.12, §3.13).
+async fn other_version(path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (version, _) = path.into_inner();
+    let known = version
+        .strip_prefix(['v', 'V'])
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    if known {
+        Err(ScimError::bad_request(
+            ScimType::InvalidVers,
+            format!("SCIM protocol version {version} is not supported; use /scim/v2"),
+        )
+        .into())
+    } else {
+        Err(ScimError::not_found("no such endpoint").into())
+    }
 }
 
 async fn healthz() -> HttpResponse {

@@ -72,12 +72,17 @@ pub struct ParseError {
 /// filter from exhausting the stack.
 const MAX_DEPTH: usize = 64;
 
+/// Most comparisons a filter may hold. `a pr or b pr or …` builds a tree as deep as it is
+/// long, so its length is bounded too.
+const MAX_LEAVES: usize = 1000;
+
 /// Parses a filter (`filter=` query parameter, or `filter` of a search request).
 pub fn parse_filter(input: &str) -> Result<Filter, ParseError> {
     let mut p = Parser {
         src: input,
         pos: 0,
         depth: 0,
+        leaves: 0,
     };
     let f = p.or_expr()?;
     p.skip_ws();
@@ -117,6 +122,7 @@ pub fn parse_path(input: &str) -> Result<PatchPath, ParseError> {
         src: s,
         pos: open + 1,
         depth: 1,
+        leaves: 0,
     };
     let filter = p.or_expr().map_err(|e| ParseError {
         position: e.position + offset,
@@ -319,6 +325,7 @@ struct Parser<'a> {
     src: &'a str,
     pos: usize,
     depth: usize,
+    leaves: usize,
 }
 
 impl Parser<'_> {
@@ -478,6 +485,10 @@ impl Parser<'_> {
     }
 
     fn comparison(&mut self, path: AttrPath) -> Result<Filter, ParseError> {
+        self.leaves += 1;
+        if self.leaves > MAX_LEAVES {
+            return Err(self.error(format!("filter has more than {MAX_LEAVES} comparisons")));
+        }
         self.skip_ws();
         if self.eat_keyword("pr") {
             return Ok(Filter::Present(path));
@@ -711,6 +722,8 @@ mod tests {
         assert!(parse_filter(&deep).is_err());
         let nots = "not (".repeat(10_000);
         assert!(parse_filter(&nots).is_err());
+        let long = vec!["a pr"; 100_000].join(" or ");
+        assert!(parse_filter(&long).is_err());
         let ok = format!("{}a pr{}", "(".repeat(20), ")".repeat(20));
         assert!(parse_filter(&ok).is_ok());
     }

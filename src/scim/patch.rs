@@ -794,7 +794,8 @@ fn filtered(
                 }
                 if hits.is_empty() {
                     let mut el = Map::new();
-                    if op == OpKind::Replace && !element_from_filter(def, filter, &mut el) {
+                    // RFC 7644 §3.5.2.3: a replace whose filter matches nothing fails.
+                    if op == OpKind::Replace {
                         return Err(ScimError::no_target(format!(
                             "no {} element matches the filter",
                             def.name

@@ -4,6 +4,7 @@
 
 mod harness;
 mod scim_discovery;
+mod scim_errors;
 mod scim_groups;
 mod scim_quirks;
 mod scim_users;
