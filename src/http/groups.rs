@@ -10,7 +10,7 @@ use super::body::json_body;
 use super::error::{ApiError, SCIM_JSON};
 use super::list::{ListParams, etag_version, group_domain, group_page, scim_ok, with_etag};
 use super::users::{Who, if_match, projection};
-use super::{AppState, State, with_conn};
+use super::{AppState, State, with_conn, with_read_conn};
 use crate::accounts::{AccountError, MemberOp, NewGroup};
 use crate::scim::error::ScimError;
 use crate::scim::group::{from_json, to_json};
@@ -236,7 +236,7 @@ async fn get_one(
     let proj = projection(&req)?;
     let id = path.into_inner();
     let base = state.base_url.clone();
-    let (v, version) = with_conn(&state, move |conn| render(conn, &id, &proj, &base)).await?;
+    let (v, version) = with_read_conn(&state, move |conn| render(conn, &id, &proj, &base)).await?;
     if let Some(tag) = req
         .headers()
         .get(header::IF_NONE_MATCH)

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::auth::ScimCaller;
 use super::error::{ApiError, SCIM_JSON};
-use super::{State, body::json_body, with_conn};
+use super::{State, body::json_body, with_read_conn};
 use crate::domain::Group;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{AttrPath, Filter, parse_attr_path, parse_filter};
@@ -136,7 +136,20 @@ impl ListParams {
         let scim = &state.config.scim;
         let filter = match raw.filter.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(f) => Some(parse_filter(f).map_err(|e| ScimError::invalid_filter(e.to_string()))?),
+            Some(f) => {
+                let parsed =
+                    parse_filter(f).map_err(|e| ScimError::invalid_filter(e.to_string()))?;
+                let leaves = leaf_count(&parsed);
+                if leaves > MAX_FILTER_LEAVES {
+                    return Err(ScimError::bad_request(
+                        ScimType::TooMany,
+                        format!(
+                            "the filter has {leaves} comparisons; at most {MAX_FILTER_LEAVES} are evaluated per request"
+                        ),
+                    ));
+                }
+                Some(parsed)
+            }
         };
         let sort_by = match raw.sort_by.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -227,7 +240,7 @@ pub fn scim_ok(body: &Value) -> HttpResponse {
 /// Users matching `params`, rendered and projected.
 pub async fn user_page(state: &State, params: ListParams) -> Result<Value, ApiError> {
     let base = state.base_url.clone();
-    with_conn(state, move |conn| {
+    with_read_conn(state, move |conn| {
         let result = list_agents(conn, &params.request())?;
         let ids: Vec<&str> = result.items.iter().map(|a| a.id.as_str()).collect();
         let groups = if params.projection.wants("groups") {
@@ -269,7 +282,7 @@ pub fn group_domain(row: &GroupRow) -> Group {
 
 pub async fn group_page(state: &State, params: ListParams) -> Result<Value, ApiError> {
     let base = state.base_url.clone();
-    with_conn(state, move |conn| {
+    with_read_conn(state, move |conn| {
         let result = list_groups(conn, &params.request())?;
         let with_members = params.projection.wants("members");
         let mut resources = Vec::with_capacity(result.items.len());
@@ -369,4 +382,16 @@ pub fn with_etag(mut resp: HttpResponse, version: i64) -> HttpResponse {
         resp.headers_mut().insert(actix_web::http::header::ETAG, v);
     }
     resp
+}
+
+/// Most comparisons one filter may hold: a longer `or` chain costs more SQL than any client
+/// needs (an existence probe has one), so it is refused with `tooMany`.
+pub const MAX_FILTER_LEAVES: usize = 100;
+
+fn leaf_count(f: &Filter) -> usize {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => leaf_count(a) + leaf_count(b),
+        Filter::Not(a) | Filter::ValuePath(_, a) => leaf_count(a),
+        Filter::Present(_) | Filter::Compare(..) => 1,
+    }
 }

@@ -8,7 +8,7 @@ use super::auth::ScimCaller;
 use super::body::json_body;
 use super::error::{ApiError, SCIM_JSON};
 use super::list::{ListParams, etag_version, scim_ok, user_page, with_etag};
-use super::{AppState, State, with_conn};
+use super::{AppState, State, with_conn, with_read_conn};
 use crate::accounts::{AccountError, AgentInput};
 use crate::domain::Agent;
 use crate::scim::error::ScimError;
@@ -239,7 +239,7 @@ async fn get_one(
     let proj = projection(&req)?;
     let id = path.into_inner();
     let base = state.base_url.clone();
-    let (json, version) = with_conn(&state, move |conn| {
+    let (json, version) = with_read_conn(&state, move |conn| {
         let agent = agent_store::get(conn, &id)?
             .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
         Ok((render(conn, &agent, &base)?, agent.version))

@@ -55,8 +55,14 @@ pub fn with_values(conn: &mut DbConn, rows: Vec<AgentRow>) -> QueryResult<Vec<Ag
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let values: Vec<AgentValueRow> = agent_values::table
-        .filter(agent_values::agent_id.eq_any(&ids))
+    // One id (a lookup, a probe) is the common case: `=` keeps the statement cacheable,
+    // where SQLite's `IN (?, …)` is prepared afresh each time.
+    let mut q = agent_values::table.into_boxed::<super::Db>();
+    q = match ids.as_slice() {
+        [one] => q.filter(agent_values::agent_id.eq(*one)),
+        many => q.filter(agent_values::agent_id.eq_any(many)),
+    };
+    let values: Vec<AgentValueRow> = q
         .order((
             agent_values::agent_id,
             agent_values::attr,

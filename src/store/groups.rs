@@ -180,9 +180,14 @@ pub fn memberships_of(
     if agent_ids.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<(String, String, String)> = group_members::table
+    let mut q = group_members::table
         .inner_join(groups::table.on(groups::id.eq(group_members::group_id)))
-        .filter(group_members::member_id.eq_any(agent_ids))
+        .into_boxed::<super::Db>();
+    q = match agent_ids {
+        [one] => q.filter(group_members::member_id.eq(*one)),
+        many => q.filter(group_members::member_id.eq_any(many)),
+    };
+    let rows: Vec<(String, String, String)> = q
         .order((group_members::member_id, groups::display_name))
         .select((group_members::member_id, groups::id, groups::display_name))
         .load(conn)?;

@@ -136,8 +136,8 @@ fn user_sort(path: &AttrPath) -> Result<UserSort, ScimError> {
 
 /// Live agents: a literal predicate, so that both backends can use the partial indexes
 /// declared `WHERE status <> 'deleted'`.
-pub fn live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql::<diesel::sql_types::Bool>("agents.status <> 'deleted'")
+pub fn live() -> super::query::LiveAgent {
+    super::query::LiveAgent
 }
 
 fn agents_base(filter: Option<&Filter>) -> Result<agents::BoxedQuery<'static, Db>, ScimError> {

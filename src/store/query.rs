@@ -40,7 +40,8 @@ impl<C> diesel::Expression for InSubselect<C> {
 
 impl<C: QueryFragment<Db>> QueryFragment<Db> for InSubselect<C> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
+        // Cacheable: the statement cache keys such queries by their SQL text, and the
+        // sub-select marks the statement uncacheable itself if it has to.
         self.column.walk_ast(out.reborrow())?;
         out.push_sql(" IN (");
         self.sub.walk_ast(out.reborrow())?;
@@ -60,11 +61,39 @@ impl<C> ValidGrouping<()> for InSubselect<C> {
     type IsAggregate = diesel::expression::is_aggregate::No;
 }
 
+/// `agents.status <> 'deleted'`, written as a literal so SQLite can use the partial indexes
+/// declared with that exact predicate. Unlike `diesel::dsl::sql`, it keeps the statement
+/// cacheable (prepared once per connection).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveAgent;
+
+impl diesel::Expression for LiveAgent {
+    type SqlType = Bool;
+}
+
+impl QueryFragment<Db> for LiveAgent {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.push_sql("agents.status <> 'deleted'");
+        Ok(())
+    }
+}
+
+impl QueryId for LiveAgent {
+    type QueryId = LiveAgent;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl AppearsOnTable<agents::table> for LiveAgent {}
+impl SelectableExpression<agents::table> for LiveAgent {}
+impl ValidGrouping<()> for LiveAgent {
+    type IsAggregate = diesel::expression::is_aggregate::No;
+}
+
 /// A boolean SQL condition over the table `QS`.
 pub type Cond<QS> = Box<dyn BoxableExpression<QS, Db, SqlType = Bool>>;
 
 /// Deepest filter nesting translated (the parser bounds it too).
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 256;
 
 /// Schema a filter attribute belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
