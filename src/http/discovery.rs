@@ -19,6 +19,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/ResourceTypes/{id}", web::get().to(resource_type))
     .route("/Schemas", web::get().to(schemas))
     .route("/Schemas/{id}", web::get().to(one_schema));
+    for path in [
+        "/ServiceProviderConfig",
+        "/ResourceTypes",
+        "/ResourceTypes/{id}",
+        "/Schemas",
+        "/Schemas/{id}",
+    ] {
+        cfg.route(path, web::route().to(super::method_not_allowed));
+    }
 }
 
 pub fn service_provider_config_json(state: &State) -> Value {

@@ -26,7 +26,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/Groups/{id}", web::get().to(get_one))
         .route("/Groups/{id}", web::put().to(replace))
         .route("/Groups/{id}", web::patch().to(patch))
-        .route("/Groups/{id}", web::delete().to(delete));
+        .route("/Groups/{id}", web::delete().to(delete))
+        .route("/Groups", web::route().to(super::method_not_allowed))
+        .route("/Groups/{id}", web::route().to(super::method_not_allowed));
 }
 
 async fn list(req: HttpRequest, state: State, _c: ScimCaller) -> Result<HttpResponse, ApiError> {

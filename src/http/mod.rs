@@ -107,6 +107,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/scim/{version}/{tail:.*}", web::route().to(other_version));
 }
 
+/// 405 for a method an endpoint does not have (RFC 7644 §3.12 lists 405 for this).
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ScimError::new(
+        405,
+        None,
+        format!("{} is not supported on {}", req.method(), req.path()),
+    )
+    .into())
+}
+
 /// Rollcall speaks SCIM 2.0 only: `/scim/v1/…` and the like get `invalidVers`
 /// (RFC 7644 §3.12, §3.13).
 async fn other_version(path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {

@@ -25,7 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/Users/{id}", web::get().to(get_one))
         .route("/Users/{id}", web::put().to(replace))
         .route("/Users/{id}", web::patch().to(patch))
-        .route("/Users/{id}", web::delete().to(delete));
+        .route("/Users/{id}", web::delete().to(delete))
+        .route("/Users", web::route().to(super::method_not_allowed))
+        .route("/Users/{id}", web::route().to(super::method_not_allowed));
 }
 
 async fn list(req: HttpRequest, state: State, _c: ScimCaller) -> Result<HttpResponse, ApiError> {

@@ -21,15 +21,13 @@ pub fn to_json(group: &Group, members: Option<&[Member]>, base_url: &str) -> Val
             .iter()
             .map(|m| {
                 let kind = m.kind.as_str();
-                let mut v = json!({
+                // RFC 7643 §8.7.1 defines value, $ref and type for members; names are
+                // read from the members themselves.
+                json!({
                     "value": m.id,
                     "$ref": format!("{base_url}/scim/v2/{kind}s/{}", m.id),
                     "type": kind,
-                });
-                if let Some(d) = &m.display {
-                    v["display"] = json!(d);
-                }
-                v
+                })
             })
             .collect();
         o.insert("members".into(), Value::Array(list));

@@ -299,23 +299,25 @@ fn apply_pathless(
     values: &Map<String, Value>,
 ) -> Result<(), ScimError> {
     for (key, value) in values {
-        if urn.is_none() {
-            if ["schemas", "id", "meta"]
-                .iter()
-                .any(|k| key.eq_ignore_ascii_case(k))
-            {
-                continue;
-            }
-            if let Some(ext) = kind.extension(key) {
-                let Value::Object(inner) = value else {
-                    return Err(ScimError::invalid_value(format!(
-                        "{} must be an object",
-                        ext.id
-                    )));
-                };
-                apply_pathless(kind, root, op, Some(ext.id), inner)?;
-                continue;
-            }
+        // Clients echo these (scim2-tester, some IdPs send a whole extension object with
+        // its own `schemas`); they are not attributes to change.
+        if ["schemas", "id", "meta"]
+            .iter()
+            .any(|k| key.eq_ignore_ascii_case(k))
+        {
+            continue;
+        }
+        if urn.is_none()
+            && let Some(ext) = kind.extension(key)
+        {
+            let Value::Object(inner) = value else {
+                return Err(ScimError::invalid_value(format!(
+                    "{} must be an object",
+                    ext.id
+                )));
+            };
+            apply_pathless(kind, root, op, Some(ext.id), inner)?;
+            continue;
         }
         let mut attr = parse_attr_path(key)
             .map_err(|e| ScimError::invalid_path(format!("attribute {key:?}: {e}")))?;
@@ -390,6 +392,13 @@ fn apply_at(
             return Ok(());
         }
         return Err(ScimError::mutability(format!("{} is read-only", def.name)));
+    }
+    let whole = path.filter.is_none() && path.attr.sub_attr.is_none();
+    if def.required && whole && (op == OpKind::Remove || value.is_some_and(Value::is_null)) {
+        return Err(ScimError::invalid_value(format!(
+            "{} is required and cannot be removed",
+            def.name
+        )));
     }
     let change =
         |container: &mut Map<String, Value>| match (&path.filter, path.attr.sub_attr.as_deref()) {
@@ -962,6 +971,15 @@ mod tests {
         )
         .expect("no-op");
         assert!(d.get("title").is_none());
+        for required in ["active", "userName"] {
+            let e = patch(
+                ResourceKind::User,
+                user(),
+                json!([{"op": "remove", "path": required}]),
+            )
+            .expect_err("required");
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        }
         let e = patch(ResourceKind::User, user(), json!([{"op": "remove"}])).expect_err("no path");
         assert_eq!(e.scim_type, Some(ScimType::NoTarget));
         let d = patch(

@@ -293,7 +293,8 @@ const USER_ATTRS: &[AttrDef] = &[
         "active",
         AttrType::Boolean,
         "Whether the agent may sign in; false suspends the agent.",
-    ),
+    )
+    .required(),
     string("password", "A new password; never returned.").write_only(),
     attr("emails", AttrType::Complex, "Email addresses.")
         .multi()
@@ -339,17 +340,47 @@ const ENTERPRISE_ATTRS: &[AttrDef] = &[
 ];
 
 const AGENT_ATTRS: &[AttrDef] = &[
-    string("role", "The Rollcall role template (agent, senior_agent, team_lead, qa_inspector, admin or a custom role).").case_exact(),
-    string("skillGroups", "Skill groups the agent is routed conversations for.").multi().case_exact(),
-    attr("maxConcurrentChats", AttrType::Integer, "Most conversations the agent handles at once (0 or more)."),
-    string("channels", "Channels the agent serves (web, wechat, phone, email, ticket …).").multi().case_exact(),
-    attr("loginBlocked", AttrType::Boolean, "Whether sign-in is blocked while the account stays active."),
+    string(
+        "role",
+        "The Rollcall role (a built-in one or a custom role created from a template).",
+    )
+    .case_exact()
+    .required()
+    .canonical(&[
+        "agent",
+        "senior_agent",
+        "team_lead",
+        "qa_inspector",
+        "admin",
+    ]),
+    string(
+        "skillGroups",
+        "Skill groups the agent is routed conversations for.",
+    )
+    .multi()
+    .case_exact(),
+    attr(
+        "maxConcurrentChats",
+        AttrType::Integer,
+        "Most conversations the agent handles at once (0 or more).",
+    ),
+    string(
+        "channels",
+        "Channels the agent serves (web, wechat, phone, email, ticket …).",
+    )
+    .multi()
+    .case_exact(),
+    attr(
+        "loginBlocked",
+        AttrType::Boolean,
+        "Whether sign-in is blocked while the account stays active.",
+    )
+    .required(),
 ];
 
 const MEMBER_SUBS: &[AttrDef] = &[
     string("value", "The id of a member User or Group.").case_exact(),
     attr("$ref", AttrType::Reference, "The URI of the member.").refs(&["User", "Group"]),
-    string("display", "The member's display name.").read_only(),
     string("type", "The member's resource type.").canonical(&["User", "Group"]),
 ];
 
@@ -475,7 +506,7 @@ pub fn resource_types_json(base_url: &str) -> Vec<Value> {
         if !exts.is_empty() {
             let list: Vec<Value> = exts
                 .iter()
-                .map(|e| json!({"schema": e, "required": false}))
+                .map(|e| json!({"schema": e, "required": *e == AGENT_SCHEMA}))
                 .collect();
             v["schemaExtensions"] = Value::Array(list);
         }
@@ -530,6 +561,16 @@ mod tests {
                 .map(|x| x.1.mutability),
             Some(Mutability::ReadOnly)
         );
+    }
+
+    #[test]
+    fn advertised_roles_are_the_built_in_ones() {
+        let role = AGENT.attr("role").expect("role");
+        let builtin: Vec<&str> = crate::domain::roles::BUILTIN_ROLES
+            .iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(role.canonical_values, builtin.as_slice());
     }
 
     #[test]

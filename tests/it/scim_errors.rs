@@ -201,3 +201,30 @@ both!(google_and_unknown_urns_are_ignored, |b| {
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["name"]["familyName"], "Suite");
 });
+
+both!(wrong_methods_get_405, |b| {
+    let s = TestServer::start(b);
+    let auth = format!("Bearer {}", s.token);
+    for (method, path) in [
+        ("POST", "/scim/v2/ServiceProviderConfig"),
+        ("DELETE", "/scim/v2/Schemas"),
+        ("PUT", "/scim/v2/ResourceTypes/User"),
+        ("PUT", "/scim/v2/Users"),
+        (
+            "POST",
+            "/scim/v2/Groups/00000000-0000-0000-0000-000000000000",
+        ),
+    ] {
+        let (st, _, body) = s.raw(
+            method,
+            path,
+            Some("{}"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/scim+json"),
+            ],
+        );
+        assert_eq!(st, 405, "{method} {path}: {body}");
+        assert!(body.contains(ERROR), "{body}");
+    }
+});

@@ -39,7 +39,13 @@ both!(group_members_add_remove_replace, |b| {
         x
     });
     assert_eq!(g["members"][0]["type"], "User");
-    assert!(g["members"][0]["display"].is_string());
+    // RFC 7643 §8.7.1: members carry value, $ref and type.
+    assert!(
+        g["members"][0]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.contains("/scim/v2/Users/"))
+    );
+    assert!(g["members"][0].get("display").is_none());
 
     // add (a user and a group)
     let (st, v) = s.scim("PATCH", &format!("/Groups/{gid}"), Some(json!({"schemas": [PATCH], "Operations": [
