@@ -757,4 +757,45 @@ mod tests {
         let f = parse_filter(r#"value eq "abc""#).expect("parses");
         assert!(matches_element(&f, &bare, &|_| true));
     }
+
+    /// Mutated filters (bytes dropped, duplicated, swapped, multi-byte characters spliced in)
+    /// must parse or fail, never panic.
+    #[test]
+    fn mutated_input_never_panics() {
+        let seeds = [
+            r#"emails[type eq "work" and primary eq true].value co "@x""#,
+            r#"not (userName sw "a\"b") or (title pr and meta.created gt "2020-01-01T00:00:00Z")"#,
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "x""#,
+            r#"members[value eq "日本"]"#,
+        ];
+        let pieces = [
+            "(", ")", "[", "]", "\"", "\\", " ", ".", ":", "é", "日", "not", "eq", "pr",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for seed in seeds {
+            for _ in 0..2_000 {
+                let mut chars: Vec<String> = seed.chars().map(String::from).collect();
+                for _ in 0..(next() % 4 + 1) {
+                    let at = (next() as usize) % (chars.len() + 1);
+                    match next() % 3 {
+                        0 if !chars.is_empty() => {
+                            chars.remove(at.min(chars.len() - 1));
+                        }
+                        1 => chars.insert(at, pieces[(next() as usize) % pieces.len()].to_owned()),
+                        _ => chars.truncate(at),
+                    }
+                }
+                let text: String = chars.concat();
+                let _ = parse_filter(&text);
+                let _ = parse_path(&text);
+                let _ = parse_attr_path(&text);
+            }
+        }
+    }
 }
