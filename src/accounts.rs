@@ -50,6 +50,10 @@ pub struct AgentInput {
     pub login_blocked: Option<bool>,
     /// An argon2id hash, computed before the transaction (hashing is slow).
     pub password_hash: Option<String>,
+    /// On create: the person's stable key at the owning source (directory, HR).
+    pub source_key: Option<String>,
+    /// On create: why, for the audit log (a sync run says which change it saw).
+    pub reason: Option<String>,
 }
 
 /// A change to a group's members.
@@ -126,7 +130,7 @@ impl Accounts {
                 failed_logins: 0,
                 locked_until: None,
                 source: source.to_owned(),
-                source_key: None,
+                source_key: input.source_key.clone(),
                 last_seen_at: Some(now),
                 disabled_at: (!active).then_some(now),
                 disabled_reason: (!active).then(|| format!("created inactive by {actor}")),
@@ -159,7 +163,7 @@ impl Accounts {
                     target_id: &id,
                     before: None,
                     after: Some(snapshot.clone()),
-                    reason: None,
+                    reason: input.reason.as_deref(),
                 },
             )?;
             events::enqueue(conn, Event::Created, &id, &snapshot, now)?;
@@ -312,6 +316,66 @@ impl Accounts {
             events::enqueue(conn, event, id, &a, now)?;
             agent_store::get(conn, id)?.ok_or_else(|| AccountError::NotFound(id.to_owned()))
         })
+    }
+
+    /// Hands an existing agent to a source (a directory now owns this person's account).
+    #[allow(clippy::too_many_arguments)]
+    pub fn link_agent(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        source: &str,
+        source_key: &str,
+        reason: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        write_tx(conn, |conn| {
+            let mut row = agent_store::get_row(conn, id)?
+                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            let before = json!({ "source": row.source, "sourceKey": row.source_key });
+            row.source = source.to_owned();
+            row.source_key = Some(source_key.to_owned());
+            row.updated_at = now;
+            row.version += 1;
+            agent_store::update(conn, &row, None)?;
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "agent.link",
+                    target_type: "agent",
+                    target_id: id,
+                    before: Some(before),
+                    after: Some(json!({ "source": source, "sourceKey": source_key })),
+                    reason: Some(reason),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Suspends or re-enables an agent, keeping its profile.
+    pub fn set_active(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        active: bool,
+        reason: &str,
+        now: NaiveDateTime,
+    ) -> Result<Agent, AccountError> {
+        let current = agent_store::get(conn, id)?
+            .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+        let mut profile = current.profile;
+        profile.role = Some(current.role);
+        let input = AgentInput {
+            profile,
+            active: Some(active),
+            ..AgentInput::default()
+        };
+        self.update_agent(conn, actor, id, None, input, Some(reason), now)
     }
 
     /// Removes an agent from every reader: status `deleted`, sessions revoked, memberships

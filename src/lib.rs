@@ -11,4 +11,6 @@ pub mod events;
 pub mod http;
 pub mod scim;
 pub mod server;
+pub mod sources;
 pub mod store;
+pub mod sync;

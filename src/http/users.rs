@@ -109,6 +109,7 @@ fn input_of(body: UserBody) -> Result<AgentInput, ApiError> {
         active: body.active,
         login_blocked: body.login_blocked,
         password_hash,
+        ..AgentInput::default()
     })
 }
 

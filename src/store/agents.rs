@@ -210,3 +210,57 @@ pub fn purge_deleted(conn: &mut DbConn, now: chrono::NaiveDateTime) -> QueryResu
     )
     .execute(conn)
 }
+
+/// Live agents whose `source` is `source` (or, with `others`, owned by no source matching
+/// any of the given prefixes), with their source keys. Two queries whatever the count.
+pub fn by_source(
+    conn: &mut DbConn,
+    source: SourceFilter<'_>,
+) -> QueryResult<Vec<(Agent, Option<String>)>> {
+    use super::query::LiveAgent;
+    let mut rows_q = agents::table.filter(LiveAgent).into_boxed::<super::Db>();
+    let mut values_q = agent_values::table
+        .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .into_boxed::<super::Db>();
+    match source {
+        SourceFilter::Is(s) => {
+            rows_q = rows_q.filter(agents::source.eq(s.to_owned()));
+            values_q = values_q.filter(agents::source.eq(s.to_owned()));
+        }
+        SourceFilter::NotLike(prefixes) => {
+            for p in prefixes {
+                rows_q = rows_q.filter(agents::source.not_like(format!("{p}%")));
+                values_q = values_q.filter(agents::source.not_like(format!("{p}%")));
+            }
+        }
+    }
+    let rows: Vec<AgentRow> = rows_q.select(AgentRow::as_select()).load(conn)?;
+    let values: Vec<AgentValueRow> = values_q
+        .order((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::position,
+        ))
+        .select(AgentValueRow::as_select())
+        .load(conn)?;
+    let mut by_agent: HashMap<String, Vec<AgentValueRow>> = HashMap::new();
+    for v in values {
+        by_agent.entry(v.agent_id.clone()).or_default().push(v);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let key = row.source_key.clone();
+            let values = by_agent.remove(&row.id).unwrap_or_default();
+            (to_agent(row, values), key)
+        })
+        .collect())
+}
+
+/// Which agents [`by_source`] loads.
+#[derive(Debug, Clone, Copy)]
+pub enum SourceFilter<'a> {
+    Is(&'a str),
+    NotLike(&'a [&'a str]),
+}

@@ -164,6 +164,12 @@ pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
 
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+thread_local! {
+    /// Whether this thread is inside `write_tx`, so a nested call uses a savepoint instead
+    /// of taking the writer lock again.
+    static IN_WRITE_TX: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f` in a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
 /// so concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
@@ -171,8 +177,15 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let DbConn::Sqlite(inner) = conn else {
+    // Nested (a sync run applies many changes in one outer transaction): a savepoint.
+    if IN_WRITE_TX.with(std::cell::Cell::get) {
         return conn.transaction(f);
+    }
+    let DbConn::Sqlite(inner) = conn else {
+        IN_WRITE_TX.with(|c| c.set(true));
+        let result = conn.transaction(f);
+        IN_WRITE_TX.with(|c| c.set(false));
+        return result;
     };
     // SQLite has one writer at a time. Queue this process's writers on a fair lock rather
     // than on SQLite's busy handler, whose sleeps (up to 100 ms) make long latency tails.
@@ -180,7 +193,10 @@ where
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-    match f(conn) {
+    IN_WRITE_TX.with(|c| c.set(true));
+    let result = f(conn);
+    IN_WRITE_TX.with(|c| c.set(false));
+    match result {
         Ok(value) => match <DbConn as TransactionManager<DbConn>>::commit_transaction(conn) {
             Ok(()) => Ok(value),
             Err(e) => {

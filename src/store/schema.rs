@@ -151,3 +151,35 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     outbox,
 );
+
+diesel::table! {
+    sync_runs (id) {
+        id -> BigInt,
+        source -> Text,
+        mode -> Text,
+        status -> Text,
+        forced -> Bool,
+        trigger -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        records -> Integer,
+        created -> Integer,
+        updated -> Integer,
+        disabled -> Integer,
+        enabled -> Integer,
+        deleted -> Integer,
+        linked -> Integer,
+        error -> Nullable<Text>,
+        plan -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    source_state (source) {
+        source -> Text,
+        cursor -> Nullable<Text>,
+        cursor_kind -> Nullable<Text>,
+        last_full_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE source_state;
+DROP TABLE sync_runs;

@@ -1,0 +1,359 @@
+//! The sync engine: a source's snapshot becomes a plan (diff against the agents that source
+//! owns), the plan passes the guard, then each change goes through the account gateway with
+//! its reason. Every run is recorded in `sync_runs`.
+
+pub mod guard;
+pub mod plan;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::accounts::{AccountError, Accounts, AgentInput};
+use crate::audit::{self, Entry};
+use crate::sources::{Snapshot, SourceError};
+use crate::store::agents::{SourceFilter, by_source};
+use crate::store::schema::sync_runs;
+use crate::store::{DbConn, write_tx};
+use guard::GuardConfig;
+use plan::{Change, Inputs, Mapping, Owned, Plan};
+
+/// Source prefixes of agents owned by a sync source (never linked by another one).
+pub const SYNC_PREFIXES: &[&str] = &["ldap:", "hr:"];
+
+/// Changes applied per transaction: large enough to be fast, small enough that SCIM writers
+/// are not held up for long.
+const APPLY_CHUNK: usize = 500;
+
+/// A running process that dies leaves its run `running`; after this long it no longer
+/// blocks the next run.
+const STALE_RUN_HOURS: i64 = 6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("a run of {0} is already in progress")]
+    Busy(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// What a run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    pub force: bool,
+    pub incremental: bool,
+    /// `schedule`, `cli` or `watch`.
+    pub trigger: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Applied (or, for a dry run, planned).
+    Ok,
+    /// Applied, but some changes failed (listed in the report).
+    Partial,
+    /// The guard refused the plan; nothing changed.
+    Refused,
+    /// The source could not be read; nothing changed.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
+            RunStatus::Refused => "refused",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub source: String,
+    pub status: RunStatus,
+    pub dry_run: bool,
+    pub plan: Plan,
+    /// Why the run failed or was refused.
+    pub error: Option<String>,
+    /// Changes that could not be applied: (user name, action, error).
+    pub failures: Vec<(String, String, String)>,
+}
+
+/// A configured source as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct SyncSource {
+    /// The configured name (`corp`).
+    pub name: String,
+    /// The `source` of the agents it owns (`ldap:corp`).
+    pub tag: String,
+    pub mapping: Mapping,
+    pub guard: GuardConfig,
+}
+
+/// Opens a run: refuses when another run of the source is in progress.
+pub fn begin(
+    conn: &mut DbConn,
+    source: &str,
+    opts: RunOptions,
+    now: NaiveDateTime,
+) -> Result<i64, SyncError> {
+    let mode = if opts.dry_run {
+        "dry_run"
+    } else if opts.incremental {
+        "incremental"
+    } else {
+        "full"
+    };
+    write_tx(conn, |conn| {
+        let stale = now - Duration::hours(STALE_RUN_HOURS);
+        let running: i64 = sync_runs::table
+            .filter(sync_runs::source.eq(source))
+            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::mode.ne("dry_run"))
+            .filter(sync_runs::started_at.gt(stale))
+            .count()
+            .get_result(conn)?;
+        if running > 0 && !opts.dry_run {
+            return Err(SyncError::Busy(source.to_owned()));
+        }
+        diesel::insert_into(sync_runs::table)
+            .values((
+                sync_runs::source.eq(source),
+                sync_runs::mode.eq(mode),
+                sync_runs::status.eq("running"),
+                sync_runs::forced.eq(opts.force),
+                sync_runs::trigger.eq(opts.trigger),
+                sync_runs::started_at.eq(now),
+            ))
+            .execute(conn)?;
+        let id: i64 = sync_runs::table
+            .filter(sync_runs::source.eq(source))
+            .order(sync_runs::id.desc())
+            .select(sync_runs::id)
+            .first(conn)?;
+        Ok(id)
+    })
+}
+
+/// Plans a run from a snapshot (or the error reading it), guards it, applies it unless it
+/// is a dry run, and records the result.
+pub fn execute(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    run_id: i64,
+    snapshot: Result<Snapshot, SourceError>,
+    opts: RunOptions,
+    now: NaiveDateTime,
+) -> Result<RunReport, SyncError> {
+    let mut report = RunReport {
+        run_id,
+        source: src.name.clone(),
+        status: RunStatus::Ok,
+        dry_run: opts.dry_run,
+        plan: Plan::default(),
+        error: None,
+        failures: Vec::new(),
+    };
+    let snapshot = match snapshot {
+        Ok(s) => s,
+        Err(e) => {
+            report.status = RunStatus::Failed;
+            report.error = Some(e.to_string());
+            finish(conn, &report, now)?;
+            return Ok(report);
+        }
+    };
+    let owned: Vec<Owned> = by_source(conn, SourceFilter::Is(&src.tag))?
+        .into_iter()
+        .map(|(agent, key)| Owned { agent, key })
+        .collect();
+    let linkable = if src.mapping.link_by.is_empty() {
+        Vec::new()
+    } else {
+        by_source(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect()
+    };
+    let inputs = Inputs {
+        source: &src.tag,
+        mapping: &src.mapping,
+        owned,
+        linkable,
+        now,
+    };
+    report.plan = plan::plan_full(&snapshot.records, inputs);
+    if let Some(why) = guard::check(&report.plan, &src.guard, true) {
+        if !opts.force {
+            report.status = RunStatus::Refused;
+            report.error = Some(why.clone());
+            if !opts.dry_run {
+                let actor = format!("sync:{}#{run_id}", src.name);
+                write_tx(conn, |conn| {
+                    audit::append(
+                        conn,
+                        Entry {
+                            at: now,
+                            actor: &actor,
+                            action: "sync.refused",
+                            target_type: "source",
+                            target_id: &src.name,
+                            before: None,
+                            after: Some(serde_json::json!({
+                                "run": run_id,
+                                "wouldDisableOrDelete": report.plan.removals(),
+                                "owned": report.plan.owned,
+                            })),
+                            reason: Some(&why),
+                        },
+                    )
+                })?;
+            }
+            finish(conn, &report, now)?;
+            return Ok(report);
+        }
+        tracing::warn!(source = %src.name, reason = %why, "guard overridden with --force");
+    }
+    if !opts.dry_run {
+        report.failures = apply(conn, accounts, src, run_id, &report.plan, now)?;
+        if !report.failures.is_empty() {
+            report.status = RunStatus::Partial;
+            report.error = Some(format!("{} changes failed", report.failures.len()));
+        }
+    }
+    finish(conn, &report, now)?;
+    Ok(report)
+}
+
+fn apply(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    run_id: i64,
+    plan: &Plan,
+    now: NaiveDateTime,
+) -> Result<Vec<(String, String, String)>, SyncError> {
+    let actor = format!("sync:{}#{run_id}", src.name);
+    let mut failures = Vec::new();
+    for chunk in plan.changes.chunks(APPLY_CHUNK) {
+        write_tx(conn, |conn| -> Result<(), SyncError> {
+            for change in chunk {
+                match apply_one(conn, accounts, src, &actor, change, now) {
+                    Ok(()) => {}
+                    Err(AccountError::Db(e)) if !is_constraint(&e) => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(source = %src.name, user = change.user_name(), action = change.action(), error = %e, "change not applied");
+                        failures.push((
+                            change.user_name().to_owned(),
+                            change.action().to_owned(),
+                            e.to_string(),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(failures)
+}
+
+fn is_constraint(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(kind, _) if matches!(
+        kind,
+        diesel::result::DatabaseErrorKind::UniqueViolation
+            | diesel::result::DatabaseErrorKind::ForeignKeyViolation
+            | diesel::result::DatabaseErrorKind::CheckViolation
+            | diesel::result::DatabaseErrorKind::NotNullViolation
+    ))
+}
+
+fn apply_one(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    actor: &str,
+    change: &Change,
+    now: NaiveDateTime,
+) -> Result<(), AccountError> {
+    match change {
+        Change::Create {
+            key,
+            profile,
+            reason,
+            ..
+        } => {
+            let input = AgentInput {
+                profile: (**profile).clone(),
+                source_key: Some(key.clone()),
+                reason: Some(reason.clone()),
+                ..AgentInput::default()
+            };
+            accounts
+                .create_agent(conn, actor, &src.tag, input, now)
+                .map(|_| ())
+        }
+        Change::Link {
+            agent_id,
+            key,
+            reason,
+            ..
+        } => accounts.link_agent(conn, actor, agent_id, &src.tag, key, reason, now),
+        Change::Update {
+            agent_id,
+            profile,
+            reason,
+            ..
+        } => {
+            let input = AgentInput {
+                profile: (**profile).clone(),
+                ..AgentInput::default()
+            };
+            accounts
+                .update_agent(conn, actor, agent_id, None, input, Some(reason), now)
+                .map(|_| ())
+        }
+        Change::Disable {
+            agent_id, reason, ..
+        } => accounts
+            .set_active(conn, actor, agent_id, false, reason, now)
+            .map(|_| ()),
+        Change::Enable {
+            agent_id, reason, ..
+        } => accounts
+            .set_active(conn, actor, agent_id, true, reason, now)
+            .map(|_| ()),
+        Change::Delete {
+            agent_id, reason, ..
+        } => accounts.delete_agent(conn, actor, agent_id, None, Some(reason), now),
+    }
+}
+
+fn finish(conn: &mut DbConn, report: &RunReport, now: NaiveDateTime) -> Result<(), SyncError> {
+    let p = &report.plan;
+    let count = |action: &str| i32::try_from(p.count(action)).unwrap_or(i32::MAX);
+    let keep_plan = report.dry_run || report.status == RunStatus::Refused;
+    let plan_json = keep_plan.then(|| serde_json::to_string(p).unwrap_or_default());
+    diesel::update(sync_runs::table.filter(sync_runs::id.eq(report.run_id)))
+        .set((
+            sync_runs::status.eq(report.status.as_str()),
+            sync_runs::finished_at.eq(Some(now)),
+            sync_runs::records.eq(i32::try_from(p.records).unwrap_or(i32::MAX)),
+            sync_runs::created.eq(count("create")),
+            sync_runs::updated.eq(count("update")),
+            sync_runs::disabled.eq(count("disable")),
+            sync_runs::enabled.eq(count("enable")),
+            sync_runs::deleted.eq(count("delete")),
+            sync_runs::linked.eq(count("link")),
+            sync_runs::error.eq(report.error.clone()),
+            sync_runs::plan.eq(plan_json),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,707 @@
+//! From a source's snapshot to a plan: what each person should look like as an agent
+//! (attribute mapping and group rules), diffed against the agents that source owns. Pure:
+//! the caller loads the agents and applies the plan.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDateTime};
+use serde::Serialize;
+
+use crate::domain::{Agent, AgentProfile, MultiValue, Status};
+use crate::sources::SourceRecord;
+
+/// A group → role / skill-group rule. Rules are tried in order: the first matching rule
+/// with a role gives the role; every matching rule adds its skill groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// A group DN (or its `cn`), compared case-insensitively.
+    pub group: String,
+    pub role: Option<String>,
+    pub skill_groups: Vec<String>,
+}
+
+/// How a source's people become agents.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub rules: Vec<Rule>,
+    pub default_role: String,
+    /// Link an existing agent not owned by any sync source, by these keys in order.
+    pub link_by: Vec<LinkKey>,
+    pub leaver: LeaverPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKey {
+    EmployeeNumber,
+    Email,
+}
+
+/// What happens to an agent whose person left the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaverPolicy {
+    Disable,
+    /// Disable at once, delete once disabled for this long.
+    Delete {
+        after: Duration,
+    },
+}
+
+/// One planned change, with the reason the audit log will show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    Create {
+        key: String,
+        user_name: String,
+        #[serde(skip)]
+        profile: Box<AgentProfile>,
+        reason: String,
+    },
+    Link {
+        agent_id: String,
+        key: String,
+        user_name: String,
+        by: LinkKey,
+        reason: String,
+    },
+    Update {
+        agent_id: String,
+        user_name: String,
+        fields: Vec<String>,
+        #[serde(skip)]
+        profile: Box<AgentProfile>,
+        reason: String,
+    },
+    Disable {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
+    Enable {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
+    Delete {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
+}
+
+impl Change {
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::Create { .. } => "create",
+            Change::Link { .. } => "link",
+            Change::Update { .. } => "update",
+            Change::Disable { .. } => "disable",
+            Change::Enable { .. } => "enable",
+            Change::Delete { .. } => "delete",
+        }
+    }
+
+    pub fn user_name(&self) -> &str {
+        match self {
+            Change::Create { user_name, .. }
+            | Change::Link { user_name, .. }
+            | Change::Update { user_name, .. }
+            | Change::Disable { user_name, .. }
+            | Change::Enable { user_name, .. }
+            | Change::Delete { user_name, .. } => user_name,
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            Change::Create { reason, .. }
+            | Change::Link { reason, .. }
+            | Change::Update { reason, .. }
+            | Change::Disable { reason, .. }
+            | Change::Enable { reason, .. }
+            | Change::Delete { reason, .. } => reason,
+        }
+    }
+
+    /// Whether the change takes an agent away (what the guard counts).
+    pub fn is_removal(&self) -> bool {
+        matches!(self, Change::Disable { .. } | Change::Delete { .. })
+    }
+}
+
+/// The plan of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// People whose agent already matches.
+    pub unchanged: usize,
+    /// Live (not deleted) agents the source owned before the run.
+    pub owned: usize,
+    /// Of those, active ones.
+    pub owned_active: usize,
+    /// Records in the snapshot.
+    pub records: usize,
+}
+
+impl Plan {
+    pub fn count(&self, action: &str) -> usize {
+        self.changes.iter().filter(|c| c.action() == action).count()
+    }
+
+    pub fn removals(&self) -> usize {
+        self.changes.iter().filter(|c| c.is_removal()).count()
+    }
+}
+
+/// An agent the source owns (or may link), with its stable key at the source.
+#[derive(Debug, Clone)]
+pub struct Owned {
+    pub agent: Agent,
+    pub key: Option<String>,
+}
+
+/// Everything the planner needs besides the snapshot.
+pub struct Inputs<'a> {
+    /// `ldap:corp`: the `source` value of agents this source owns, and the prefix of the
+    /// reasons it writes (so a later run knows which suspensions are its own).
+    pub source: &'a str,
+    pub mapping: &'a Mapping,
+    /// Live agents owned by the source.
+    pub owned: Vec<Owned>,
+    /// Live agents owned by no sync source, which `link_by` may claim.
+    pub linkable: Vec<Agent>,
+    pub now: NaiveDateTime,
+}
+
+fn lower_set(groups: &[String]) -> HashSet<String> {
+    groups.iter().map(|g| g.to_ascii_lowercase()).collect()
+}
+
+/// `cn=Team Leads,ou=groups,…` matches a rule naming the DN or `Team Leads`.
+fn rule_matches(rule: &str, groups: &HashSet<String>) -> bool {
+    let rule = rule.to_ascii_lowercase();
+    groups.contains(&rule)
+        || groups.iter().any(|dn| {
+            dn.split(',')
+                .next()
+                .and_then(|rdn| rdn.split_once('='))
+                .is_some_and(|(_, cn)| cn.trim() == rule)
+        })
+}
+
+/// The role, skill groups and the group that decided the role.
+fn apply_rules(mapping: &Mapping, groups: &[String]) -> (String, Vec<String>, Option<String>) {
+    let set = lower_set(groups);
+    let mut role = None;
+    let mut skills: Vec<String> = Vec::new();
+    for rule in &mapping.rules {
+        if !rule_matches(&rule.group, &set) {
+            continue;
+        }
+        if role.is_none()
+            && let Some(r) = &rule.role
+        {
+            role = Some((r.clone(), rule.group.clone()));
+        }
+        for s in &rule.skill_groups {
+            if !skills.contains(s) {
+                skills.push(s.clone());
+            }
+        }
+    }
+    skills.sort();
+    match role {
+        Some((r, g)) => (r, skills, Some(g)),
+        None => (mapping.default_role.clone(), skills, None),
+    }
+}
+
+/// The managed part of an agent as the source describes the person. Fields the source does
+/// not manage (channels, chat limit, IdP roles, external id) are taken from `base`.
+pub fn desired_profile(
+    record: &SourceRecord,
+    mapping: &Mapping,
+    manager_id: Option<String>,
+    base: Option<&AgentProfile>,
+) -> (AgentProfile, Option<String>) {
+    let (role, skill_groups, role_group) = apply_rules(mapping, &record.groups);
+    let mut p = base.cloned().unwrap_or_default();
+    p.user_name = record.user_name.clone();
+    p.given_name = record.given_name.clone();
+    p.family_name = record.family_name.clone();
+    p.display_name = record.display_name.clone();
+    p.nickname = record.nickname.clone();
+    p.title = record.title.clone();
+    p.employee_number = record.employee_number.clone();
+    p.department = record.department.clone();
+    p.manager_id = manager_id;
+    p.emails = record
+        .email
+        .iter()
+        .map(|e| MultiValue {
+            value: e.clone(),
+            kind: Some("work".into()),
+            primary: true,
+            display: None,
+        })
+        .collect();
+    p.phones = record
+        .phone
+        .iter()
+        .map(|e| MultiValue {
+            value: e.clone(),
+            kind: Some("work".into()),
+            primary: true,
+            display: None,
+        })
+        .collect();
+    p.role = Some(role);
+    p.skill_groups = skill_groups;
+    (p, role_group)
+}
+
+/// Names of the managed fields that differ.
+fn changed_fields(current: &Agent, want: &AgentProfile) -> Vec<String> {
+    let c = &current.profile;
+    let mut out = Vec::new();
+    let mut check = |name: &str, differs: bool| {
+        if differs {
+            out.push(name.to_owned());
+        }
+    };
+    check("userName", !c.user_name.eq(&want.user_name));
+    check("name.givenName", c.given_name != want.given_name);
+    check("name.familyName", c.family_name != want.family_name);
+    check("displayName", c.display_name != want.display_name);
+    check("nickName", c.nickname != want.nickname);
+    check("title", c.title != want.title);
+    check("employeeNumber", c.employee_number != want.employee_number);
+    check("department", c.department != want.department);
+    check("manager", c.manager_id != want.manager_id);
+    check("emails", c.emails != want.emails);
+    check("phoneNumbers", c.phones != want.phones);
+    check("role", Some(&current.role) != want.role.as_ref());
+    check("skillGroups", c.skill_groups != want.skill_groups);
+    out
+}
+
+/// Builds the plan of a full run: every owned agent not in the snapshot is a leaver.
+pub fn plan_full(records: &[SourceRecord], inputs: Inputs<'_>) -> Plan {
+    plan(records, &HashSet::new(), true, inputs)
+}
+
+/// Builds the plan of an incremental run: only the given records changed, and `gone` holds
+/// the keys the source reported deleted.
+pub fn plan_incremental(
+    records: &[SourceRecord],
+    gone: &HashSet<String>,
+    inputs: Inputs<'_>,
+) -> Plan {
+    plan(records, gone, false, inputs)
+}
+
+fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: Inputs<'_>) -> Plan {
+    let Inputs {
+        source,
+        mapping,
+        owned,
+        linkable,
+        now,
+    } = inputs;
+    let mine = |reason: &Option<String>| {
+        reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(source) && r[source.len()..].starts_with(": "))
+    };
+    let mut plan = Plan {
+        owned: owned.len(),
+        owned_active: owned
+            .iter()
+            .filter(|o| o.agent.status == Status::Active)
+            .count(),
+        records: records.len(),
+        ..Plan::default()
+    };
+    let by_key: HashMap<&str, &Owned> = owned
+        .iter()
+        .filter_map(|o| o.key.as_deref().map(|k| (k, o)))
+        .collect();
+    // Managers are named by DN: the DN's person → their agent (owned, or created this run
+    // and so resolved on the next one).
+    let key_by_dn: HashMap<String, &str> = records
+        .iter()
+        .map(|r| (r.dn.to_ascii_lowercase(), r.key.as_str()))
+        .collect();
+    let manager_of = |r: &SourceRecord| -> Option<String> {
+        let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
+        let key = key_by_dn.get(&dn)?;
+        by_key.get(key).map(|o| o.agent.id.clone())
+    };
+    let mut by_employee: HashMap<String, &Agent> = HashMap::new();
+    let mut by_email: HashMap<String, &Agent> = HashMap::new();
+    for a in &linkable {
+        if let Some(n) = &a.profile.employee_number {
+            by_employee.entry(n.to_ascii_lowercase()).or_insert(a);
+        }
+        if let Some(e) = AgentProfile::primary_of(&a.profile.emails) {
+            by_email.entry(e.to_ascii_lowercase()).or_insert(a);
+        }
+    }
+    let mut claimed: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let tag = |what: &str| format!("{source}: {what}");
+
+    for r in records {
+        seen.insert(r.key.as_str());
+        let manager = manager_of(r);
+        let existing = by_key.get(r.key.as_str()).map(|o| &o.agent);
+        let linked = if existing.is_none() {
+            mapping.link_by.iter().find_map(|k| {
+                let found = match k {
+                    LinkKey::EmployeeNumber => r
+                        .employee_number
+                        .as_ref()
+                        .and_then(|n| by_employee.get(&n.to_ascii_lowercase())),
+                    LinkKey::Email => r
+                        .email
+                        .as_ref()
+                        .and_then(|e| by_email.get(&e.to_ascii_lowercase())),
+                };
+                found.filter(|a| !claimed.contains(&a.id)).map(|a| (*k, *a))
+            })
+        } else {
+            None
+        };
+        let current = existing.or(linked.map(|(_, a)| a));
+        let Some(current) = current else {
+            if r.disabled {
+                // Never had an account and is disabled: nothing to do.
+                plan.unchanged += 1;
+                continue;
+            }
+            let (profile, _) = desired_profile(r, mapping, manager, None);
+            plan.changes.push(Change::Create {
+                key: r.key.clone(),
+                user_name: r.user_name.clone(),
+                profile: Box::new(profile),
+                reason: tag("joined the directory"),
+            });
+            continue;
+        };
+        if let Some((by, agent)) = linked {
+            claimed.insert(agent.id.clone());
+            plan.changes.push(Change::Link {
+                agent_id: agent.id.clone(),
+                key: r.key.clone(),
+                user_name: agent.profile.user_name.clone(),
+                by,
+                reason: tag(match by {
+                    LinkKey::EmployeeNumber => "linked by employee number",
+                    LinkKey::Email => "linked by email",
+                }),
+            });
+        }
+        let (profile, role_group) = desired_profile(r, mapping, manager, Some(&current.profile));
+        let fields = changed_fields(current, &profile);
+        let mut touched = linked.is_some();
+        if !fields.is_empty() {
+            let reason = if fields.iter().any(|f| f == "role") {
+                match &role_group {
+                    Some(g) => tag(&format!("moved to group {g}")),
+                    None => tag("no longer in a group with a role rule"),
+                }
+            } else {
+                tag(&format!("changed in the directory: {}", fields.join(", ")))
+            };
+            plan.changes.push(Change::Update {
+                agent_id: current.id.clone(),
+                user_name: r.user_name.clone(),
+                fields,
+                profile: Box::new(profile),
+                reason,
+            });
+            touched = true;
+        }
+        match (r.disabled, current.status) {
+            (true, Status::Active | Status::Pending) => {
+                plan.changes.push(Change::Disable {
+                    agent_id: current.id.clone(),
+                    user_name: r.user_name.clone(),
+                    reason: tag("disabled in the directory"),
+                });
+                touched = true;
+            }
+            (false, Status::Suspended) if mine(&current.disabled_reason) => {
+                plan.changes.push(Change::Enable {
+                    agent_id: current.id.clone(),
+                    user_name: r.user_name.clone(),
+                    reason: tag("enabled in the directory again"),
+                });
+                touched = true;
+            }
+            _ => {}
+        }
+        if !touched {
+            plan.unchanged += 1;
+        }
+    }
+
+    for o in &owned {
+        let Some(key) = o.key.as_deref() else {
+            continue;
+        };
+        let left = if full {
+            !seen.contains(key)
+        } else {
+            gone.contains(key)
+        };
+        if !left {
+            continue;
+        }
+        let a = &o.agent;
+        let user_name = a.profile.user_name.clone();
+        match (mapping.leaver, a.status) {
+            (LeaverPolicy::Delete { after }, Status::Suspended)
+                if mine(&a.disabled_reason) && a.disabled_at.is_some_and(|t| now - t >= after) =>
+            {
+                plan.changes.push(Change::Delete {
+                    agent_id: a.id.clone(),
+                    user_name,
+                    reason: tag(&format!(
+                        "removed from the directory {} days ago",
+                        after.num_days()
+                    )),
+                });
+            }
+            (LeaverPolicy::Delete { after }, Status::Active | Status::Pending)
+                if after.is_zero() =>
+            {
+                plan.changes.push(Change::Delete {
+                    agent_id: a.id.clone(),
+                    user_name,
+                    reason: tag("removed from the directory"),
+                });
+            }
+            (_, Status::Active | Status::Pending) => {
+                plan.changes.push(Change::Disable {
+                    agent_id: a.id.clone(),
+                    user_name,
+                    reason: tag("removed from the directory"),
+                });
+            }
+            _ => plan.unchanged += 1,
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, user: &str, groups: &[&str]) -> SourceRecord {
+        SourceRecord {
+            key: key.into(),
+            dn: format!("uid={user},ou=people,dc=example,dc=com"),
+            user_name: user.into(),
+            given_name: Some("G".into()),
+            family_name: Some(user.into()),
+            display_name: None,
+            nickname: None,
+            email: Some(format!("{user}@example.com")),
+            phone: None,
+            employee_number: Some(format!("E{key}")),
+            department: Some("Support".into()),
+            title: None,
+            manager_dn: None,
+            disabled: false,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    fn mapping() -> Mapping {
+        Mapping {
+            rules: vec![
+                Rule {
+                    group: "cn=leads,ou=groups,dc=example,dc=com".into(),
+                    role: Some("team_lead".into()),
+                    skill_groups: vec![],
+                },
+                Rule {
+                    group: "vip".into(),
+                    role: None,
+                    skill_groups: vec!["vip".into()],
+                },
+                Rule {
+                    group: "cn=qa,ou=groups,dc=example,dc=com".into(),
+                    role: Some("qa_inspector".into()),
+                    skill_groups: vec!["audit".into()],
+                },
+            ],
+            default_role: "agent".into(),
+            link_by: vec![LinkKey::EmployeeNumber],
+            leaver: LeaverPolicy::Disable,
+        }
+    }
+
+    fn now() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .map(|t| t.naive_utc())
+            .unwrap_or_default()
+    }
+
+    /// The agent a previous run would have created for `r`.
+    fn agent_for(r: &SourceRecord, m: &Mapping) -> Owned {
+        let (profile, _) = desired_profile(r, m, None, None);
+        Owned {
+            agent: Agent {
+                id: format!("id-{}", r.key),
+                role: profile.role.clone().unwrap_or_default(),
+                profile,
+                status: Status::Active,
+                login_blocked: false,
+                sessions_revoked_at: None,
+                has_password: false,
+                source: "ldap:corp".into(),
+                disabled_at: None,
+                disabled_reason: None,
+                created_at: now(),
+                updated_at: now(),
+                version: 1,
+            },
+            key: Some(r.key.clone()),
+        }
+    }
+
+    fn run(records: &[SourceRecord], owned: Vec<Owned>, linkable: Vec<Agent>, m: &Mapping) -> Plan {
+        plan_full(
+            records,
+            Inputs {
+                source: "ldap:corp",
+                mapping: m,
+                owned,
+                linkable,
+                now: now(),
+            },
+        )
+    }
+
+    #[test]
+    fn rules_first_role_wins_and_skills_add_up() {
+        let m = mapping();
+        let groups = vec![
+            "cn=vip,ou=groups,dc=example,dc=com".to_string(),
+            "cn=qa,ou=groups,dc=example,dc=com".to_string(),
+            "cn=leads,ou=groups,dc=example,dc=com".to_string(),
+        ];
+        let (role, skills, group) = apply_rules(&m, &groups);
+        assert_eq!(role, "team_lead");
+        assert_eq!(skills, vec!["audit", "vip"]);
+        assert_eq!(
+            group.as_deref(),
+            Some("cn=leads,ou=groups,dc=example,dc=com")
+        );
+        assert_eq!(apply_rules(&m, &[]).0, "agent");
+    }
+
+    #[test]
+    fn joiner_mover_leaver_and_idempotency() {
+        let m = mapping();
+        let ana = record("1", "ana", &[]);
+        let bob = record("2", "bob", &[]);
+        let p = run(&[ana.clone(), bob.clone()], vec![], vec![], &m);
+        assert_eq!(p.count("create"), 2);
+        // Second run with the agents in place: nothing to do.
+        let owned = vec![agent_for(&ana, &m), agent_for(&bob, &m)];
+        let p = run(&[ana.clone(), bob.clone()], owned.clone(), vec![], &m);
+        assert!(p.changes.is_empty(), "{:?}", p.changes);
+        assert_eq!(p.unchanged, 2);
+        // Bob moves into the leads group; Ana leaves.
+        let bob2 = record("2", "bob", &["cn=Leads,ou=groups,dc=example,dc=com"]);
+        let p = run(&[bob2], owned, vec![], &m);
+        assert_eq!(p.changes.len(), 2, "{:?}", p.changes);
+        let Change::Update {
+            fields,
+            reason,
+            profile,
+            ..
+        } = &p.changes[0]
+        else {
+            panic!("update expected")
+        };
+        assert_eq!(fields, &vec!["role".to_string()]);
+        assert_eq!(profile.role.as_deref(), Some("team_lead"));
+        assert!(reason.starts_with("ldap:corp: moved to group"), "{reason}");
+        assert!(
+            matches!(&p.changes[1], Change::Disable { user_name, reason, .. } if user_name == "ana" && reason == "ldap:corp: removed from the directory")
+        );
+    }
+
+    #[test]
+    fn disabled_flag_returner_and_foreign_suspensions() {
+        let m = mapping();
+        let mut ana = record("1", "ana", &[]);
+        let owned = vec![agent_for(&ana, &m)];
+        ana.disabled = true;
+        let p = run(&[ana.clone()], owned.clone(), vec![], &m);
+        assert!(
+            matches!(&p.changes[..], [Change::Disable { reason, .. }] if reason.ends_with("disabled in the directory"))
+        );
+        // Suspended by this source, enabled again at the source: re-enabled.
+        let mut suspended = owned[0].clone();
+        suspended.agent.status = Status::Suspended;
+        suspended.agent.disabled_reason = Some("ldap:corp: disabled in the directory".into());
+        ana.disabled = false;
+        let p = run(&[ana.clone()], vec![suspended.clone()], vec![], &m);
+        assert!(
+            matches!(&p.changes[..], [Change::Enable { .. }]),
+            "{:?}",
+            p.changes
+        );
+        // Suspended by an admin: the directory does not override it.
+        suspended.agent.disabled_reason = Some("deactivated by token:admin".into());
+        let p = run(&[ana], vec![suspended], vec![], &m);
+        assert!(p.changes.is_empty());
+        // A disabled person without an account is not created.
+        let mut ghost = record("9", "ghost", &[]);
+        ghost.disabled = true;
+        assert!(run(&[ghost], vec![], vec![], &m).changes.is_empty());
+    }
+
+    #[test]
+    fn links_by_employee_number_once() {
+        let m = mapping();
+        let ana = record("1", "ana", &[]);
+        let mut existing = agent_for(&ana, &m).agent;
+        existing.id = "scim-ana".into();
+        existing.source = "scim:entra".into();
+        let p = run(&[ana], vec![], vec![existing], &m);
+        assert!(
+            matches!(&p.changes[..], [Change::Link { agent_id, by: LinkKey::EmployeeNumber, .. }] if agent_id == "scim-ana"),
+            "{:?}",
+            p.changes
+        );
+    }
+
+    #[test]
+    fn delete_policy_waits_for_the_grace() {
+        let mut m = mapping();
+        m.leaver = LeaverPolicy::Delete {
+            after: Duration::days(30),
+        };
+        let ana = record("1", "ana", &[]);
+        let mut gone = agent_for(&ana, &m);
+        let p = run(&[], vec![gone.clone()], vec![], &m);
+        assert!(matches!(&p.changes[..], [Change::Disable { .. }]));
+        gone.agent.status = Status::Suspended;
+        gone.agent.disabled_reason = Some("ldap:corp: removed from the directory".into());
+        gone.agent.disabled_at = Some(now() - Duration::days(10));
+        assert!(run(&[], vec![gone.clone()], vec![], &m).changes.is_empty());
+        gone.agent.disabled_at = Some(now() - Duration::days(31));
+        assert!(matches!(
+            &run(&[], vec![gone], vec![], &m).changes[..],
+            [Change::Delete { .. }]
+        ));
+    }
+}
