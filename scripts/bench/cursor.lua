@@ -10,5 +10,8 @@ end
 
 function response(status, headers, body)
    count_status(status, body)
-   next_cursor = (body and body:match('"nextCursor"%s*:%s*"([^"]+)"')) or ""
+   -- A plain find: a Lua pattern scan of a 100-user page costs about a millisecond of
+   -- client time per response, enough to skew the figures at one connection.
+   local _, j = (body or ""):find('"nextCursor":"', 1, true)
+   next_cursor = (j and body:match('^([^"]+)', j + 1)) or ""
 end
