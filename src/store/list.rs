@@ -54,10 +54,11 @@ macro_rules! apply_window {
             }
             Window::Cursor { after, count } => {
                 if let Some((at, id)) = after.clone() {
+                    // `created_at >= at` first: a range the (created_at, id) index serves.
                     $q = $q.filter(
                         $table::created_at
-                            .gt(at)
-                            .or($table::created_at.eq(at).and($table::id.gt(id))),
+                            .ge(at)
+                            .and($table::created_at.gt(at).or($table::id.gt(id))),
                     );
                 }
                 (*count, true)
