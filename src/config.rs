@@ -26,6 +26,92 @@ pub struct Config {
     pub scim: ScimConfig,
     pub accounts: AccountsConfig,
     pub log: LogConfig,
+    /// Directories and HR systems Rollcall pulls people from (`[[sources]]`).
+    pub sources: Vec<SourceConfig>,
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Short name: letters, digits, `-` and `_` (`corp-ldap`).
+    pub name: String,
+    pub kind: SourceKind,
+    /// When to run: a cron expression with seconds (`0 */15 * * * *`).
+    pub schedule: String,
+    /// Set to false to keep the source configured without running it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `disable` (default) or `delete` agents whose person left the source.
+    #[serde(default)]
+    pub leaver: LeaverConfig,
+    /// With `leaver = "delete"`: days an agent stays disabled before it is deleted.
+    #[serde(default = "thirty")]
+    pub delete_after_days: u32,
+    /// Claim existing agents owned by no sync source by these keys, in order.
+    #[serde(default)]
+    pub link_by: Vec<crate::sync::plan::LinkKey>,
+    /// Role for people no rule gives one (default: `accounts.default_role`).
+    pub default_role: Option<String>,
+    #[serde(default)]
+    pub guard: crate::sync::guard::GuardConfig,
+    /// Group → role / skill-group rules, in order.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// `[sources.ldap]`: where and how to read the directory (kind = "ldap").
+    pub ldap: Option<crate::sources::ldap::LdapSettings>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn thirty() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Ldap,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaverConfig {
+    #[default]
+    Disable,
+    Delete,
+}
+
+/// `[[sources.rules]]`: people in `group` get `role` (the first matching rule with a role
+/// wins) and `skill_groups` (every matching rule adds its own).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// A group DN or its `cn`, compared case-insensitively.
+    pub group: String,
+    pub role: Option<String>,
+    #[serde(default)]
+    pub skill_groups: Vec<String>,
+}
+
+impl SourceConfig {
+    /// The `source` recorded on the agents it owns.
+    pub fn tag(&self) -> String {
+        match self.kind {
+            SourceKind::Ldap => format!("ldap:{}", self.name),
+        }
+    }
+
+    pub fn cron(&self) -> Result<cron::Schedule, ConfigError> {
+        self.schedule.parse::<cron::Schedule>().map_err(|e| {
+            ConfigError::Invalid(format!(
+                "sources.{}.schedule {:?}: {e} (use seconds first: \"0 */15 * * * *\")",
+                self.name, self.schedule
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +279,39 @@ impl Config {
                 "scim.default_count must be at most scim.max_results (and that above 0)".into(),
             ));
         }
+        let mut names = std::collections::HashSet::new();
+        for src in &self.sources {
+            let valid = !src.name.is_empty()
+                && src
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(ConfigError::Invalid(format!(
+                    "sources: name {:?} must be letters, digits, - or _",
+                    src.name
+                )));
+            }
+            if !names.insert(src.name.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "sources: the name {:?} is used twice",
+                    src.name
+                )));
+            }
+            src.cron()?;
+            if src.kind == SourceKind::Ldap && src.ldap.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "sources.{}: kind = \"ldap\" needs a [sources.ldap] table",
+                    src.name
+                )));
+            }
+            if !(0.0..=100.0).contains(&src.guard.max_disable_percent) {
+                return Err(ConfigError::Invalid(format!(
+                    "sources.{}.guard.max_disable_percent must be between 0 and 100",
+                    src.name
+                )));
+            }
+        }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!(
                 "server.listen: {:?} is not an address such as 127.0.0.1:8080",
@@ -244,6 +363,14 @@ fn resolve_files(table: &mut toml::Table, prefix: &str) -> Result<(), ConfigErro
         let full = format!("{prefix}{key}");
         if let Some(toml::Value::Table(inner)) = table.get_mut(&key) {
             resolve_files(inner, &format!("{full}."))?;
+            continue;
+        }
+        if let Some(toml::Value::Array(items)) = table.get_mut(&key) {
+            for (i, item) in items.iter_mut().enumerate() {
+                if let toml::Value::Table(inner) = item {
+                    resolve_files(inner, &format!("{full}[{i}]."))?;
+                }
+            }
             continue;
         }
         let Some(base) = key.strip_suffix("_file") else {
@@ -332,5 +459,62 @@ mod tests {
                 .to_string()
                 .contains("database.url")
         );
+    }
+
+    #[test]
+    fn sources_are_validated_and_read_secret_files() {
+        let dir = std::env::temp_dir().join(format!("rollcall-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let secret = dir.join("role");
+        std::fs::write(&secret, "team_lead\n").expect("write");
+        let text = format!(
+            r#"
+[[sources]]
+name = "corp"
+kind = "ldap"
+schedule = "0 */15 * * * *"
+leaver = "delete"
+delete_after_days = 7
+link_by = ["employee_number", "email"]
+[sources.guard]
+max_disable_percent = 5
+[[sources.rules]]
+group = "cn=leads,ou=groups,dc=example,dc=com"
+role_file = "{}"
+skill_groups = ["vip"]
+[sources.ldap]
+url = "ldap://127.0.0.1:389"
+base_dn = "dc=example,dc=com"
+"#,
+            secret.display()
+        );
+        let c = Config::from_parts(&text, env(&[])).expect("valid");
+        let s = &c.sources[0];
+        assert_eq!(s.tag(), "ldap:corp");
+        assert_eq!(s.rules[0].role.as_deref(), Some("team_lead"));
+        assert_eq!(s.leaver, LeaverConfig::Delete);
+        assert!(
+            s.cron()
+                .expect("cron")
+                .upcoming(chrono::Utc)
+                .next()
+                .is_some()
+        );
+
+        let bad_cron = text.replace("0 */15 * * * *", "every day");
+        let msg = Config::from_parts(&bad_cron, env(&[]))
+            .expect_err("bad cron")
+            .to_string();
+        assert!(msg.contains("schedule"), "{msg}");
+        let unknown = text.replace("leaver = ", "leavers = ");
+        let msg = Config::from_parts(&unknown, env(&[]))
+            .expect_err("unknown key")
+            .to_string();
+        assert!(msg.contains("leavers"), "{msg}");
+        let twice = format!(
+            "{text}\n[[sources]]\nname = \"corp\"\nkind = \"ldap\"\nschedule = \"0 0 * * * *\"\n[sources.ldap]\nurl = \"ldap://x\"\nbase_dn = \"dc=x\"\n"
+        );
+        assert!(Config::from_parts(&twice, env(&[])).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -41,6 +41,22 @@ enum Command {
     Audit(AuditCommand),
     /// Insert N synthetic agents (user000001 …) for demos and benchmarks.
     SeedAgents { count: u32 },
+    /// Run one source now: read it, plan, guard, apply.
+    Sync {
+        /// The source's name in the configuration.
+        source: String,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply a plan the guard refused (once, deliberately).
+        #[arg(long)]
+        force: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List configured sources with their last run and next scheduled run.
+    Sources,
 }
 
 #[derive(Subcommand)]
@@ -145,7 +161,171 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Tokens(cmd) => tokens_cmd(cmd, &config),
         Command::Audit(cmd) => audit_cmd(cmd, &config),
         Command::SeedAgents { count } => seed(&config, count),
+        Command::Sync {
+            source,
+            dry_run,
+            force,
+            json,
+        } => sync_cmd(&config, &source, dry_run, force, json),
+        Command::Sources => sources_cmd(&config),
     }
+}
+
+fn sync_cmd(
+    config: &Config,
+    source: &str,
+    dry_run: bool,
+    force: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    use rollcall::sync::{RunOptions, RunStatus, runner};
+    let Some(cfg) = config.sources.iter().find(|s| s.name == source).cloned() else {
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        bail!(
+            "no source named {source:?} in the configuration (sources: {})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    let pool = rollcall::server::open_store(config)?;
+    let accounts = std::sync::Arc::new(rollcall::accounts::Accounts::new(
+        &config.accounts.default_role,
+        config.accounts.deleted_grace_days,
+    ));
+    let opts = RunOptions {
+        dry_run,
+        force,
+        incremental: false,
+        trigger: "cli",
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(runner::run_source(
+        pool,
+        accounts,
+        std::sync::Arc::new(config.clone()),
+        cfg,
+        opts,
+    ))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    match report.status {
+        RunStatus::Ok => Ok(()),
+        RunStatus::Partial => bail!("{} changes could not be applied", report.failures.len()),
+        RunStatus::Refused => bail!(
+            "the guard refused the run: {}; nothing was changed (rerun with --force to apply it)",
+            report.error.as_deref().unwrap_or("")
+        ),
+        RunStatus::Failed => bail!(
+            "the run failed: {}; nothing was changed",
+            report.error.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+fn print_report(report: &rollcall::sync::RunReport) {
+    let p = &report.plan;
+    let verb = if report.dry_run { "would" } else { "did" };
+    if !p.changes.is_empty() {
+        println!("{:<8}  {:<32}  reason", "action", "agent");
+        for c in &p.changes {
+            println!("{:<8}  {:<32}  {}", c.action(), c.user_name(), c.reason());
+        }
+        println!();
+    }
+    println!(
+        "run {} of {}: {} records; {verb} create {}, update {}, link {}, disable {}, enable {}, delete {}; {} unchanged",
+        report.run_id,
+        report.source,
+        p.records,
+        p.count("create"),
+        p.count("update"),
+        p.count("link"),
+        p.count("disable"),
+        p.count("enable"),
+        p.count("delete"),
+        p.unchanged,
+    );
+    for (user, action, error) in &report.failures {
+        println!("failed: {action} {user}: {error}");
+    }
+}
+
+/// status, finished, created, updated, disabled, enabled, error
+type LastRun = (
+    String,
+    Option<chrono::NaiveDateTime>,
+    i32,
+    i32,
+    i32,
+    i32,
+    Option<String>,
+);
+
+fn sources_cmd(config: &Config) -> anyhow::Result<()> {
+    use diesel::prelude::*;
+    use rollcall::store::schema::sync_runs;
+    let mut conn = connect(config)?;
+    if config.sources.is_empty() {
+        println!("no sources configured");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<5} {:<20} {:<8} {:<20} {:<40} next run",
+        "source", "kind", "schedule", "last", "finished", "counts"
+    );
+    for s in &config.sources {
+        let last: Option<LastRun> = sync_runs::table
+            .filter(sync_runs::source.eq(&s.name))
+            .filter(sync_runs::mode.ne("dry_run"))
+            .order(sync_runs::id.desc())
+            .select((
+                sync_runs::status,
+                sync_runs::finished_at,
+                sync_runs::created,
+                sync_runs::updated,
+                sync_runs::disabled,
+                sync_runs::enabled,
+                sync_runs::error,
+            ))
+            .first(&mut conn)
+            .optional()?;
+        let next = if s.enabled {
+            s.cron()?
+                .upcoming(chrono::Utc)
+                .next()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "never".into())
+        } else {
+            "disabled".into()
+        };
+        let (status, finished, counts) = match last {
+            Some((status, finished, c, u, d, e, error)) => (
+                status,
+                finished
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default(),
+                match error {
+                    Some(err) => err,
+                    None => format!("+{c} ~{u} -{d} ↺{e}"),
+                },
+            ),
+            None => ("never".into(), String::new(), String::new()),
+        };
+        println!(
+            "{:<16} {:<5} {:<20} {:<8} {:<20} {:<40} {next}",
+            s.name, "ldap", s.schedule, status, finished, counts
+        );
+    }
+    Ok(())
 }
 
 fn tokens_cmd(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {

@@ -66,6 +66,11 @@ pub async fn serve_until(
     notify("READY=1");
 
     let purge = tokio::spawn(purge_loop(state.clone()));
+    let schedules = crate::sync::scheduler::start(
+        state.pool.clone(),
+        Arc::new(state.accounts.clone()),
+        Arc::new(config.clone()),
+    );
     let signals = actix_web::rt::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
@@ -74,6 +79,9 @@ pub async fn serve_until(
     });
     server.await?;
     purge.abort();
+    for task in schedules {
+        task.abort();
+    }
     signals.abort();
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 pub mod guard;
 pub mod plan;
+pub mod runner;
+pub mod scheduler;
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;

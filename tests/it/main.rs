@@ -1,11 +1,15 @@
 //! Rollcall's integration tests: one binary; each test runs against a real SQLite file and a
 //! real PostgreSQL database (`ROLLCALL_TEST_PG_URL`, provided by `scripts/test`), through
-//! real HTTP on a loopback port.
+//! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
+//! (`slapd.rs`).
 
 mod harness;
+mod ldap_source;
 mod scim_discovery;
 mod scim_errors;
 mod scim_groups;
 mod scim_quirks;
 mod scim_users;
+mod slapd;
 mod store;
+mod sync_ldap;

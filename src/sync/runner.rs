@@ -1,0 +1,104 @@
+//! Running a configured source: open the run, read the source (async), then plan, guard and
+//! apply on a blocking thread. Used by `rollcall sync` and by the scheduler.
+
+use std::sync::Arc;
+
+use crate::accounts::Accounts;
+use crate::config::{Config, LeaverConfig, SourceConfig};
+use crate::store::Pool;
+
+use super::plan::{LeaverPolicy, Mapping, Rule};
+use super::{RunOptions, RunReport, SyncError, SyncSource};
+
+/// The engine's view of a configured source.
+pub fn sync_source(cfg: &SourceConfig, config: &Config) -> SyncSource {
+    SyncSource {
+        name: cfg.name.clone(),
+        tag: cfg.tag(),
+        mapping: Mapping {
+            rules: cfg
+                .rules
+                .iter()
+                .map(|r| Rule {
+                    group: r.group.clone(),
+                    role: r.role.clone(),
+                    skill_groups: r.skill_groups.clone(),
+                })
+                .collect(),
+            default_role: cfg
+                .default_role
+                .clone()
+                .unwrap_or_else(|| config.accounts.default_role.clone()),
+            link_by: cfg.link_by.clone(),
+            leaver: match cfg.leaver {
+                LeaverConfig::Disable => LeaverPolicy::Disable,
+                LeaverConfig::Delete => LeaverPolicy::Delete {
+                    after: chrono::Duration::days(i64::from(cfg.delete_after_days)),
+                },
+            },
+        },
+        guard: cfg.guard.clone(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("no database connection: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("the run's worker thread failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Runs `cfg` once.
+pub async fn run_source(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    config: Arc<Config>,
+    cfg: SourceConfig,
+    opts: RunOptions,
+) -> Result<RunReport, RunError> {
+    let src = sync_source(&cfg, &config);
+    let run_id = {
+        let pool = pool.clone();
+        let name = src.name.clone();
+        tokio::task::spawn_blocking(move || -> Result<i64, RunError> {
+            let mut conn = pool.get()?;
+            Ok(super::begin(&mut conn, &name, opts, crate::store::now())?)
+        })
+        .await??
+    };
+    let started = std::time::Instant::now();
+    let snapshot = crate::sources::fetch(&cfg).await;
+    if let Ok(s) = &snapshot {
+        tracing::info!(source = %cfg.name, records = s.records.len(), skipped = s.skipped, elapsed_ms = started.elapsed().as_millis() as u64, "source read");
+    }
+    let report = tokio::task::spawn_blocking(move || -> Result<RunReport, RunError> {
+        let mut conn = pool.get()?;
+        Ok(super::execute(
+            &mut conn,
+            &accounts,
+            &src,
+            run_id,
+            snapshot,
+            opts,
+            crate::store::now(),
+        )?)
+    })
+    .await??;
+    tracing::info!(
+        source = %report.source,
+        run = report.run_id,
+        status = report.status.as_str(),
+        created = report.plan.count("create"),
+        updated = report.plan.count("update"),
+        disabled = report.plan.count("disable"),
+        enabled = report.plan.count("enable"),
+        deleted = report.plan.count("delete"),
+        error = report.error.as_deref().unwrap_or(""),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sync run finished"
+    );
+    Ok(report)
+}

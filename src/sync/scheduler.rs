@@ -1,0 +1,115 @@
+//! Runs each enabled source on its cron schedule inside `rollcall serve`. Runs of one source
+//! never overlap (one loop per source, and `sync_runs` refuses a second running run). With
+//! PostgreSQL and several nodes, only the node holding the scheduler lock runs schedules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::accounts::Accounts;
+use crate::config::Config;
+use crate::store::{DbConn, Pool};
+
+use super::RunOptions;
+use super::runner::run_source;
+
+/// The advisory lock key electing the scheduling node (`rollcall` in ASCII).
+const LEADER_LOCK: i64 = 0x726f_6c6c_6361_6c6c;
+
+/// Starts one task per enabled source. Returns the tasks (abort them to stop).
+pub fn start(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    config: Arc<Config>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for cfg in config.sources.iter().filter(|s| s.enabled) {
+        let schedule = match cfg.cron() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(source = %cfg.name, error = %e, "not scheduled");
+                continue;
+            }
+        };
+        let (pool, accounts, config, cfg) =
+            (pool.clone(), accounts.clone(), config.clone(), cfg.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut leader: Option<crate::store::PooledConn> = None;
+            loop {
+                let Some(next) = schedule.upcoming(Utc).next() else {
+                    tracing::warn!(source = %cfg.name, "the schedule has no future run");
+                    return;
+                };
+                let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                tracing::debug!(source = %cfg.name, next = %next, "next run");
+                tokio::time::sleep(wait).await;
+                if !is_leader(&pool, &mut leader).await {
+                    tracing::debug!(source = %cfg.name, "another node runs the schedules");
+                    continue;
+                }
+                let opts = RunOptions {
+                    dry_run: false,
+                    force: false,
+                    incremental: false,
+                    trigger: "schedule",
+                };
+                if let Err(e) = run_source(
+                    pool.clone(),
+                    accounts.clone(),
+                    config.clone(),
+                    cfg.clone(),
+                    opts,
+                )
+                .await
+                {
+                    tracing::warn!(source = %cfg.name, error = %e, "scheduled run did not start");
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+/// SQLite is one node: always the leader. On PostgreSQL a session advisory lock, held on a
+/// connection kept for the purpose, elects one node; if that connection breaks, the lock
+/// is gone and another node takes over at its next tick.
+async fn is_leader(pool: &Pool, held: &mut Option<crate::store::PooledConn>) -> bool {
+    let pool = pool.clone();
+    let current = held.take();
+    let (conn, leader) = tokio::task::spawn_blocking(move || {
+        let mut conn = match current {
+            Some(c) => c,
+            None => match pool.get() {
+                Ok(c) => c,
+                Err(_) => return (None, false),
+            },
+        };
+        let leader = try_lock(&mut conn);
+        (Some(conn), leader)
+    })
+    .await
+    .unwrap_or((None, false));
+    if leader {
+        *held = conn;
+    }
+    leader
+}
+
+fn try_lock(conn: &mut DbConn) -> bool {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Bool};
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = Bool)]
+        locked: bool,
+    }
+    match conn {
+        DbConn::Sqlite(_) => true,
+        DbConn::Pg(pg) => diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+            .bind::<BigInt, _>(LEADER_LOCK)
+            .get_result::<Locked>(pg)
+            .map(|r| r.locked)
+            .unwrap_or(false),
+    }
+}

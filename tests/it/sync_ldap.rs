@@ -1,0 +1,314 @@
+//! The sync engine end to end: a real slapd, a real SQLite file or PostgreSQL database, the
+//! `rollcall sync` code path (read, plan, guard, apply, record).
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use rollcall::config::Config;
+use rollcall::domain::{Agent, Status};
+use rollcall::store::agents::{SourceFilter, by_source};
+use rollcall::store::schema::sync_runs;
+use rollcall::sync::runner::run_source;
+use rollcall::sync::{RunOptions, RunReport, RunStatus};
+
+use crate::both;
+use crate::harness::{Backend, TestDb};
+use crate::slapd::{ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd};
+
+const ORG: &str = "\
+dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+o: Example Support
+dc: example
+
+dn: ou=people,dc=example,dc=com
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=example,dc=com
+objectClass: organizationalUnit
+ou: groups
+";
+
+fn person(uid: &str, extra: &str) -> String {
+    format!(
+        "dn: uid={uid},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Test\ngivenName: {uid}\nsn: Test\nmail: {uid}@example.com\nemployeeNumber: E-{uid}\ndepartmentNumber: Support\n{extra}\n"
+    )
+}
+
+fn group(cn: &str, members: &[&str]) -> String {
+    let mut s =
+        format!("dn: cn={cn},ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: {cn}\n");
+    for m in members {
+        s.push_str(&format!("member: uid={m},ou=people,dc=example,dc=com\n"));
+    }
+    s.push('\n');
+    s
+}
+
+/// A directory with `people` (uids) and a `leads` group holding the first one.
+fn directory(people: &[&str]) -> Slapd {
+    let slapd = Slapd::start();
+    let mut ldif = ORG.to_owned();
+    ldif.push('\n');
+    for p in people {
+        ldif.push_str(&person(p, ""));
+    }
+    ldif.push_str(&group("leads", &people[..1]));
+    ldif.push_str(&group("vip", &people[1..]));
+    slapd.add_ldif(&ldif);
+    slapd
+}
+
+struct Env {
+    _db: TestDb,
+    config: Config,
+    pool: rollcall::store::Pool,
+    rt: tokio::runtime::Runtime,
+}
+
+fn env(backend: Backend, slapd: &Slapd, source_extra: &str) -> Env {
+    let db = TestDb::new(backend);
+    let text = format!(
+        r#"
+[database]
+url = "{db}"
+[[sources]]
+name = "corp"
+kind = "ldap"
+schedule = "0 0 * * * *"
+{source_extra}
+[sources.ldap]
+url = "{url}"
+bind_dn = "{ADMIN_DN}"
+bind_password = "{ADMIN_PASSWORD}"
+base_dn = "ou=people,{BASE_DN}"
+group_base_dn = "ou=groups,{BASE_DN}"
+disabled_filter = "(employeeType=inactive)"
+timeout_secs = 3
+[[sources.rules]]
+group = "leads"
+role = "team_lead"
+[[sources.rules]]
+group = "cn=vip,ou=groups,{BASE_DN}"
+skill_groups = ["vip"]
+"#,
+        db = db.url,
+        url = slapd.url(),
+    );
+    let config = Config::from_parts(&text, Vec::new()).expect("config");
+    let pool = rollcall::server::open_store(&config).expect("store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    Env {
+        _db: db,
+        config,
+        pool,
+        rt,
+    }
+}
+
+impl Env {
+    fn run(&self, dry_run: bool, force: bool) -> RunReport {
+        let accounts = Arc::new(rollcall::accounts::Accounts::new("agent", 30));
+        let opts = RunOptions {
+            dry_run,
+            force,
+            incremental: false,
+            trigger: "cli",
+        };
+        let cfg = self.config.sources[0].clone();
+        self.rt
+            .block_on(run_source(
+                self.pool.clone(),
+                accounts,
+                Arc::new(self.config.clone()),
+                cfg,
+                opts,
+            ))
+            .expect("run")
+    }
+
+    fn agents(&self) -> Vec<Agent> {
+        let mut conn = self.pool.get().expect("conn");
+        let mut list: Vec<Agent> = by_source(&mut conn, SourceFilter::Is("ldap:corp"))
+            .expect("agents")
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
+        list.sort_by(|a, b| a.profile.user_name.cmp(&b.profile.user_name));
+        list
+    }
+
+    fn agent(&self, user: &str) -> Agent {
+        self.agents()
+            .into_iter()
+            .find(|a| a.profile.user_name == user)
+            .unwrap_or_else(|| panic!("no agent {user}"))
+    }
+
+    fn audit(&self, agent: &Agent) -> Vec<(String, String, Option<String>)> {
+        let mut conn = self.pool.get().expect("conn");
+        rollcall::audit::for_target(&mut conn, &agent.id)
+            .expect("audit")
+            .into_iter()
+            .map(|r| (r.actor, r.action, r.reason))
+            .collect()
+    }
+}
+
+both!(joiners_then_an_idempotent_second_run, |b| {
+    let slapd = directory(&["ana", "bob", "cy"]);
+    let env = env(b, &slapd, "");
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    assert_eq!(r.plan.count("create"), 3);
+    let ana = env.agent("ana");
+    assert_eq!(ana.role, "team_lead");
+    assert_eq!(ana.profile.department.as_deref(), Some("Support"));
+    assert_eq!(ana.profile.employee_number.as_deref(), Some("E-ana"));
+    assert_eq!(ana.profile.emails[0].value, "ana@example.com");
+    assert_eq!(ana.source, "ldap:corp");
+    let bob = env.agent("bob");
+    assert_eq!(bob.role, "agent");
+    assert_eq!(bob.profile.skill_groups, vec!["vip"]);
+    let log = env.audit(&bob);
+    assert_eq!(log[0].1, "agent.create");
+    assert_eq!(log[0].0, format!("sync:corp#{}", r.run_id));
+    assert_eq!(log[0].2.as_deref(), Some("ldap:corp: joined the directory"));
+    let again = env.run(false, false);
+    assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
+    assert_eq!(again.plan.unchanged, 3);
+});
+
+both!(mover_leaver_disabled_flag_and_returner, |b| {
+    let slapd = directory(&[
+        "ana", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
+    ]);
+    let env = env(b, &slapd, "[sources.guard]\nmax_disable_percent = 25");
+    env.run(false, false);
+    // bob moves into the leads group; cy is deleted; dee is marked inactive.
+    slapd.modify_ldif(&format!(
+        "dn: cn=leads,ou=groups,{BASE_DN}\nchangetype: modify\nadd: member\nmember: uid=bob,ou=people,{BASE_DN}\n\n\
+         dn: uid=dee,ou=people,{BASE_DN}\nchangetype: modify\nadd: employeeType\nemployeeType: inactive\n\n\
+         dn: uid=cy,ou=people,{BASE_DN}\nchangetype: delete\n"
+    ));
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    let bob = env.agent("bob");
+    assert_eq!(bob.role, "team_lead");
+    let (_, action, reason) = env.audit(&bob).pop().expect("entry");
+    assert_eq!(action, "agent.update");
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("moved to group leads")),
+        "{reason:?}"
+    );
+    let cy = env.agent("cy");
+    assert_eq!(cy.status, Status::Suspended);
+    assert!(cy.sessions_revoked_at.is_some());
+    assert_eq!(
+        cy.disabled_reason.as_deref(),
+        Some("ldap:corp: removed from the directory")
+    );
+    let dee = env.agent("dee");
+    assert_eq!(dee.status, Status::Suspended);
+    assert_eq!(
+        dee.disabled_reason.as_deref(),
+        Some("ldap:corp: disabled in the directory")
+    );
+    // dee is active again in the directory: re-enabled.
+    slapd.modify_ldif(&format!(
+        "dn: uid=dee,ou=people,{BASE_DN}\nchangetype: modify\ndelete: employeeType\n"
+    ));
+    let r = env.run(false, false);
+    assert_eq!(r.plan.count("enable"), 1, "{:?}", r.plan.changes);
+    assert_eq!(env.agent("dee").status, Status::Active);
+    assert_eq!(env.agent("cy").status, Status::Suspended);
+});
+
+both!(guard_refuses_mass_removal_and_empty_results, |b| {
+    let people = [
+        "ana", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
+    ];
+    let slapd = directory(&people);
+    let env = env(b, &slapd, "");
+    env.run(false, false);
+    let mut ldif = String::new();
+    for p in &people[..3] {
+        ldif.push_str(&format!(
+            "dn: uid={p},ou=people,{BASE_DN}\nchangetype: delete\n\n"
+        ));
+    }
+    slapd.modify_ldif(&ldif);
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Refused);
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("max_disable_percent")),
+        "{r:?}"
+    );
+    assert!(
+        env.agents().iter().all(|a| a.status == Status::Active),
+        "nothing changed"
+    );
+    {
+        let mut conn = env.pool.get().expect("conn");
+        let (status, plan): (String, Option<String>) = sync_runs::table
+            .filter(sync_runs::id.eq(r.run_id))
+            .select((sync_runs::status, sync_runs::plan))
+            .first(&mut conn)
+            .expect("run row");
+        assert_eq!(status, "refused");
+        assert!(plan.is_some_and(|p| p.contains("removed from the directory")));
+        let recent = rollcall::audit::recent(&mut conn, 1).expect("audit");
+        assert_eq!(recent[0].action, "sync.refused");
+    }
+    // --force applies it once, deliberately.
+    let r = env.run(false, true);
+    assert_eq!(r.status, RunStatus::Ok);
+    assert_eq!(
+        env.agents()
+            .iter()
+            .filter(|a| a.status == Status::Suspended)
+            .count(),
+        3
+    );
+    // A filter that matches nobody looks like everyone left: refused.
+    let mut cfg = env.config.clone();
+    let mut src = cfg.sources[0].clone();
+    if let Some(l) = src.ldap.as_mut() {
+        l.user_filter = "(uid=nobody-at-all)".into();
+    }
+    cfg.sources[0] = src;
+    let env2 = Env { config: cfg, ..env };
+    let r = env2.run(false, false);
+    assert_eq!(r.status, RunStatus::Refused);
+    assert!(
+        r.error.as_deref().is_some_and(|e| e.contains("no one")),
+        "{r:?}"
+    );
+});
+
+both!(outage_changes_nothing_and_dry_run_changes_nothing, |b| {
+    let mut slapd = directory(&["ana", "bob", "cy"]);
+    let env = env(b, &slapd, "");
+    let dry = env.run(true, false);
+    assert_eq!(dry.plan.count("create"), 3);
+    assert!(env.agents().is_empty(), "a dry run creates nothing");
+    env.run(false, false);
+    slapd.stop();
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Failed);
+    assert!(r.error.is_some());
+    assert!(env.agents().iter().all(|a| a.status == Status::Active));
+    slapd.start_again();
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Ok);
+    assert!(r.plan.changes.is_empty());
+});
