@@ -234,7 +234,8 @@ fn sync_cmd(
 fn print_report(report: &rollcall::sync::RunReport) {
     let p = &report.plan;
     let verb = if report.dry_run { "would" } else { "did" };
-    if !p.changes.is_empty() {
+    // A real run lists its changes when they fit on a screen; a dry run always does.
+    if !p.changes.is_empty() && (report.dry_run || p.changes.len() <= 100) {
         println!("{:<8}  {:<32}  reason", "action", "agent");
         for c in &p.changes {
             println!("{:<8}  {:<32}  {}", c.action(), c.user_name(), c.reason());
