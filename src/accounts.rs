@@ -50,6 +50,9 @@ pub struct AgentInput {
     pub login_blocked: Option<bool>,
     /// An argon2id hash, computed before the transaction (hashing is slow).
     pub password_hash: Option<String>,
+    /// On create: the id to give the agent (a sync run chooses ids while planning so that
+    /// managers created in the same run can be referenced); a new UUIDv7 when `None`.
+    pub id: Option<String>,
     /// On create: the person's stable key at the owning source (directory, HR).
     pub source_key: Option<String>,
     /// On create: why, for the audit log (a sync run says which change it saw).
@@ -89,7 +92,10 @@ impl Accounts {
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
         let profile = normalise(input.profile)?;
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = input
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         write_tx(conn, |conn| {
             let role = match &profile.role {
                 Some(r) => r.clone(),

@@ -286,12 +286,14 @@ fn apply_one(
 ) -> Result<(), AccountError> {
     match change {
         Change::Create {
+            id,
             key,
             profile,
             reason,
             ..
         } => {
             let input = AgentInput {
+                id: Some(id.clone()),
                 profile: (**profile).clone(),
                 source_key: Some(key.clone()),
                 reason: Some(reason.clone()),

@@ -52,6 +52,8 @@ pub enum LeaverPolicy {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Change {
     Create {
+        /// Chosen when planning, so that others can name this agent as their manager.
+        id: String,
         key: String,
         user_name: String,
         #[serde(skip)]
@@ -151,6 +153,25 @@ impl Plan {
 
     pub fn removals(&self) -> usize {
         self.changes.iter().filter(|c| c.is_removal()).count()
+    }
+}
+
+/// Which agent a person is.
+enum Target<'a> {
+    Owned(&'a Agent),
+    Linked(LinkKey, &'a Agent),
+    New(String),
+    /// Disabled at the source and without an agent.
+    Skip,
+}
+
+impl Target<'_> {
+    fn id(&self) -> Option<&str> {
+        match self {
+            Target::Owned(a) | Target::Linked(_, a) => Some(&a.id),
+            Target::New(id) => Some(id),
+            Target::Skip => None,
+        }
     }
 }
 
@@ -327,17 +348,6 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
         .iter()
         .filter_map(|o| o.key.as_deref().map(|k| (k, o)))
         .collect();
-    // Managers are named by DN: the DN's person → their agent (owned, or created this run
-    // and so resolved on the next one).
-    let key_by_dn: HashMap<String, &str> = records
-        .iter()
-        .map(|r| (r.dn.to_ascii_lowercase(), r.key.as_str()))
-        .collect();
-    let manager_of = |r: &SourceRecord| -> Option<String> {
-        let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
-        let key = key_by_dn.get(&dn)?;
-        by_key.get(key).map(|o| o.agent.id.clone())
-    };
     let mut by_employee: HashMap<String, &Agent> = HashMap::new();
     let mut by_email: HashMap<String, &Agent> = HashMap::new();
     for a in &linkable {
@@ -348,53 +358,79 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
             by_email.entry(e.to_ascii_lowercase()).or_insert(a);
         }
     }
-    let mut claimed: HashSet<String> = HashSet::new();
-    let mut seen: HashSet<&str> = HashSet::new();
     let tag = |what: &str| format!("{source}: {what}");
 
+    // Pass 1: which agent each person is — owned, linked, or new (with its id chosen now,
+    // so that a manager created in this run is referenced in this run too).
+    let mut claimed: HashSet<String> = HashSet::new();
+    let mut targets: Vec<Target<'_>> = Vec::with_capacity(records.len());
     for r in records {
+        if let Some(o) = by_key.get(r.key.as_str()) {
+            targets.push(Target::Owned(&o.agent));
+            continue;
+        }
+        let linked = mapping.link_by.iter().find_map(|k| {
+            let found = match k {
+                LinkKey::EmployeeNumber => r
+                    .employee_number
+                    .as_ref()
+                    .and_then(|n| by_employee.get(&n.to_ascii_lowercase())),
+                LinkKey::Email => r
+                    .email
+                    .as_ref()
+                    .and_then(|e| by_email.get(&e.to_ascii_lowercase())),
+            };
+            found.filter(|a| !claimed.contains(&a.id)).map(|a| (*k, *a))
+        });
+        targets.push(match linked {
+            Some((by, a)) => {
+                claimed.insert(a.id.clone());
+                Target::Linked(by, a)
+            }
+            None if r.disabled => Target::Skip,
+            None => Target::New(uuid::Uuid::now_v7().to_string()),
+        });
+    }
+    // Managers are named by DN: the DN's person → their agent's id.
+    let id_by_dn: HashMap<String, &str> = records
+        .iter()
+        .zip(&targets)
+        .filter_map(|(r, t)| t.id().map(|id| (r.dn.to_ascii_lowercase(), id)))
+        .collect();
+    let manager_of = |r: &SourceRecord| -> Option<String> {
+        let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
+        id_by_dn.get(&dn).map(|id| (*id).to_owned())
+    };
+
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (r, target) in records.iter().zip(&targets) {
         seen.insert(r.key.as_str());
         let manager = manager_of(r);
-        let existing = by_key.get(r.key.as_str()).map(|o| &o.agent);
-        let linked = if existing.is_none() {
-            mapping.link_by.iter().find_map(|k| {
-                let found = match k {
-                    LinkKey::EmployeeNumber => r
-                        .employee_number
-                        .as_ref()
-                        .and_then(|n| by_employee.get(&n.to_ascii_lowercase())),
-                    LinkKey::Email => r
-                        .email
-                        .as_ref()
-                        .and_then(|e| by_email.get(&e.to_ascii_lowercase())),
-                };
-                found.filter(|a| !claimed.contains(&a.id)).map(|a| (*k, *a))
-            })
-        } else {
-            None
-        };
-        let current = existing.or(linked.map(|(_, a)| a));
-        let Some(current) = current else {
-            if r.disabled {
+        let (current, linked) = match target {
+            Target::Skip => {
                 // Never had an account and is disabled: nothing to do.
                 plan.unchanged += 1;
                 continue;
             }
-            let (profile, _) = desired_profile(r, mapping, manager, None);
-            plan.changes.push(Change::Create {
-                key: r.key.clone(),
-                user_name: r.user_name.clone(),
-                profile: Box::new(profile),
-                reason: tag("joined the directory"),
-            });
-            continue;
+            Target::New(id) => {
+                let (profile, _) = desired_profile(r, mapping, manager, None);
+                plan.changes.push(Change::Create {
+                    id: id.clone(),
+                    key: r.key.clone(),
+                    user_name: r.user_name.clone(),
+                    profile: Box::new(profile),
+                    reason: tag("joined the directory"),
+                });
+                continue;
+            }
+            Target::Owned(a) => (*a, None),
+            Target::Linked(by, a) => (*a, Some(*by)),
         };
-        if let Some((by, agent)) = linked {
-            claimed.insert(agent.id.clone());
+        if let Some(by) = linked {
             plan.changes.push(Change::Link {
-                agent_id: agent.id.clone(),
+                agent_id: current.id.clone(),
                 key: r.key.clone(),
-                user_name: agent.profile.user_name.clone(),
+                user_name: current.profile.user_name.clone(),
                 by,
                 reason: tag(match by {
                     LinkKey::EmployeeNumber => "linked by employee number",
@@ -667,6 +703,36 @@ mod tests {
         let mut ghost = record("9", "ghost", &[]);
         ghost.disabled = true;
         assert!(run(&[ghost], vec![], vec![], &m).changes.is_empty());
+    }
+
+    #[test]
+    fn managers_created_in_the_same_run_are_referenced_at_once() {
+        let m = mapping();
+        let boss = record("1", "boss", &[]);
+        let mut worker = record("2", "worker", &[]);
+        worker.manager_dn = Some(boss.dn.to_uppercase());
+        let p = run(&[worker.clone(), boss.clone()], vec![], vec![], &m);
+        let ids: Vec<(&str, Option<&str>, &str)> = p
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Create {
+                    id,
+                    user_name,
+                    profile,
+                    ..
+                } => Some((
+                    id.as_str(),
+                    profile.manager_id.as_deref(),
+                    user_name.as_str(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let boss_id = ids.iter().find(|x| x.2 == "boss").map(|x| x.0);
+        let worker_manager = ids.iter().find(|x| x.2 == "worker").and_then(|x| x.1);
+        assert!(boss_id.is_some());
+        assert_eq!(worker_manager, boss_id);
     }
 
     #[test]

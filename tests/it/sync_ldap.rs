@@ -52,8 +52,14 @@ fn directory(people: &[&str]) -> Slapd {
     let slapd = Slapd::start();
     let mut ldif = ORG.to_owned();
     ldif.push('\n');
-    for p in people {
-        ldif.push_str(&person(p, ""));
+    for (i, p) in people.iter().enumerate() {
+        // Everyone but the first reports to the first (created in the same run).
+        let manager = if i == 0 {
+            String::new()
+        } else {
+            format!("manager: uid={},ou=people,{BASE_DN}\n", people[0])
+        };
+        ldif.push_str(&person(p, &manager));
     }
     ldif.push_str(&group("leads", &people[..1]));
     ldif.push_str(&group("vip", &people[1..]));
@@ -175,6 +181,7 @@ both!(joiners_then_an_idempotent_second_run, |b| {
     let bob = env.agent("bob");
     assert_eq!(bob.role, "agent");
     assert_eq!(bob.profile.skill_groups, vec!["vip"]);
+    assert_eq!(bob.profile.manager_id.as_deref(), Some(ana.id.as_str()));
     let log = env.audit(&bob);
     assert_eq!(log[0].1, "agent.create");
     assert_eq!(log[0].0, format!("sync:corp#{}", r.run_id));
