@@ -88,10 +88,10 @@ impl Accounts {
         conn: &mut DbConn,
         actor: &str,
         source: &str,
-        input: AgentInput,
+        mut input: AgentInput,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
-        let profile = normalise(input.profile)?;
+        let profile = normalise(std::mem::take(&mut input.profile))?;
         let id = input
             .id
             .clone()
@@ -101,50 +101,7 @@ impl Accounts {
                 Some(r) => r.clone(),
                 None => role_named_in(conn, &profile)?.unwrap_or_else(|| self.default_role.clone()),
             };
-            let active = input.active.unwrap_or(true);
-            let row = AgentRow {
-                id: id.clone(),
-                external_id: profile.external_id.clone(),
-                user_name: profile.user_name.clone(),
-                display_name: profile.display_name.clone(),
-                given_name: profile.given_name.clone(),
-                family_name: profile.family_name.clone(),
-                middle_name: profile.middle_name.clone(),
-                formatted_name: profile.formatted_name.clone(),
-                nickname: profile.nickname.clone(),
-                title: profile.title.clone(),
-                email: AgentProfile::primary_of(&profile.emails).map(str::to_owned),
-                phone: AgentProfile::primary_of(&profile.phones).map(str::to_owned),
-                employee_number: profile.employee_number.clone(),
-                department: profile.department.clone(),
-                manager_id: profile.manager_id.clone(),
-                role,
-                permission_overrides: "{}".into(),
-                max_concurrent_chats: profile.max_concurrent_chats,
-                status: if active {
-                    Status::Active
-                } else {
-                    Status::Suspended
-                }
-                .as_str()
-                .into(),
-                login_blocked: input.login_blocked.unwrap_or(false),
-                sessions_revoked_at: None,
-                password_hash: input.password_hash.clone(),
-                password_changed_at: input.password_hash.as_ref().map(|_| now),
-                must_change_password: false,
-                failed_logins: 0,
-                locked_until: None,
-                source: source.to_owned(),
-                source_key: input.source_key.clone(),
-                last_seen_at: Some(now),
-                disabled_at: (!active).then_some(now),
-                disabled_reason: (!active).then(|| format!("created inactive by {actor}")),
-                purge_after: None,
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            };
+            let row = new_row(&profile, &id, role, &input, source, actor, now);
             // The unique index on live userNames and the foreign key on role are the checks.
             if let Err(e) = agent_store::insert(conn, &row, &agent_store::value_rows(&id, &profile))
             {
@@ -178,6 +135,120 @@ impl Accounts {
                 agent_store::value_rows(&id, &profile),
             ))
         })
+    }
+
+    /// Creates many agents at once (a directory's first sync): multi-row statements in one
+    /// transaction, the same rows, audit entries and events as [`Accounts::create_agent`].
+    /// Returns, per input in order, `None` when it was created or the error that kept it out;
+    /// one input's error does not keep the others out.
+    pub fn create_agents(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        source: &str,
+        inputs: Vec<AgentInput>,
+        now: NaiveDateTime,
+    ) -> Result<Vec<Option<AccountError>>, AccountError> {
+        let known: HashSet<String> = roles::table
+            .select(roles::name)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        let mut outcome: Vec<Option<AccountError>> = Vec::with_capacity(inputs.len());
+        let mut ready: Vec<(usize, AgentRow, AgentProfile, Option<String>)> = Vec::new();
+        for (i, mut input) in inputs.into_iter().enumerate() {
+            let profile = match normalise(std::mem::take(&mut input.profile)) {
+                Ok(p) => p,
+                Err(e) => {
+                    outcome.push(Some(e));
+                    continue;
+                }
+            };
+            let role = profile.role.clone().or_else(|| {
+                let mut named = profile
+                    .roles
+                    .iter()
+                    .filter(|r| r.primary)
+                    .chain(profile.roles.iter().filter(|r| !r.primary));
+                named
+                    .find(|r| known.contains(&r.value))
+                    .map(|r| r.value.clone())
+            });
+            let role = role.unwrap_or_else(|| self.default_role.clone());
+            if !known.contains(&role) {
+                let mut names: Vec<&str> = known.iter().map(String::as_str).collect();
+                names.sort_unstable();
+                outcome.push(Some(AccountError::Invalid(format!(
+                    "unknown role {role:?}; roles: {}",
+                    names.join(", ")
+                ))));
+                continue;
+            }
+            let id = input
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            let row = new_row(&profile, &id, role, &input, source, actor, now);
+            outcome.push(None);
+            ready.push((i, row, profile, input.reason));
+        }
+        write_tx(conn, |conn| -> Result<(), AccountError> {
+            let mut created: Vec<&(usize, AgentRow, AgentProfile, Option<String>)> = Vec::new();
+            for chunk in ready.chunks(agent_store::INSERT_CHUNK) {
+                let rows: Vec<&AgentRow> = chunk.iter().map(|c| &c.1).collect();
+                match conn.transaction(|c| agent_store::insert_rows(c, &rows)) {
+                    Ok(()) => created.extend(chunk),
+                    Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        // Someone in this chunk clashes: find who, one by one.
+                        for item in chunk {
+                            match conn.transaction(|c| agent_store::insert_rows(c, &[&item.1])) {
+                                Ok(()) => created.push(item),
+                                Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                                    outcome[item.0] = Some(AccountError::Conflict(format!(
+                                        "userName {:?} is already taken",
+                                        item.1.user_name
+                                    )));
+                                }
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let values: Vec<_> = created
+                .iter()
+                .flat_map(|(_, row, profile, _)| agent_store::value_rows(&row.id, profile))
+                .collect();
+            agent_store::insert_value_rows(conn, &values)?;
+            let snapshots: Vec<Value> = created
+                .iter()
+                .map(|(_, row, profile, _)| snapshot(profile, row))
+                .collect();
+            let entries: Vec<Entry<'_>> = created
+                .iter()
+                .zip(&snapshots)
+                .map(|((_, row, _, reason), snap)| Entry {
+                    at: now,
+                    actor,
+                    action: "agent.create",
+                    target_type: "agent",
+                    target_id: &row.id,
+                    before: None,
+                    after: Some(snap.clone()),
+                    reason: reason.as_deref(),
+                })
+                .collect();
+            audit::append_many(conn, entries)?;
+            let events: Vec<(&str, &Value)> = created
+                .iter()
+                .zip(&snapshots)
+                .map(|((_, row, _, _), snap)| (row.id.as_str(), snap))
+                .collect();
+            events::enqueue_many(conn, Event::Created, &events, now)?;
+            Ok(())
+        })?;
+        Ok(outcome)
     }
 
     /// Applies `input` to agent `id`. A request that changes nothing writes nothing.
@@ -793,6 +864,62 @@ fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {
 }
 
 /// Trims and checks what every writer must respect.
+/// The row of a new agent.
+fn new_row(
+    profile: &AgentProfile,
+    id: &str,
+    role: String,
+    input: &AgentInput,
+    source: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> AgentRow {
+    let active = input.active.unwrap_or(true);
+    AgentRow {
+        id: id.to_owned(),
+        external_id: profile.external_id.clone(),
+        user_name: profile.user_name.clone(),
+        display_name: profile.display_name.clone(),
+        given_name: profile.given_name.clone(),
+        family_name: profile.family_name.clone(),
+        middle_name: profile.middle_name.clone(),
+        formatted_name: profile.formatted_name.clone(),
+        nickname: profile.nickname.clone(),
+        title: profile.title.clone(),
+        email: AgentProfile::primary_of(&profile.emails).map(str::to_owned),
+        phone: AgentProfile::primary_of(&profile.phones).map(str::to_owned),
+        employee_number: profile.employee_number.clone(),
+        department: profile.department.clone(),
+        manager_id: profile.manager_id.clone(),
+        role,
+        permission_overrides: "{}".into(),
+        max_concurrent_chats: profile.max_concurrent_chats,
+        status: if active {
+            Status::Active
+        } else {
+            Status::Suspended
+        }
+        .as_str()
+        .into(),
+        login_blocked: input.login_blocked.unwrap_or(false),
+        sessions_revoked_at: None,
+        password_hash: input.password_hash.clone(),
+        password_changed_at: input.password_hash.as_ref().map(|_| now),
+        must_change_password: false,
+        failed_logins: 0,
+        locked_until: None,
+        source: source.to_owned(),
+        source_key: input.source_key.clone(),
+        last_seen_at: Some(now),
+        disabled_at: (!active).then_some(now),
+        disabled_reason: (!active).then(|| format!("created inactive by {actor}")),
+        purge_after: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
 fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
     p.user_name = non_empty("userName", &p.user_name)?;
     if p.user_name.chars().count() > 256 {

@@ -76,6 +76,52 @@ pub fn append(conn: &mut DbConn, entry: Entry<'_>) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Appends several entries, chained in order, with multi-row statements. Must run inside
+/// the caller's write transaction.
+pub fn append_many(conn: &mut DbConn, entries: Vec<Entry<'_>>) -> QueryResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if let Pg(_) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7231001)").execute(conn)?;
+    }
+    let mut prev: String = audit_log::table
+        .order(audit_log::id.desc())
+        .select(audit_log::hash)
+        .first(conn)
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_owned());
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let mut row = NewAuditRow {
+            at: entry.at,
+            actor: entry.actor.to_owned(),
+            action: entry.action.to_owned(),
+            target_type: entry.target_type.to_owned(),
+            target_id: entry.target_id.to_owned(),
+            before: entry.before.map(|v| v.to_string()),
+            after: entry.after.map(|v| v.to_string()),
+            reason: entry.reason.map(str::to_owned),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        row.hash = digest(&prev, &row);
+        prev.clone_from(&row.hash);
+        rows.push(row);
+    }
+    for chunk in rows.chunks(400) {
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(audit_log::table)
+                .values(chunk)
+                .execute(c)?,
+            Pg(c) => diesel::insert_into(audit_log::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
 /// Entries about one target, oldest first.
 pub fn for_target(conn: &mut DbConn, target_id: &str) -> QueryResult<Vec<AuditRow>> {
     audit_log::table

@@ -49,3 +49,44 @@ pub fn enqueue(
         .execute(conn)
         .map(drop)
 }
+
+/// An outbox row to write.
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewEvent<'a> {
+    event: &'a str,
+    agent_id: &'a str,
+    payload: String,
+    created_at: NaiveDateTime,
+    attempts: i32,
+}
+
+/// Enqueues one event per `(agent id, payload)` with multi-row statements.
+pub fn enqueue_many(
+    conn: &mut DbConn,
+    event: Event,
+    items: &[(&str, &Value)],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let rows: Vec<NewEvent<'_>> = items
+        .iter()
+        .map(|(agent_id, payload)| NewEvent {
+            event: event.as_str(),
+            agent_id,
+            payload: payload.to_string(),
+            created_at: now,
+            attempts: 0,
+        })
+        .collect();
+    for chunk in rows.chunks(800) {
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(outbox::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}

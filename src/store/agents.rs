@@ -174,6 +174,42 @@ pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> Qu
     insert_values(conn, values)
 }
 
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters for the widest
+/// table, large enough that preparing the statement is paid once per many rows.
+pub const INSERT_CHUNK: usize = 200;
+
+/// Writes many agent rows with multi-row statements (the backend's own connection: the
+/// multi-backend one cannot).
+pub fn insert_rows(conn: &mut DbConn, rows: &[&AgentRow]) -> QueryResult<()> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let owned: Vec<AgentRow> = chunk.iter().map(|r| (*r).clone()).collect();
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(agents::table)
+                .values(&owned)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(agents::table)
+                .values(&owned)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Writes many value rows with multi-row statements.
+pub fn insert_value_rows(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()> {
+    for chunk in values.chunks(INSERT_CHUNK * 4) {
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(agent_values::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(agent_values::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
 fn insert_values(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()> {
     // One statement per row: multi-row INSERT is not portable through the multi-backend.
     for v in values {

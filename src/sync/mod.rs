@@ -244,7 +244,56 @@ fn apply(
 ) -> Result<Vec<(String, String, String)>, SyncError> {
     let actor = format!("sync:{}#{run_id}", src.name);
     let mut failures = Vec::new();
-    for chunk in plan.changes.chunks(APPLY_CHUNK) {
+    // Creates first, many per statement (a directory's first run is all creates); the
+    // others one by one. Creates depend on nothing else in the plan: ids, managers included,
+    // were chosen while planning.
+    let (creates, others): (Vec<&Change>, Vec<&Change>) = plan
+        .changes
+        .iter()
+        .partition(|c| matches!(c, Change::Create { .. }));
+    for chunk in creates.chunks(APPLY_CHUNK) {
+        let inputs: Vec<AgentInput> = chunk
+            .iter()
+            .filter_map(|c| match c {
+                Change::Create {
+                    id,
+                    key,
+                    profile,
+                    reason,
+                    ..
+                } => Some(AgentInput {
+                    id: Some(id.clone()),
+                    profile: (**profile).clone(),
+                    source_key: Some(key.clone()),
+                    reason: Some(reason.clone()),
+                    ..AgentInput::default()
+                }),
+                _ => None,
+            })
+            .collect();
+        let outcome = match accounts.create_agents(conn, &actor, &src.tag, inputs, now) {
+            Ok(o) => o,
+            Err(AccountError::Db(e)) => return Err(e.into()),
+            Err(e) => {
+                // Not a database failure: report it against every create of the chunk.
+                chunk
+                    .iter()
+                    .map(|_| Some(AccountError::Invalid(e.to_string())))
+                    .collect()
+            }
+        };
+        for (change, result) in chunk.iter().zip(outcome) {
+            if let Some(e) = result {
+                tracing::warn!(source = %src.name, user = change.user_name(), error = %e, "create not applied");
+                failures.push((
+                    change.user_name().to_owned(),
+                    "create".to_owned(),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    for chunk in others.chunks(APPLY_CHUNK) {
         write_tx(conn, |conn| -> Result<(), SyncError> {
             for change in chunk {
                 match apply_one(conn, accounts, src, &actor, change, now) {

@@ -189,6 +189,12 @@ both!(joiners_then_an_idempotent_second_run, |b| {
     let again = env.run(false, false);
     assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
     assert_eq!(again.plan.unchanged, 3);
+    // The audit entries written many at a time still form one intact chain.
+    let mut conn = env.pool.get().expect("conn");
+    match rollcall::audit::verify(&mut conn).expect("verify") {
+        rollcall::audit::Verdict::Intact { entries } => assert_eq!(entries, 3),
+        other => panic!("audit chain: {other:?}"),
+    }
 });
 
 both!(mover_leaver_disabled_flag_and_returner, |b| {
@@ -318,4 +324,49 @@ both!(outage_changes_nothing_and_dry_run_changes_nothing, |b| {
     let r = env.run(false, false);
     assert_eq!(r.status, RunStatus::Ok);
     assert!(r.plan.changes.is_empty());
+});
+
+both!(a_taken_user_name_fails_that_create_only, |b| {
+    let slapd = directory(&["ana", "bob", "cy"]);
+    let env = env(b, &slapd, "");
+    {
+        let mut conn = env.pool.get().expect("conn");
+        let accounts = rollcall::accounts::Accounts::new("agent", 30);
+        let input = rollcall::accounts::AgentInput {
+            profile: rollcall::domain::AgentProfile {
+                user_name: "BOB".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        accounts
+            .create_agent(
+                &mut conn,
+                "token:entra",
+                "scim:entra",
+                input,
+                rollcall::store::now(),
+            )
+            .expect("scim agent");
+    }
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Partial, "{r:?}");
+    assert_eq!(r.failures.len(), 1);
+    assert_eq!(r.failures[0].0, "bob");
+    assert!(
+        r.failures[0].2.contains("already taken"),
+        "{:?}",
+        r.failures
+    );
+    let names: Vec<String> = env
+        .agents()
+        .into_iter()
+        .map(|a| a.profile.user_name)
+        .collect();
+    assert_eq!(names, vec!["ana", "cy"]);
+    // cy's manager (ana) was created in the same statement batch.
+    assert_eq!(
+        env.agent("cy").profile.manager_id,
+        Some(env.agent("ana").id)
+    );
 });
