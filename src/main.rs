@@ -205,12 +205,27 @@ fn sync_cmd(
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // On a terminal, a progress line while a long run applies its changes.
+    let progress: Option<rollcall::sync::Progress> = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal().then(|| {
+            let p: rollcall::sync::Progress = std::sync::Arc::new(|done: usize, total: usize| {
+                let pct = done * 100 / total.max(1);
+                eprint!("\rapplying changes: {done} of {total} ({pct}%)");
+                if done >= total {
+                    eprintln!();
+                }
+            });
+            p
+        })
+    };
     let report = rt.block_on(runner::run_source(
         pool,
         accounts,
         std::sync::Arc::new(config.clone()),
         cfg,
         opts,
+        progress,
     ))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -87,6 +87,9 @@ pub struct RunReport {
     pub failures: Vec<(String, String, String)>,
 }
 
+/// Called after each applied chunk with (changes applied, changes planned).
+pub type Progress = std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>;
+
 /// A configured source as the engine sees it.
 #[derive(Debug, Clone)]
 pub struct SyncSource {
@@ -145,6 +148,7 @@ pub fn begin(
 
 /// Plans a run from a snapshot (or the error reading it), guards it, applies it unless it
 /// is a dry run, and records the result.
+#[allow(clippy::too_many_arguments)]
 pub fn execute(
     conn: &mut DbConn,
     accounts: &Accounts,
@@ -152,6 +156,7 @@ pub fn execute(
     run_id: i64,
     snapshot: Result<Snapshot, SourceError>,
     opts: RunOptions,
+    progress: Option<Progress>,
     now: NaiveDateTime,
 ) -> Result<RunReport, SyncError> {
     let mut report = RunReport {
@@ -224,7 +229,7 @@ pub fn execute(
         tracing::warn!(source = %src.name, reason = %why, "guard overridden with --force");
     }
     if !opts.dry_run {
-        report.failures = apply(conn, accounts, src, run_id, &report.plan, now)?;
+        report.failures = apply(conn, accounts, src, run_id, &report.plan, progress, now)?;
         if !report.failures.is_empty() {
             report.status = RunStatus::Partial;
             report.error = Some(format!("{} changes failed", report.failures.len()));
@@ -240,10 +245,19 @@ fn apply(
     src: &SyncSource,
     run_id: i64,
     plan: &Plan,
+    progress: Option<Progress>,
     now: NaiveDateTime,
 ) -> Result<Vec<(String, String, String)>, SyncError> {
     let actor = format!("sync:{}#{run_id}", src.name);
     let mut failures = Vec::new();
+    let total = plan.changes.len();
+    let mut done = 0;
+    let mut tick = |n: usize| {
+        done += n;
+        if let Some(p) = &progress {
+            p(done, total);
+        }
+    };
     // Creates first, many per statement (a directory's first run is all creates); the
     // others one by one. Creates depend on nothing else in the plan: ids, managers included,
     // were chosen while planning.
@@ -292,6 +306,7 @@ fn apply(
                 ));
             }
         }
+        tick(chunk.len());
     }
     for chunk in others.chunks(APPLY_CHUNK) {
         write_tx(conn, |conn| -> Result<(), SyncError> {
@@ -311,6 +326,7 @@ fn apply(
             }
             Ok(())
         })?;
+        tick(chunk.len());
     }
     Ok(failures)
 }

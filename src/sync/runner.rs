@@ -58,6 +58,7 @@ pub async fn run_source(
     config: Arc<Config>,
     cfg: SourceConfig,
     opts: RunOptions,
+    progress: Option<super::Progress>,
 ) -> Result<RunReport, RunError> {
     let src = sync_source(&cfg, &config);
     let run_id = {
@@ -83,6 +84,7 @@ pub async fn run_source(
             run_id,
             snapshot,
             opts,
+            progress,
             crate::store::now(),
         )?)
     })

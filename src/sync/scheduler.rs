@@ -60,6 +60,7 @@ pub fn start(
                     config.clone(),
                     cfg.clone(),
                     opts,
+                    None,
                 )
                 .await
                 {

@@ -134,6 +134,7 @@ impl Env {
                 Arc::new(self.config.clone()),
                 cfg,
                 opts,
+                None,
             ))
             .expect("run")
     }
