@@ -371,3 +371,84 @@ both!(a_taken_user_name_fails_that_create_only, |b| {
         Some(env.agent("ana").id)
     );
 });
+
+both!(active_directory_fixture_through_the_engine, |b| {
+    let slapd = Slapd::start();
+    slapd.add_ldif(ORG);
+    slapd.add_ldif(include_str!("../fixtures/ldap/ad.ldif"));
+    let db = TestDb::new(b);
+    let text = format!(
+        r#"
+[database]
+url = "{db}"
+[[sources]]
+name = "ad"
+kind = "ldap"
+schedule = "0 0 * * * *"
+[sources.guard]
+max_disable_percent = 50
+[sources.ldap]
+url = "{url}"
+bind_dn = "{ADMIN_DN}"
+bind_password = "{ADMIN_PASSWORD}"
+base_dn = "ou=ad,{BASE_DN}"
+flavour = "active_directory"
+timeout_secs = 3
+[[sources.rules]]
+group = "Tier2"
+role = "senior_agent"
+"#,
+        db = db.url,
+        url = slapd.url(),
+    );
+    let config = Config::from_parts(&text, Vec::new()).expect("config");
+    let pool = rollcall::server::open_store(&config).expect("store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let env = Env {
+        _db: db,
+        config,
+        pool,
+        rt,
+    };
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    let agents = |env: &Env| -> Vec<(String, String, Status)> {
+        let mut conn = env.pool.get().expect("conn");
+        let mut v: Vec<(String, String, Status)> =
+            by_source(&mut conn, SourceFilter::Is("ldap:ad"))
+                .expect("agents")
+                .into_iter()
+                .map(|(a, _)| (a.profile.user_name, a.role, a.status))
+                .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    // Disabled (514) and expired accounts are not created; Tier2 gives senior_agent; the
+    // others get the default role.
+    assert_eq!(
+        agents(&env),
+        vec![
+            (
+                "ann.active".to_string(),
+                "senior_agent".to_string(),
+                Status::Active
+            ),
+            (
+                "fay.future".to_string(),
+                "senior_agent".to_string(),
+                Status::Active
+            ),
+            ("gus.guid".to_string(), "agent".to_string(), Status::Active),
+        ]
+    );
+    // Ann's account is disabled in AD (userAccountControl 514): her agent follows.
+    slapd.modify_ldif(&format!(
+        "dn: CN=Ann Active,OU=Users,ou=ad,{BASE_DN}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n"
+    ));
+    let r = env.run(false, false);
+    assert_eq!(r.plan.count("disable"), 1, "{:?}", r.plan.changes);
+    assert_eq!(agents(&env)[0].2, Status::Suspended);
+});
