@@ -146,6 +146,30 @@ pub fn begin(
     })
 }
 
+/// The agents a run compares the source with.
+pub struct Loaded {
+    owned: Vec<Owned>,
+    linkable: Vec<crate::domain::Agent>,
+}
+
+/// Loads the agents `src` owns (and, with `link_by`, those it may claim). The runner does
+/// this while the source is being read.
+pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
+    let owned: Vec<Owned> = by_source(conn, SourceFilter::Is(&src.tag))?
+        .into_iter()
+        .map(|(agent, key)| Owned { agent, key })
+        .collect();
+    let linkable = if src.mapping.link_by.is_empty() {
+        Vec::new()
+    } else {
+        by_source(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect()
+    };
+    Ok(Loaded { owned, linkable })
+}
+
 /// Plans a run from a snapshot (or the error reading it), guards it, applies it unless it
 /// is a dry run, and records the result.
 #[allow(clippy::too_many_arguments)]
@@ -155,6 +179,7 @@ pub fn execute(
     src: &SyncSource,
     run_id: i64,
     snapshot: Result<Snapshot, SourceError>,
+    loaded: Option<Loaded>,
     opts: RunOptions,
     progress: Option<Progress>,
     now: NaiveDateTime,
@@ -177,17 +202,9 @@ pub fn execute(
             return Ok(report);
         }
     };
-    let owned: Vec<Owned> = by_source(conn, SourceFilter::Is(&src.tag))?
-        .into_iter()
-        .map(|(agent, key)| Owned { agent, key })
-        .collect();
-    let linkable = if src.mapping.link_by.is_empty() {
-        Vec::new()
-    } else {
-        by_source(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
-            .into_iter()
-            .map(|(a, _)| a)
-            .collect()
+    let Loaded { owned, linkable } = match loaded {
+        Some(l) => l,
+        None => load(conn, src)?,
     };
     let inputs = Inputs {
         source: &src.tag,
@@ -402,6 +419,23 @@ fn apply_one(
             agent_id, reason, ..
         } => accounts.delete_agent(conn, actor, agent_id, None, Some(reason), now),
     }
+}
+
+/// Marks a run that could not finish (database error, worker failure) as failed.
+pub fn fail(
+    conn: &mut DbConn,
+    run_id: i64,
+    error: &str,
+    now: NaiveDateTime,
+) -> Result<(), SyncError> {
+    diesel::update(sync_runs::table.filter(sync_runs::id.eq(run_id)))
+        .set((
+            sync_runs::status.eq(RunStatus::Failed.as_str()),
+            sync_runs::finished_at.eq(Some(now)),
+            sync_runs::error.eq(Some(error)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 fn finish(conn: &mut DbConn, report: &RunReport, now: NaiveDateTime) -> Result<(), SyncError> {

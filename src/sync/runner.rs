@@ -70,8 +70,43 @@ pub async fn run_source(
         })
         .await??
     };
+    let result = read_and_apply(pool.clone(), accounts, cfg, src, run_id, opts, progress).await;
+    if let Err(e) = &result {
+        // The run could not finish: record it as failed rather than leave it `running`.
+        let (pool, error) = (pool.clone(), e.to_string());
+        let recorded = tokio::task::spawn_blocking(move || -> Result<(), RunError> {
+            let mut conn = pool.get()?;
+            Ok(super::fail(&mut conn, run_id, &error, crate::store::now())?)
+        })
+        .await;
+        if !matches!(recorded, Ok(Ok(()))) {
+            tracing::error!(run = run_id, "could not record the failed run");
+        }
+    }
+    result
+}
+
+async fn read_and_apply(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    cfg: SourceConfig,
+    src: super::SyncSource,
+    run_id: i64,
+    opts: RunOptions,
+    progress: Option<super::Progress>,
+) -> Result<RunReport, RunError> {
     let started = std::time::Instant::now();
+    // Read the source and load the agents it owns at the same time.
+    let loading = {
+        let pool = pool.clone();
+        let src = src.clone();
+        tokio::task::spawn_blocking(move || -> Result<super::Loaded, RunError> {
+            let mut conn = pool.get()?;
+            Ok(super::load(&mut conn, &src)?)
+        })
+    };
     let snapshot = crate::sources::fetch(&cfg).await;
+    let loaded = loading.await??;
     if let Ok(s) = &snapshot {
         tracing::info!(source = %cfg.name, records = s.records.len(), skipped = s.skipped, elapsed_ms = started.elapsed().as_millis() as u64, "source read");
     }
@@ -83,6 +118,7 @@ pub async fn run_source(
             &src,
             run_id,
             snapshot,
+            Some(loaded),
             opts,
             progress,
             crate::store::now(),
