@@ -452,3 +452,111 @@ role = "senior_agent"
     assert_eq!(r.plan.count("disable"), 1, "{:?}", r.plan.changes);
     assert_eq!(agents(&env)[0].2, Status::Suspended);
 });
+
+/// The `[[sources]]` of `env()`, for a server or a config file of its own.
+fn source_toml(slapd: &Slapd, schedule: &str) -> String {
+    format!(
+        r#"
+[[sources]]
+name = "corp"
+kind = "ldap"
+schedule = "{schedule}"
+[sources.ldap]
+url = "{url}"
+bind_dn = "{ADMIN_DN}"
+bind_password = "{ADMIN_PASSWORD}"
+base_dn = "ou=people,{BASE_DN}"
+group_base_dn = "ou=groups,{BASE_DN}"
+timeout_secs = 3
+[[sources.rules]]
+group = "leads"
+role = "team_lead"
+"#,
+        url = slapd.url()
+    )
+}
+
+both!(the_scheduler_runs_sources_inside_serve, |b| {
+    let slapd = directory(&["ana", "bob"]);
+    let sources = Config::from_parts(&source_toml(&slapd, "* * * * * *"), Vec::new())
+        .expect("config")
+        .sources;
+    let s = crate::harness::TestServer::start_with(b, |c| c.sources = sources);
+    let found = (0..100).any(|_| {
+        let (_, v) = s.scim(
+            "GET",
+            &format!("/Users?filter={}", crate::harness::q("userName eq \"ana\"")),
+            None,
+        );
+        if v["totalResults"] == 1 {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        false
+    });
+    assert!(found, "a scheduled run created ana within 10 s");
+    let mut conn = s.conn();
+    let triggers: Vec<String> = sync_runs::table
+        .select(sync_runs::trigger)
+        .load(&mut *conn)
+        .expect("runs");
+    assert!(triggers.iter().all(|t| t == "schedule") && !triggers.is_empty());
+});
+
+#[test]
+fn the_sync_command_prints_plans_and_fails_on_refusal() {
+    let slapd = directory(&[
+        "ana", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
+    ]);
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[log]\nlevel = \"warn\"\n{}",
+            dir.path().join("r.db").display(),
+            source_toml(&slapd, "0 0 * * * *")
+        ),
+    )
+    .expect("write config");
+    let rollcall = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("run rollcall")
+    };
+    let dry = rollcall(&["sync", "corp", "--dry-run", "--json"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("json");
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["plan"]["changes"].as_array().map(Vec::len), Some(10));
+    assert_eq!(report["plan"]["changes"][0]["action"], "create");
+    let run = rollcall(&["sync", "corp"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("did create 10"));
+    // Half the directory gone: refused, exit status non-zero, reason on stderr.
+    let mut ldif = String::new();
+    for p in ["ana", "bob", "cy", "dee", "eve"] {
+        ldif.push_str(&format!(
+            "dn: uid={p},ou=people,{BASE_DN}\nchangetype: delete\n\n"
+        ));
+    }
+    slapd.modify_ldif(&ldif);
+    let refused = rollcall(&["sync", "corp"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("refused") && err.contains("--force"), "{err}");
+    let listing = rollcall(&["sources"]);
+    let out = String::from_utf8_lossy(&listing.stdout);
+    assert!(out.contains("corp") && out.contains("refused"), "{out}");
+}
