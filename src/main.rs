@@ -161,6 +161,21 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("configuration is valid");
             println!("database: {}", store::redact_url(&config.database.url));
             println!("listen:   {}", config.server.listen);
+            for src in &config.sources {
+                let next = src
+                    .cron()?
+                    .upcoming(chrono::Utc)
+                    .next()
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "source:   {} ({}, {}), next run {}",
+                    src.name,
+                    src.tag(),
+                    if src.enabled { "enabled" } else { "disabled" },
+                    if src.enabled { next.as_str() } else { "-" }
+                );
+            }
             Ok(())
         }
         Command::Tokens(cmd) => tokens_cmd(cmd, &config),
