@@ -39,6 +39,14 @@ pub struct SourceConfig {
     pub kind: SourceKind,
     /// When to run: a cron expression with seconds (`0 */15 * * * *`).
     pub schedule: String,
+    /// With this set, `schedule` runs are incremental (only entries changed since the last
+    /// run, by `modifyTimestamp`) and this cron expression runs the full reads that also
+    /// catch people removed from the directory.
+    pub full_schedule: Option<String>,
+    /// Incremental runs ask for changes since the previous run's start minus this many
+    /// seconds, so a clock difference with the directory server loses nothing.
+    #[serde(default = "ten_minutes")]
+    pub incremental_overlap_secs: u64,
     /// Set to false to keep the source configured without running it.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -68,6 +76,10 @@ fn yes() -> bool {
 
 fn thirty() -> u32 {
     30
+}
+
+fn ten_minutes() -> u64 {
+    600
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -105,13 +117,24 @@ impl SourceConfig {
     }
 
     pub fn cron(&self) -> Result<cron::Schedule, ConfigError> {
-        self.schedule.parse::<cron::Schedule>().map_err(|e| {
-            ConfigError::Invalid(format!(
-                "sources.{}.schedule {:?}: {e} (use seconds first: \"0 */15 * * * *\")",
-                self.name, self.schedule
-            ))
-        })
+        parse_cron(&self.name, "schedule", &self.schedule)
     }
+
+    /// The schedule of full runs, when incremental runs are configured.
+    pub fn full_cron(&self) -> Result<Option<cron::Schedule>, ConfigError> {
+        self.full_schedule
+            .as_deref()
+            .map(|s| parse_cron(&self.name, "full_schedule", s))
+            .transpose()
+    }
+}
+
+fn parse_cron(source: &str, key: &str, text: &str) -> Result<cron::Schedule, ConfigError> {
+    text.parse::<cron::Schedule>().map_err(|e| {
+        ConfigError::Invalid(format!(
+            "sources.{source}.{key} {text:?}: {e} (use seconds first: \"0 */15 * * * *\")"
+        ))
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +322,7 @@ impl Config {
                 )));
             }
             src.cron()?;
+            src.full_cron()?;
             if src.kind == SourceKind::Ldap && src.ldap.is_none() {
                 return Err(ConfigError::Invalid(format!(
                     "sources.{}: kind = \"ldap\" needs a [sources.ldap] table",

@@ -59,6 +59,9 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Read only the people changed since the last run (a full run when there is none).
+        #[arg(long)]
+        incremental: bool,
     },
     /// List configured sources with their last run and next scheduled run.
     Sources,
@@ -186,7 +189,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             dry_run,
             force,
             json,
-        } => sync_cmd(&config, &source, dry_run, force, json),
+            incremental,
+        } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
         Command::Sources => sources_cmd(&config),
     }
 }
@@ -194,8 +198,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
 fn sync_cmd(
     config: &Config,
     source: &str,
-    dry_run: bool,
-    force: bool,
+    (dry_run, force, incremental): (bool, bool, bool),
     json: bool,
 ) -> anyhow::Result<()> {
     use rollcall::sync::{RunOptions, RunStatus, runner};
@@ -218,7 +221,7 @@ fn sync_cmd(
     let opts = RunOptions {
         dry_run,
         force,
-        incremental: false,
+        incremental,
         trigger: "cli",
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -66,6 +66,30 @@ pub enum SourceError {
     Timeout(String),
 }
 
+/// Reads the people of a configured source changed at or after `since` (the directory's
+/// `modifyTimestamp`). Removals are not seen this way: full runs catch them.
+pub async fn fetch_changed(
+    cfg: &crate::config::SourceConfig,
+    since: chrono::NaiveDateTime,
+) -> Result<Snapshot, SourceError> {
+    let crate::config::SourceKind::Ldap = cfg.kind;
+    let Some(settings) = &cfg.ldap else {
+        return fetch(cfg).await;
+    };
+    let mut settings = settings.clone();
+    let base = settings.user_filter.trim();
+    let base = if base.starts_with('(') {
+        base.to_owned()
+    } else {
+        format!("({base})")
+    };
+    settings.user_filter = format!(
+        "(&{base}(modifyTimestamp>={}))",
+        since.format("%Y%m%d%H%M%SZ")
+    );
+    ldap::fetch(&settings).await
+}
+
 /// Reads a configured source in full.
 pub async fn fetch(cfg: &crate::config::SourceConfig) -> Result<Snapshot, SourceError> {
     match cfg.kind {

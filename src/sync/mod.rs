@@ -213,8 +213,12 @@ pub fn execute(
         linkable,
         now,
     };
-    report.plan = plan::plan_full(&snapshot.records, inputs);
-    if let Some(why) = guard::check(&report.plan, &src.guard, true) {
+    report.plan = if opts.incremental {
+        plan::plan_incremental(&snapshot.records, &std::collections::HashSet::new(), inputs)
+    } else {
+        plan::plan_full(&snapshot.records, inputs)
+    };
+    if let Some(why) = guard::check(&report.plan, &src.guard, !opts.incremental) {
         if !opts.force {
             report.status = RunStatus::Refused;
             report.error = Some(why.clone());
@@ -419,6 +423,49 @@ fn apply_one(
             agent_id, reason, ..
         } => accounts.delete_agent(conn, actor, agent_id, None, Some(reason), now),
     }
+}
+
+/// Where the next incremental run of `source` starts: the start of the last successful run.
+pub fn cursor(conn: &mut DbConn, source: &str) -> Result<Option<NaiveDateTime>, SyncError> {
+    use crate::store::schema::source_state;
+    let text: Option<Option<String>> = source_state::table
+        .filter(source_state::source.eq(source))
+        .select(source_state::cursor)
+        .first(conn)
+        .optional()?;
+    Ok(text
+        .flatten()
+        .and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").ok()))
+}
+
+/// Records where the next incremental run starts (`at`: when this run began reading).
+pub fn save_cursor(
+    conn: &mut DbConn,
+    source: &str,
+    at: NaiveDateTime,
+    full: bool,
+    now: NaiveDateTime,
+) -> Result<(), SyncError> {
+    use crate::store::schema::source_state;
+    write_tx(conn, |conn| -> Result<(), SyncError> {
+        let last_full: Option<Option<NaiveDateTime>> = source_state::table
+            .filter(source_state::source.eq(source))
+            .select(source_state::last_full_at)
+            .first(conn)
+            .optional()?;
+        diesel::delete(source_state::table.filter(source_state::source.eq(source)))
+            .execute(conn)?;
+        diesel::insert_into(source_state::table)
+            .values((
+                source_state::source.eq(source),
+                source_state::cursor.eq(Some(at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())),
+                source_state::cursor_kind.eq(Some("modify_timestamp")),
+                source_state::last_full_at.eq(if full { Some(at) } else { last_full.flatten() }),
+                source_state::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Marks a run that could not finish (database error, worker failure) as failed.

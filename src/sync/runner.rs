@@ -61,6 +61,24 @@ pub async fn run_source(
     progress: Option<super::Progress>,
 ) -> Result<RunReport, RunError> {
     let src = sync_source(&cfg, &config);
+    let mut opts = opts;
+    // An incremental run needs a previous run to start from; without one it is a full run.
+    let since = if opts.incremental {
+        let pool = pool.clone();
+        let name = src.name.clone();
+        let cursor = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+            let mut conn = pool.get()?;
+            Ok(super::cursor(&mut conn, &name)?)
+        })
+        .await??;
+        let overlap = chrono::Duration::seconds(
+            i64::try_from(cfg.incremental_overlap_secs).unwrap_or(i64::MAX / 2_000),
+        );
+        cursor.map(|c| c - overlap)
+    } else {
+        None
+    };
+    opts.incremental = since.is_some();
     let run_id = {
         let pool = pool.clone();
         let name = src.name.clone();
@@ -70,7 +88,41 @@ pub async fn run_source(
         })
         .await??
     };
-    let result = read_and_apply(pool.clone(), accounts, cfg, src, run_id, opts, progress).await;
+    let started_at = crate::store::now();
+    let result = read_and_apply(
+        pool.clone(),
+        accounts,
+        cfg,
+        src,
+        run_id,
+        since,
+        opts,
+        progress,
+    )
+    .await;
+    if let Ok(report) = &result
+        && !opts.dry_run
+        && matches!(
+            report.status,
+            super::RunStatus::Ok | super::RunStatus::Partial
+        )
+    {
+        let (pool, name, full) = (pool.clone(), report.source.clone(), !opts.incremental);
+        let saved = tokio::task::spawn_blocking(move || -> Result<(), RunError> {
+            let mut conn = pool.get()?;
+            Ok(super::save_cursor(
+                &mut conn,
+                &name,
+                started_at,
+                full,
+                crate::store::now(),
+            )?)
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::warn!(run = run_id, "could not save the incremental position");
+        }
+    }
     if let Err(e) = &result {
         // The run could not finish: record it as failed rather than leave it `running`.
         let (pool, error) = (pool.clone(), e.to_string());
@@ -86,12 +138,14 @@ pub async fn run_source(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn read_and_apply(
     pool: Pool,
     accounts: Arc<Accounts>,
     cfg: SourceConfig,
     src: super::SyncSource,
     run_id: i64,
+    since: Option<chrono::NaiveDateTime>,
     opts: RunOptions,
     progress: Option<super::Progress>,
 ) -> Result<RunReport, RunError> {
@@ -105,7 +159,10 @@ async fn read_and_apply(
             Ok(super::load(&mut conn, &src)?)
         })
     };
-    let snapshot = crate::sources::fetch(&cfg).await;
+    let snapshot = match since {
+        Some(t) => crate::sources::fetch_changed(&cfg, t).await,
+        None => crate::sources::fetch(&cfg).await,
+    };
     let loaded = loading.await??;
     if let Ok(s) = &snapshot {
         tracing::info!(source = %cfg.name, records = s.records.len(), skipped = s.skipped, elapsed_ms = started.elapsed().as_millis() as u64, "source read");

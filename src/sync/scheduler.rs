@@ -25,51 +25,66 @@ pub fn start(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for cfg in config.sources.iter().filter(|s| s.enabled) {
-        let schedule = match cfg.cron() {
-            Ok(s) => s,
-            Err(e) => {
+        let (schedule, full) = match (cfg.cron(), cfg.full_cron()) {
+            (Ok(s), Ok(f)) => (s, f),
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(source = %cfg.name, error = %e, "not scheduled");
                 continue;
             }
         };
-        let (pool, accounts, config, cfg) =
-            (pool.clone(), accounts.clone(), config.clone(), cfg.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut leader: Option<crate::store::PooledConn> = None;
-            loop {
-                let Some(next) = schedule.upcoming(Utc).next() else {
-                    tracing::warn!(source = %cfg.name, "the schedule has no future run");
-                    return;
-                };
-                let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                tracing::debug!(source = %cfg.name, next = %next, "next run");
-                tokio::time::sleep(wait).await;
-                if !is_leader(&pool, &mut leader).await {
-                    tracing::debug!(source = %cfg.name, "another node runs the schedules");
-                    continue;
-                }
-                let opts = RunOptions {
-                    dry_run: false,
-                    force: false,
-                    incremental: false,
-                    trigger: "schedule",
-                };
-                if let Err(e) = run_source(
-                    pool.clone(),
-                    accounts.clone(),
-                    config.clone(),
-                    cfg.clone(),
-                    opts,
-                    None,
-                )
-                .await
-                {
-                    tracing::warn!(source = %cfg.name, error = %e, "scheduled run did not start");
-                }
-            }
-        }));
+        // With a full schedule, `schedule` runs are incremental.
+        let incremental = full.is_some();
+        let ctx = (pool.clone(), accounts.clone(), config.clone(), cfg.clone());
+        tasks.push(tokio::spawn(run_on(schedule, incremental, ctx.clone())));
+        if let Some(full) = full {
+            tasks.push(tokio::spawn(run_on(full, false, ctx)));
+        }
     }
     tasks
+}
+
+type Context = (
+    Pool,
+    Arc<Accounts>,
+    Arc<Config>,
+    crate::config::SourceConfig,
+);
+
+/// Runs the source at every time of `schedule`, for as long as the task lives.
+async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context) {
+    let (pool, accounts, config, cfg) = ctx;
+    let mut leader: Option<crate::store::PooledConn> = None;
+    loop {
+        let Some(next) = schedule.upcoming(Utc).next() else {
+            tracing::warn!(source = %cfg.name, "the schedule has no future run");
+            return;
+        };
+        let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tracing::debug!(source = %cfg.name, next = %next, incremental, "next run");
+        tokio::time::sleep(wait).await;
+        if !is_leader(&pool, &mut leader).await {
+            tracing::debug!(source = %cfg.name, "another node runs the schedules");
+            continue;
+        }
+        let opts = RunOptions {
+            dry_run: false,
+            force: false,
+            incremental,
+            trigger: "schedule",
+        };
+        if let Err(e) = run_source(
+            pool.clone(),
+            accounts.clone(),
+            config.clone(),
+            cfg.clone(),
+            opts,
+            None,
+        )
+        .await
+        {
+            tracing::warn!(source = %cfg.name, error = %e, "scheduled run did not start");
+        }
+    }
 }
 
 /// SQLite is one node: always the leader. On PostgreSQL a session advisory lock, held on a

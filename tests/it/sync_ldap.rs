@@ -119,11 +119,15 @@ skill_groups = ["vip"]
 
 impl Env {
     fn run(&self, dry_run: bool, force: bool) -> RunReport {
+        self.run_mode(dry_run, force, false)
+    }
+
+    fn run_mode(&self, dry_run: bool, force: bool, incremental: bool) -> RunReport {
         let accounts = Arc::new(rollcall::accounts::Accounts::new("agent", 30));
         let opts = RunOptions {
             dry_run,
             force,
-            incremental: false,
+            incremental,
             trigger: "cli",
         };
         let cfg = self.config.sources[0].clone();
@@ -560,3 +564,44 @@ fn the_sync_command_prints_plans_and_fails_on_refusal() {
     let out = String::from_utf8_lossy(&listing.stdout);
     assert!(out.contains("corp") && out.contains("refused"), "{out}");
 }
+
+both!(incremental_runs_read_only_what_changed, |b| {
+    let slapd = directory(&["ana", "bob", "cy"]);
+    let env = env(
+        b,
+        &slapd,
+        "full_schedule = \"0 0 3 * * *\"\nincremental_overlap_secs = 0\n[sources.guard]\nmax_disable_percent = 50",
+    );
+    // No previous run: an incremental request is a full run.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let first = env.run_mode(false, false, true);
+    assert_eq!(first.plan.count("create"), 3);
+    let mode = |run: i64| -> String {
+        let mut conn = env.pool.get().expect("conn");
+        sync_runs::table
+            .filter(sync_runs::id.eq(run))
+            .select(sync_runs::mode)
+            .first(&mut conn)
+            .expect("run")
+    };
+    assert_eq!(mode(first.run_id), "full");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    slapd.modify_ldif(&format!(
+        "dn: uid=bob,ou=people,{BASE_DN}\nchangetype: modify\nreplace: title\ntitle: Senior Agent\n\n\
+         dn: uid=cy,ou=people,{BASE_DN}\nchangetype: delete\n"
+    ));
+    let inc = env.run_mode(false, false, true);
+    assert_eq!(mode(inc.run_id), "incremental");
+    assert_eq!(inc.plan.records, 1, "only bob changed: {:?}", inc.plan);
+    assert_eq!(inc.plan.count("update"), 1);
+    assert_eq!(
+        env.agent("bob").profile.title.as_deref(),
+        Some("Senior Agent")
+    );
+    // Removals are not visible incrementally; the full run catches them.
+    assert_eq!(inc.plan.count("disable"), 0);
+    assert_eq!(env.agent("cy").status, Status::Active);
+    let full = env.run(false, false);
+    assert_eq!(full.plan.count("disable"), 1, "{:?}", full.plan.changes);
+    assert_eq!(env.agent("cy").status, Status::Suspended);
+});
