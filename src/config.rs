@@ -47,6 +47,10 @@ pub struct SourceConfig {
     /// seconds, so a clock difference with the directory server loses nothing.
     #[serde(default = "ten_minutes")]
     pub incremental_overlap_secs: u64,
+    /// Keep a persistent content-sync search open (RFC 4533 refreshAndPersist) so changes
+    /// in the directory are applied within seconds; the schedules still run.
+    #[serde(default)]
+    pub watch: bool,
     /// Set to false to keep the source configured without running it.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -328,6 +332,23 @@ impl Config {
                     "sources.{}: kind = \"ldap\" needs a [sources.ldap] table",
                     src.name
                 )));
+            }
+            if src.watch
+                && let Some(ldap) = &src.ldap
+            {
+                use crate::sources::ldap::{Flavour, Incremental};
+                if ldap.flavour == Flavour::ActiveDirectory
+                    || matches!(
+                        ldap.incremental,
+                        Incremental::Usn | Incremental::ModifyTimestamp
+                    )
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "sources.{}.watch: needs RFC 4533 content sync (OpenLDAP with syncprov); \
+                         Active Directory sources use schedule + full_schedule with uSNChanged",
+                        src.name
+                    )));
+                }
             }
             if !(0.0..=100.0).contains(&src.guard.max_disable_percent) {
                 return Err(ConfigError::Invalid(format!(

@@ -7,19 +7,22 @@
 mod entry;
 mod groups;
 mod paged;
+mod root_dse;
 mod schema;
 mod settings;
+mod syncrepl;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope};
 
-use super::{Snapshot, SourceError};
+use super::{Changes, Position, Snapshot, SourceError, Usn};
 use entry::EntryMapper;
 use groups::GroupGraph;
 use settings::Field;
-pub use settings::{AttributeMap, Flavour, LdapSettings};
+pub use settings::{AttributeMap, Flavour, Incremental, LdapSettings};
 
 /// Reads the whole directory: every person under `base_dn` matching `user_filter`.
 pub async fn fetch(settings: &LdapSettings) -> Result<Snapshot, SourceError> {
@@ -28,13 +31,37 @@ pub async fn fetch(settings: &LdapSettings) -> Result<Snapshot, SourceError> {
 
 /// `fetch` with the clock passed in: `now` decides which Active Directory accounts have
 /// expired.
-///
-/// The read runs on a thread of its own (tokio's blocking pool) with a single-threaded
+pub async fn fetch_at(settings: &LdapSettings, now: SystemTime) -> Result<Snapshot, SourceError> {
+    on_reader_thread(settings, now, Job::Full)
+        .await
+        .map(|c| c.snapshot)
+}
+
+/// Reads what changed since `from` (see `Incremental` for how), or everyone when `from`
+/// cannot be used: no position yet, the group memberships changed, the domain controller
+/// or the sync cookie is not the one the position was taken from.
+pub async fn fetch_changes(
+    settings: &LdapSettings,
+    from: Position,
+) -> Result<Changes, SourceError> {
+    on_reader_thread(settings, SystemTime::now(), Job::Changes(from)).await
+}
+
+enum Job {
+    Full,
+    Changes(Position),
+}
+
+/// Runs a read on a thread of its own (tokio's blocking pool) with a single-threaded
 /// runtime: decoding and mapping a large directory is a second or more of CPU work that must
 /// not hold up the caller's async workers, and keeping the connection, the decoding and the
 /// mapping on one thread is markedly faster than passing every entry between threads.
 /// Dropping the returned future abandons the read.
-pub async fn fetch_at(settings: &LdapSettings, now: SystemTime) -> Result<Snapshot, SourceError> {
+async fn on_reader_thread(
+    settings: &LdapSettings,
+    now: SystemTime,
+    job: Job,
+) -> Result<Changes, SourceError> {
     settings.validate()?;
     let settings = settings.clone();
     let (_cancel_on_drop, cancelled) = tokio::sync::oneshot::channel::<()>();
@@ -47,7 +74,7 @@ pub async fn fetch_at(settings: &LdapSettings, now: SystemTime) -> Result<Snapsh
             .map_err(|e| SourceError::Search(format!("cannot start the LDAP reader: {e}")))?;
         runtime.block_on(async {
             tokio::select! {
-                result = session(&settings, now) => result,
+                result = session(&settings, now, job) => result,
                 _ = cancelled => Err(SourceError::Search("read abandoned".into())),
             }
         })
@@ -59,30 +86,126 @@ pub async fn fetch_at(settings: &LdapSettings, now: SystemTime) -> Result<Snapsh
 }
 
 /// One connection: connect, read, unbind.
-async fn session(settings: &LdapSettings, now: SystemTime) -> Result<Snapshot, SourceError> {
+async fn session(
+    settings: &LdapSettings,
+    now: SystemTime,
+    job: Job,
+) -> Result<Changes, SourceError> {
     let mut ldap = connect(settings).await?;
-    let result = read(&mut ldap, settings, now).await;
+    let result = async {
+        let ctx = Context::read(&mut ldap, settings).await?;
+        match job {
+            Job::Full => read_full(&mut ldap, settings, &ctx, now)
+                .await
+                .map(Changes::full),
+            Job::Changes(from) => read_changes(&mut ldap, settings, &ctx, from, now).await,
+        }
+    }
+    .await;
     // Best effort: the connection closes when the last handle goes anyway.
     let _ = tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await;
     result
 }
 
-async fn read(
+/// What every read needs before it reads people: the bind, attribute names, the server's
+/// root DSE, the group graph and the people marked disabled.
+struct Context {
+    names: schema::Names,
+    root: root_dse::RootDse,
+    graph: GroupGraph,
+    disabled: Option<std::collections::HashSet<String>>,
+}
+
+impl Context {
+    async fn read(ldap: &mut Ldap, settings: &LdapSettings) -> Result<Context, SourceError> {
+        bind(ldap, settings).await?;
+        let names = schema::resolve(ldap, settings).await?;
+        let root = root_dse::read(ldap, settings).await?;
+        let graph = GroupGraph::read(ldap, settings).await?;
+        let disabled = match &settings.disabled_filter {
+            Some(filter) => Some(read_disabled(ldap, settings, filter).await?),
+            None => None,
+        };
+        Ok(Context {
+            names,
+            root,
+            graph,
+            disabled,
+        })
+    }
+
+    /// Reads the groups and the disabled people again (on a connection already bound).
+    async fn refresh(
+        &mut self,
+        ldap: &mut Ldap,
+        settings: &LdapSettings,
+    ) -> Result<(), SourceError> {
+        self.graph = GroupGraph::read(ldap, settings).await?;
+        if let Some(filter) = &settings.disabled_filter {
+            self.disabled = Some(read_disabled(ldap, settings, filter).await?);
+        }
+        Ok(())
+    }
+
+    fn mapper<'a>(&'a self, settings: &'a LdapSettings, now: SystemTime) -> EntryMapper<'a> {
+        EntryMapper::new(
+            settings,
+            &self.names,
+            &self.graph,
+            self.disabled.as_ref(),
+            now,
+        )
+    }
+
+    /// Which method incremental reads use with this server.
+    fn method(&self, settings: &LdapSettings) -> Incremental {
+        match (settings.incremental, settings.flavour) {
+            (Incremental::Auto, Flavour::ActiveDirectory) => Incremental::Usn,
+            (Incremental::Auto, Flavour::OpenLdap) if self.root.offers_content_sync() => {
+                Incremental::Syncrepl
+            }
+            (Incremental::Auto, Flavour::OpenLdap) => Incremental::ModifyTimestamp,
+            (chosen, _) => chosen,
+        }
+    }
+}
+
+/// Reads every person: a paged search of `user_filter` under `base_dn`.
+async fn read_full(
     ldap: &mut Ldap,
     settings: &LdapSettings,
+    ctx: &Context,
     now: SystemTime,
 ) -> Result<Snapshot, SourceError> {
-    bind(ldap, settings).await?;
-    let names = schema::resolve(ldap, settings).await?;
-    let graph = GroupGraph::read(ldap, settings).await?;
-    let disabled = match &settings.disabled_filter {
-        Some(filter) => Some(read_disabled(ldap, settings, filter).await?),
-        None => None,
+    // Taken before the read: what changes while the read runs is read again next time.
+    let usn = match ctx.method(settings) {
+        Incremental::Usn => root_dse::usn(ldap, settings, &ctx.root).await?,
+        _ => None,
     };
+    let mut snapshot = read_people(ldap, settings, ctx, &settings.user_filter, now).await?;
+    snapshot.position.usn = usn;
+    snapshot.position.groups = Some(ctx.graph.digest());
+    tracing::info!(
+        url = %settings.url,
+        base = %settings.base_dn,
+        people = snapshot.records.len(),
+        skipped = snapshot.skipped,
+        groups = ctx.graph.len(),
+        "LDAP directory read"
+    );
+    Ok(snapshot)
+}
 
-    let mapper = EntryMapper::new(settings, &names, &graph, disabled.as_ref(), now);
+/// The people matching `filter`, mapped.
+async fn read_people(
+    ldap: &mut Ldap,
+    settings: &LdapSettings,
+    ctx: &Context,
+    filter: &str,
+    now: SystemTime,
+) -> Result<Snapshot, SourceError> {
+    let mapper = ctx.mapper(settings, now);
     let mut snapshot = Snapshot::default();
-    let filter = settings.user_filter.as_str();
     let attrs = mapper.requested_attributes();
     paged::search(
         ldap,
@@ -103,15 +226,252 @@ async fn read(
         },
     )
     .await?;
+    Ok(snapshot)
+}
+
+/// `(&(user_filter)(extra))`
+fn and_filter(user_filter: &str, extra: &str) -> String {
+    let base = user_filter.trim();
+    if base.starts_with('(') {
+        format!("(&{base}{extra})")
+    } else {
+        format!("(&({base}){extra})")
+    }
+}
+
+/// An incremental read from `from`.
+async fn read_changes(
+    ldap: &mut Ldap,
+    settings: &LdapSettings,
+    ctx: &Context,
+    from: Position,
+    now: SystemTime,
+) -> Result<Changes, SourceError> {
+    let digest = ctx.graph.digest();
+    let method = ctx.method(settings);
+    let full = |why: String, snapshot: Snapshot| {
+        tracing::info!(url = %settings.url, "incremental read reads everyone: {why}");
+        let mut changes = Changes::full(snapshot);
+        changes.note = Some(why);
+        changes
+    };
+    if from.groups.as_ref().is_some_and(|g| *g != digest) {
+        let snapshot = read_full(ldap, settings, ctx, now).await?;
+        return Ok(full("group memberships changed".into(), snapshot));
+    }
+    let mut changes = match method {
+        Incremental::Syncrepl | Incremental::Auto => {
+            match content_sync(ldap, settings, ctx, from.cookie.as_deref(), now).await {
+                Ok(changes) => changes,
+                Err(syncrepl::SyncFailure::RefreshRequired) => {
+                    match content_sync(ldap, settings, ctx, None, now).await {
+                        Ok(mut changes) => {
+                            changes.note = Some("the server asked for a full refresh".into());
+                            changes
+                        }
+                        Err(e) => return Err(sync_error(e)),
+                    }
+                }
+                Err(syncrepl::SyncFailure::Limited(e)) if from.cookie.is_none() => {
+                    // Without a cookie the first content sync reads everyone in one search,
+                    // which the server's size limit for the bind DN may forbid: fall back
+                    // to modifyTimestamp until the limit is lifted.
+                    tracing::warn!(url = %settings.url, error = %e, "content sync cut by the server's limits; using modifyTimestamp");
+                    by_timestamp(ldap, settings, ctx, from.since, now).await?
+                }
+                Err(e) => return Err(sync_error(e)),
+            }
+        }
+        Incremental::Usn => {
+            let current = root_dse::usn(ldap, settings, &ctx.root).await?;
+            match (&from.usn, &current) {
+                (Some(prev), Some(cur)) if prev.invocation_id == cur.invocation_id => {
+                    let filter = and_filter(
+                        &settings.user_filter,
+                        &format!("(uSNChanged>={})", prev.highest.saturating_add(1)),
+                    );
+                    let mut snapshot = read_people(ldap, settings, ctx, &filter, now).await?;
+                    snapshot.position.usn = Some(Usn {
+                        invocation_id: cur.invocation_id.clone(),
+                        highest: cur.highest.max(prev.highest),
+                    });
+                    Changes {
+                        snapshot,
+                        method: "usn",
+                        ..Changes::default()
+                    }
+                }
+                (_, None) => {
+                    let snapshot = read_full(ldap, settings, ctx, now).await?;
+                    full(
+                        "the server shows no highestCommittedUSN/invocationId".into(),
+                        snapshot,
+                    )
+                }
+                (None, Some(_)) => {
+                    let snapshot = read_full(ldap, settings, ctx, now).await?;
+                    full("no previous USN".into(), snapshot)
+                }
+                (Some(_), Some(_)) => {
+                    let snapshot = read_full(ldap, settings, ctx, now).await?;
+                    full(
+                        "another domain controller (or a restored one) answers: its invocationId differs".into(),
+                        snapshot,
+                    )
+                }
+            }
+        }
+        Incremental::ModifyTimestamp => by_timestamp(ldap, settings, ctx, from.since, now).await?,
+    };
+    changes.snapshot.position.groups = Some(digest);
+    if !changes.full {
+        changes.manager_keys = manager_keys(ldap, settings, &changes.snapshot.records).await?;
+    }
     tracing::info!(
         url = %settings.url,
-        base = %settings.base_dn,
-        people = snapshot.records.len(),
-        skipped = snapshot.skipped,
-        groups = graph.len(),
-        "LDAP directory read"
+        method = changes.method,
+        full = changes.full,
+        changed = changes.snapshot.records.len(),
+        gone = changes.gone.len(),
+        "LDAP changes read"
     );
-    Ok(snapshot)
+    Ok(changes)
+}
+
+/// The people whose entry changed at or after `since`; everyone without it.
+async fn by_timestamp(
+    ldap: &mut Ldap,
+    settings: &LdapSettings,
+    ctx: &Context,
+    since: Option<chrono::NaiveDateTime>,
+    now: SystemTime,
+) -> Result<Changes, SourceError> {
+    let Some(since) = since else {
+        let snapshot = read_full(ldap, settings, ctx, now).await?;
+        let mut changes = Changes::full(snapshot);
+        changes.note = Some("no previous run".into());
+        return Ok(changes);
+    };
+    let filter = and_filter(
+        &settings.user_filter,
+        &format!("(modifyTimestamp>={})", since.format("%Y%m%d%H%M%SZ")),
+    );
+    let snapshot = read_people(ldap, settings, ctx, &filter, now).await?;
+    Ok(Changes {
+        snapshot,
+        method: "modify_timestamp",
+        ..Changes::default()
+    })
+}
+
+fn sync_error(e: syncrepl::SyncFailure) -> SourceError {
+    match e {
+        syncrepl::SyncFailure::RefreshRequired => {
+            SourceError::Search("content sync: the server asked for a full refresh again".into())
+        }
+        syncrepl::SyncFailure::Limited(e) | syncrepl::SyncFailure::Other(e) => e,
+    }
+}
+
+/// A refreshOnly content sync from `cookie` (everyone without one).
+async fn content_sync(
+    ldap: &mut Ldap,
+    settings: &LdapSettings,
+    ctx: &Context,
+    cookie: Option<&[u8]>,
+    now: SystemTime,
+) -> Result<Changes, syncrepl::SyncFailure> {
+    let mapper = ctx.mapper(settings, now);
+    let attrs = mapper.requested_attributes();
+    let mut gathered = syncrepl::Gathered::default();
+    let mut snapshot = Snapshot::default();
+    let done = syncrepl::refresh(ldap, settings, &attrs, cookie, |message| {
+        if let Some((_, tag)) = gathered.take(message) {
+            match mapper.map(tag)? {
+                Some(record) => snapshot.records.push(record),
+                None => snapshot.skipped += 1,
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    snapshot.position.cookie = done
+        .cookie
+        .or(gathered.cookie)
+        .or_else(|| cookie.map(<[u8]>::to_vec));
+    let full = cookie.is_none();
+    let present = (!full && !done.refresh_deletes).then_some(gathered.present);
+    tracing::debug!(
+        url = %settings.url,
+        full,
+        phase = if present.is_some() { "present" } else { "delete" },
+        changed = snapshot.records.len(),
+        deleted = gathered.deleted.len(),
+        "content sync read"
+    );
+    Ok(Changes {
+        snapshot,
+        full,
+        method: "syncrepl",
+        note: full.then(|| "no sync cookie yet".to_owned()),
+        gone: if full {
+            Default::default()
+        } else {
+            gathered.deleted
+        },
+        present,
+        manager_keys: Default::default(),
+    })
+}
+
+/// The keys of the managers the records name but do not hold, read one entry at a time.
+async fn manager_keys(
+    ldap: &mut Ldap,
+    settings: &LdapSettings,
+    records: &[crate::sources::SourceRecord],
+) -> Result<std::collections::HashMap<String, String>, SourceError> {
+    let held: std::collections::HashSet<String> =
+        records.iter().map(|r| r.dn.to_ascii_lowercase()).collect();
+    let mut wanted: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.manager_dn.as_deref())
+        .map(str::to_ascii_lowercase)
+        .filter(|dn| !held.contains(dn))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut keys = std::collections::HashMap::new();
+    let attrs = [settings.flavour.key_attribute().to_owned()];
+    for dn in wanted {
+        let mut found = None;
+        let read = paged::search_unpaged(
+            ldap,
+            settings,
+            paged::Search {
+                what: "manager look-up",
+                base: &dn,
+                scope: Scope::Base,
+                filter: "(objectClass=*)",
+                attrs: &attrs,
+            },
+            |tag| {
+                found = entry::key_of(settings.flavour, tag);
+                Ok(())
+            },
+        )
+        .await;
+        match read {
+            Ok(_) => {
+                if let Some(key) = found {
+                    keys.insert(dn, key);
+                }
+            }
+            // A manager who is not (or no longer) in the directory: no key.
+            Err(SourceError::Search(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(keys)
 }
 
 /// Opens the connection (TLS as configured) and starts driving it.

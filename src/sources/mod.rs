@@ -39,6 +39,62 @@ pub struct Snapshot {
     /// Entries the source found but could not turn into a record (no user name, no usable
     /// key). Each one is logged with its DN.
     pub skipped: usize,
+    /// Where the next incremental read starts, once this read has been applied.
+    pub position: Position,
+}
+
+/// Where an incremental read starts: what the previous successful run left behind. Each
+/// part is used by the method it belongs to; `None` where that method has no position yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    /// `modifyTimestamp` method: changes at or after this time (overlap already taken off).
+    pub since: Option<chrono::NaiveDateTime>,
+    /// RFC 4533 content sync: the server's cookie.
+    pub cookie: Option<Vec<u8>>,
+    /// Active Directory: the domain controller's `invocationId` and the highest USN seen.
+    pub usn: Option<Usn>,
+    /// Fingerprint of the group memberships read (see `ldap::GroupGraph::digest`).
+    pub groups: Option<String>,
+}
+
+/// An Active Directory update sequence number and the database it counts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usn {
+    pub invocation_id: String,
+    pub highest: i64,
+}
+
+/// What a read of a source returned: everyone (`full`), or what changed since a position.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// The people read: everyone on a full read, the changed ones otherwise.
+    pub snapshot: Snapshot,
+    /// The read saw everyone: plan it as a full run (leavers are the ones not seen).
+    pub full: bool,
+    /// How changes were found: `full`, `syncrepl`, `usn` or `modify_timestamp`.
+    pub method: &'static str,
+    /// Why an incremental read read everything (no position yet, groups changed, …).
+    pub note: Option<String>,
+    /// Keys the source reported deleted.
+    pub gone: std::collections::HashSet<String>,
+    /// When the source listed every key still there (RFC 4533 present phase): those keys.
+    /// Owned agents neither here nor among the records are gone.
+    pub present: Option<std::collections::HashSet<String>>,
+    /// Stable keys of managers named by the records but not among them (lower-cased DN →
+    /// key), so an incremental run keeps pointing at the right manager.
+    pub manager_keys: std::collections::HashMap<String, String>,
+}
+
+impl Changes {
+    /// A full read.
+    pub fn full(snapshot: Snapshot) -> Changes {
+        Changes {
+            snapshot,
+            full: true,
+            method: "full",
+            ..Changes::default()
+        }
+    }
 }
 
 /// Why a source could not be read. Messages name the server, the base or the bind DN, never
@@ -66,28 +122,25 @@ pub enum SourceError {
     Timeout(String),
 }
 
-/// Reads the people of a configured source changed at or after `since` (the directory's
-/// `modifyTimestamp`). Removals are not seen this way: full runs catch them.
-pub async fn fetch_changed(
+/// Reads what changed in a configured source since `from`; a full read when there is no
+/// usable position.
+pub async fn fetch_changes(
     cfg: &crate::config::SourceConfig,
-    since: chrono::NaiveDateTime,
-) -> Result<Snapshot, SourceError> {
-    let crate::config::SourceKind::Ldap = cfg.kind;
-    let Some(settings) = &cfg.ldap else {
-        return fetch(cfg).await;
-    };
-    let mut settings = settings.clone();
-    let base = settings.user_filter.trim();
-    let base = if base.starts_with('(') {
-        base.to_owned()
-    } else {
-        format!("({base})")
-    };
-    settings.user_filter = format!(
-        "(&{base}(modifyTimestamp>={}))",
-        since.format("%Y%m%d%H%M%SZ")
-    );
-    ldap::fetch(&settings).await
+    from: Position,
+) -> Result<Changes, SourceError> {
+    match cfg.kind {
+        crate::config::SourceKind::Ldap => match &cfg.ldap {
+            Some(settings) => ldap::fetch_changes(settings, from).await,
+            None => Err(no_settings(cfg)),
+        },
+    }
+}
+
+fn no_settings(cfg: &crate::config::SourceConfig) -> SourceError {
+    SourceError::Config(format!(
+        "source {} has kind = \"ldap\" but no [sources.ldap] settings",
+        cfg.name
+    ))
 }
 
 /// Reads a configured source in full.
@@ -95,10 +148,7 @@ pub async fn fetch(cfg: &crate::config::SourceConfig) -> Result<Snapshot, Source
     match cfg.kind {
         crate::config::SourceKind::Ldap => match &cfg.ldap {
             Some(settings) => ldap::fetch(settings).await,
-            None => Err(SourceError::Config(format!(
-                "source {} has kind = \"ldap\" but no [sources.ldap] settings",
-                cfg.name
-            ))),
+            None => Err(no_settings(cfg)),
         },
     }
 }

@@ -181,5 +181,9 @@ diesel::table! {
         cursor_kind -> Nullable<Text>,
         last_full_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        sync_cookie -> Nullable<Text>,
+        usn_invocation_id -> Nullable<Text>,
+        usn_highest -> Nullable<BigInt>,
+        groups_digest -> Nullable<Text>,
     }
 }

@@ -6,6 +6,7 @@ pub mod guard;
 pub mod plan;
 pub mod runner;
 pub mod scheduler;
+pub mod watch;
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use crate::accounts::{AccountError, Accounts, AgentInput};
 use crate::audit::{self, Entry};
-use crate::sources::{Snapshot, SourceError};
+use crate::sources::{Changes, Position, SourceError, Usn};
 use crate::store::agents::{SourceFilter, by_source};
 use crate::store::schema::sync_runs;
 use crate::store::{DbConn, write_tx};
@@ -80,6 +81,14 @@ pub struct RunReport {
     pub source: String,
     pub status: RunStatus,
     pub dry_run: bool,
+    /// How the source was read: `full`, or the incremental method (`syncrepl`, `usn`,
+    /// `modify_timestamp`).
+    pub method: &'static str,
+    /// Why an incremental run read everyone, when it did.
+    pub note: Option<String>,
+    /// The plan compared everyone (a full read): `last_full_at` moves.
+    #[serde(skip)]
+    pub plan_was_full: bool,
     pub plan: Plan,
     /// Why the run failed or was refused.
     pub error: Option<String>,
@@ -178,7 +187,7 @@ pub fn execute(
     accounts: &Accounts,
     src: &SyncSource,
     run_id: i64,
-    snapshot: Result<Snapshot, SourceError>,
+    read: Result<Changes, SourceError>,
     loaded: Option<Loaded>,
     opts: RunOptions,
     progress: Option<Progress>,
@@ -189,12 +198,15 @@ pub fn execute(
         source: src.name.clone(),
         status: RunStatus::Ok,
         dry_run: opts.dry_run,
+        method: "full",
+        note: None,
+        plan_was_full: false,
         plan: Plan::default(),
         error: None,
         failures: Vec::new(),
     };
-    let snapshot = match snapshot {
-        Ok(s) => s,
+    let changes = match read {
+        Ok(c) => c,
         Err(e) => {
             report.status = RunStatus::Failed;
             report.error = Some(e.to_string());
@@ -206,19 +218,42 @@ pub fn execute(
         Some(l) => l,
         None => load(conn, src)?,
     };
+    report.method = changes.method;
+    report.note = changes.note.clone();
+    report.plan_was_full = changes.full;
+    let records = &changes.snapshot.records;
+    // A source that listed everyone still there (RFC 4533 present phase) makes every
+    // other owned agent a leaver, as a full read does.
+    let mut gone = changes.gone;
+    if let Some(present) = &changes.present {
+        let read: std::collections::HashSet<&str> =
+            records.iter().map(|r| r.key.as_str()).collect();
+        gone.extend(
+            owned
+                .iter()
+                .filter_map(|o| o.key.as_deref())
+                .filter(|k| !present.contains(*k) && !read.contains(*k))
+                .map(str::to_owned),
+        );
+    }
     let inputs = Inputs {
         source: &src.tag,
         mapping: &src.mapping,
         owned,
         linkable,
+        manager_keys: changes.manager_keys,
         now,
     };
-    report.plan = if opts.incremental {
-        plan::plan_incremental(&snapshot.records, &std::collections::HashSet::new(), inputs)
+    report.plan = if changes.full {
+        plan::plan_full(records, inputs)
     } else {
-        plan::plan_full(&snapshot.records, inputs)
+        plan::plan_incremental(records, &gone, inputs)
     };
-    if let Some(why) = guard::check(&report.plan, &src.guard, !opts.incremental) {
+    // The guard's "nobody there" check applies to reads that saw everyone: a full read, or
+    // a present phase that listed nobody and changed nobody.
+    let complete = changes.full
+        || (changes.present.as_ref().is_some_and(|p| p.is_empty()) && records.is_empty());
+    if let Some(why) = guard::check(&report.plan, &src.guard, complete) {
         if !opts.force {
             report.status = RunStatus::Refused;
             report.error = Some(why.clone());
@@ -425,47 +460,100 @@ fn apply_one(
     }
 }
 
-/// Where the next incremental run of `source` starts: the start of the last successful run.
-pub fn cursor(conn: &mut DbConn, source: &str) -> Result<Option<NaiveDateTime>, SyncError> {
-    use crate::store::schema::source_state;
-    let text: Option<Option<String>> = source_state::table
-        .filter(source_state::source.eq(source))
-        .select(source_state::cursor)
+/// Where the next incremental run of `source` starts, as the last successful run left it.
+/// `since` is that run's start (the caller takes the overlap off).
+pub fn position(conn: &mut DbConn, source: &str) -> Result<Position, SyncError> {
+    use crate::store::schema::source_state as st;
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let row: Option<Row> = st::table
+        .filter(st::source.eq(source))
+        .select((
+            st::cursor,
+            st::sync_cookie,
+            st::usn_invocation_id,
+            st::usn_highest,
+            st::groups_digest,
+        ))
         .first(conn)
         .optional()?;
-    Ok(text
-        .flatten()
-        .and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").ok()))
+    let Some((since, cookie, invocation_id, highest, groups)) = row else {
+        return Ok(Position::default());
+    };
+    use base64::Engine as _;
+    Ok(Position {
+        since: since.and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").ok()),
+        cookie: cookie.and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok()),
+        usn: match (invocation_id, highest) {
+            (Some(invocation_id), Some(highest)) => Some(Usn {
+                invocation_id,
+                highest,
+            }),
+            _ => None,
+        },
+        groups,
+    })
 }
 
-/// Records where the next incremental run starts (`at`: when this run began reading).
-pub fn save_cursor(
+/// Records where the next incremental run starts, after a run was applied: `at` is when
+/// that run began reading; the parts of `next` the read did not produce (`None`) keep
+/// their stored value.
+pub fn save_position(
     conn: &mut DbConn,
     source: &str,
-    at: NaiveDateTime,
+    at: Option<NaiveDateTime>,
     full: bool,
+    next: &Position,
     now: NaiveDateTime,
 ) -> Result<(), SyncError> {
-    use crate::store::schema::source_state;
+    use crate::store::schema::source_state as st;
+    use base64::Engine as _;
     write_tx(conn, |conn| -> Result<(), SyncError> {
-        let last_full: Option<Option<NaiveDateTime>> = source_state::table
-            .filter(source_state::source.eq(source))
-            .select(source_state::last_full_at)
+        let old = position(conn, source)?;
+        let last_full: Option<Option<NaiveDateTime>> = st::table
+            .filter(st::source.eq(source))
+            .select(st::last_full_at)
             .first(conn)
             .optional()?;
-        diesel::delete(source_state::table.filter(source_state::source.eq(source)))
-            .execute(conn)?;
-        diesel::insert_into(source_state::table)
+        let since = at.or(old.since);
+        let cookie = next.cookie.clone().or(old.cookie);
+        let usn = next.usn.clone().or(old.usn);
+        let groups = next.groups.clone().or(old.groups);
+        diesel::delete(st::table.filter(st::source.eq(source))).execute(conn)?;
+        diesel::insert_into(st::table)
             .values((
-                source_state::source.eq(source),
-                source_state::cursor.eq(Some(at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())),
-                source_state::cursor_kind.eq(Some("modify_timestamp")),
-                source_state::last_full_at.eq(if full { Some(at) } else { last_full.flatten() }),
-                source_state::updated_at.eq(now),
+                st::source.eq(source),
+                st::cursor.eq(since.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())),
+                st::cursor_kind.eq(Some("modify_timestamp")),
+                st::last_full_at.eq(if full {
+                    at.or(Some(now))
+                } else {
+                    last_full.flatten()
+                }),
+                st::updated_at.eq(now),
+                st::sync_cookie
+                    .eq(cookie.map(|c| base64::engine::general_purpose::STANDARD.encode(c))),
+                st::usn_invocation_id.eq(usn.as_ref().map(|u| u.invocation_id.clone())),
+                st::usn_highest.eq(usn.as_ref().map(|u| u.highest)),
+                st::groups_digest.eq(groups),
             ))
             .execute(conn)?;
         Ok(())
     })
+}
+
+/// Forgets the content-sync cookie of `source` (the server no longer accepts it).
+pub fn forget_cookie(conn: &mut DbConn, source: &str) -> Result<(), SyncError> {
+    use crate::store::schema::source_state as st;
+    diesel::update(st::table.filter(st::source.eq(source)))
+        .set(st::sync_cookie.eq(None::<String>))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Marks a run that could not finish (database error, worker failure) as failed.
@@ -490,6 +578,12 @@ fn finish(conn: &mut DbConn, report: &RunReport, now: NaiveDateTime) -> Result<(
     let count = |action: &str| i32::try_from(p.count(action)).unwrap_or(i32::MAX);
     let keep_plan = report.dry_run || report.status == RunStatus::Refused;
     let plan_json = keep_plan.then(|| serde_json::to_string(p).unwrap_or_default());
+    if !report.dry_run && report.note.is_some() {
+        // An incremental run that had to read everyone is recorded as the full run it was.
+        diesel::update(sync_runs::table.filter(sync_runs::id.eq(report.run_id)))
+            .set(sync_runs::mode.eq("full"))
+            .execute(conn)?;
+    }
     diesel::update(sync_runs::table.filter(sync_runs::id.eq(report.run_id)))
         .set((
             sync_runs::status.eq(report.status.as_str()),

@@ -192,6 +192,9 @@ pub struct Inputs<'a> {
     pub owned: Vec<Owned>,
     /// Live agents owned by no sync source, which `link_by` may claim.
     pub linkable: Vec<Agent>,
+    /// Keys of managers named by the records but not among them (lower-cased DN → key):
+    /// an incremental run reads only the people who changed, not their managers.
+    pub manager_keys: HashMap<String, String>,
     pub now: NaiveDateTime,
 }
 
@@ -328,6 +331,7 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
         mapping,
         owned,
         linkable,
+        manager_keys,
         now,
     } = inputs;
     let mine = |reason: &Option<String>| {
@@ -399,7 +403,11 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
         .collect();
     let manager_of = |r: &SourceRecord| -> Option<String> {
         let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
-        id_by_dn.get(&dn).map(|id| (*id).to_owned())
+        if let Some(id) = id_by_dn.get(&dn) {
+            return Some((*id).to_owned());
+        }
+        let key = manager_keys.get(&dn)?;
+        by_key.get(key.as_str()).map(|o| o.agent.id.clone())
     };
 
     let mut seen: HashSet<&str> = HashSet::new();
@@ -618,6 +626,7 @@ mod tests {
                 mapping: m,
                 owned,
                 linkable,
+                manager_keys: HashMap::new(),
                 now: now(),
             },
         )

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use crate::accounts::Accounts;
 use crate::config::{Config, LeaverConfig, SourceConfig};
+use crate::sources::{Changes, Position, SourceError};
 use crate::store::Pool;
+use tracing::Instrument;
 
 use super::plan::{LeaverPolicy, Mapping, Rule};
 use super::{RunOptions, RunReport, SyncError, SyncSource};
@@ -51,7 +53,8 @@ pub enum RunError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Runs `cfg` once.
+/// Runs `cfg` once: reads it (in full, or with `opts.incremental` what changed since the
+/// last applied run), plans, guards and applies.
 pub async fn run_source(
     pool: Pool,
     accounts: Arc<Accounts>,
@@ -60,25 +63,75 @@ pub async fn run_source(
     opts: RunOptions,
     progress: Option<super::Progress>,
 ) -> Result<RunReport, RunError> {
-    let src = sync_source(&cfg, &config);
-    let mut opts = opts;
-    // An incremental run needs a previous run to start from; without one it is a full run.
-    let since = if opts.incremental {
+    let from = if opts.incremental {
         let pool = pool.clone();
-        let name = src.name.clone();
-        let cursor = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+        let name = cfg.name.clone();
+        let mut from = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
             let mut conn = pool.get()?;
-            Ok(super::cursor(&mut conn, &name)?)
+            Ok(super::position(&mut conn, &name)?)
         })
         .await??;
         let overlap = chrono::Duration::seconds(
             i64::try_from(cfg.incremental_overlap_secs).unwrap_or(i64::MAX / 2_000),
         );
-        cursor.map(|c| c - overlap)
+        from.since = from.since.map(|c| c - overlap);
+        Some(from)
     } else {
         None
     };
-    opts.incremental = since.is_some();
+    let source = cfg.clone();
+    let read = async move {
+        match from {
+            Some(from) => crate::sources::fetch_changes(&source, from).await,
+            None => crate::sources::fetch(&source)
+                .await
+                .map(crate::sources::Changes::full),
+        }
+    };
+    run_with(pool, accounts, &config, &cfg, opts, read, progress).await
+}
+
+/// Applies changes already read (the watch's batches) as one run.
+pub async fn apply_changes(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    config: &Config,
+    cfg: &SourceConfig,
+    changes: Changes,
+) -> Result<RunReport, RunError> {
+    let opts = RunOptions {
+        dry_run: false,
+        force: false,
+        incremental: !changes.full,
+        trigger: "watch",
+    };
+    run_with(
+        pool,
+        accounts,
+        config,
+        cfg,
+        opts,
+        async { Ok(changes) },
+        None,
+    )
+    .await
+}
+
+/// One recorded run: open it, read (with the owned agents loaded meanwhile), plan, guard,
+/// apply, then save where the next incremental run starts — or record why it failed.
+async fn run_with<R>(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    config: &Config,
+    cfg: &SourceConfig,
+    opts: RunOptions,
+    read: R,
+    progress: Option<super::Progress>,
+) -> Result<RunReport, RunError>
+where
+    R: std::future::Future<Output = Result<Changes, SourceError>>,
+{
+    let src = sync_source(cfg, config);
     let run_id = {
         let pool = pool.clone();
         let name = src.name.clone();
@@ -89,66 +142,68 @@ pub async fn run_source(
         .await??
     };
     let started_at = crate::store::now();
-    let result = read_and_apply(
-        pool.clone(),
-        accounts,
-        cfg,
-        src,
-        run_id,
-        since,
-        opts,
-        progress,
-    )
-    .await;
-    if let Ok(report) = &result
-        && !opts.dry_run
-        && matches!(
-            report.status,
-            super::RunStatus::Ok | super::RunStatus::Partial
-        )
-    {
-        let (pool, name, full) = (pool.clone(), report.source.clone(), !opts.incremental);
-        let saved = tokio::task::spawn_blocking(move || -> Result<(), RunError> {
-            let mut conn = pool.get()?;
-            Ok(super::save_cursor(
-                &mut conn,
-                &name,
-                started_at,
-                full,
-                crate::store::now(),
-            )?)
-        })
+    let span = tracing::info_span!("sync_run", source = %src.name, run = run_id);
+    let result = read_and_apply(pool.clone(), accounts, src, run_id, read, opts, progress)
+        .instrument(span)
         .await;
-        if !matches!(saved, Ok(Ok(()))) {
-            tracing::warn!(run = run_id, "could not save the incremental position");
+    match &result {
+        Ok((report, position))
+            if !opts.dry_run
+                && matches!(
+                    report.status,
+                    super::RunStatus::Ok | super::RunStatus::Partial
+                ) =>
+        {
+            let (pool, name) = (pool.clone(), report.source.clone());
+            let full = report.plan_was_full;
+            let position = position.clone();
+            // The watch's batches carry no start time of their own: keep the stored one.
+            let at = (opts.trigger != "watch").then_some(started_at);
+            let saved = tokio::task::spawn_blocking(move || -> Result<(), RunError> {
+                let mut conn = pool.get()?;
+                Ok(super::save_position(
+                    &mut conn,
+                    &name,
+                    at,
+                    full,
+                    &position,
+                    crate::store::now(),
+                )?)
+            })
+            .await;
+            if !matches!(saved, Ok(Ok(()))) {
+                tracing::warn!(run = run_id, "could not save the incremental position");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            // The run could not finish: record it as failed rather than leave it `running`.
+            let (pool, error) = (pool.clone(), e.to_string());
+            let recorded = tokio::task::spawn_blocking(move || -> Result<(), RunError> {
+                let mut conn = pool.get()?;
+                Ok(super::fail(&mut conn, run_id, &error, crate::store::now())?)
+            })
+            .await;
+            if !matches!(recorded, Ok(Ok(()))) {
+                tracing::error!(run = run_id, "could not record the failed run");
+            }
         }
     }
-    if let Err(e) = &result {
-        // The run could not finish: record it as failed rather than leave it `running`.
-        let (pool, error) = (pool.clone(), e.to_string());
-        let recorded = tokio::task::spawn_blocking(move || -> Result<(), RunError> {
-            let mut conn = pool.get()?;
-            Ok(super::fail(&mut conn, run_id, &error, crate::store::now())?)
-        })
-        .await;
-        if !matches!(recorded, Ok(Ok(()))) {
-            tracing::error!(run = run_id, "could not record the failed run");
-        }
-    }
-    result
+    result.map(|(report, _)| report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn read_and_apply(
+async fn read_and_apply<R>(
     pool: Pool,
     accounts: Arc<Accounts>,
-    cfg: SourceConfig,
     src: super::SyncSource,
     run_id: i64,
-    since: Option<chrono::NaiveDateTime>,
+    read: R,
     opts: RunOptions,
     progress: Option<super::Progress>,
-) -> Result<RunReport, RunError> {
+) -> Result<(RunReport, Position), RunError>
+where
+    R: std::future::Future<Output = Result<Changes, SourceError>>,
+{
     let started = std::time::Instant::now();
     // Read the source and load the agents it owns at the same time.
     let loading = {
@@ -159,14 +214,15 @@ async fn read_and_apply(
             Ok(super::load(&mut conn, &src)?)
         })
     };
-    let snapshot = match since {
-        Some(t) => crate::sources::fetch_changed(&cfg, t).await,
-        None => crate::sources::fetch(&cfg).await,
-    };
+    let read = read.await;
     let loaded = loading.await??;
-    if let Ok(s) = &snapshot {
-        tracing::info!(source = %cfg.name, records = s.records.len(), skipped = s.skipped, elapsed_ms = started.elapsed().as_millis() as u64, "source read");
-    }
+    let position = match &read {
+        Ok(c) => {
+            tracing::info!(source = %src.name, method = c.method, full = c.full, records = c.snapshot.records.len(), skipped = c.snapshot.skipped, elapsed_ms = started.elapsed().as_millis() as u64, "source read");
+            c.snapshot.position.clone()
+        }
+        Err(_) => Position::default(),
+    };
     let report = tokio::task::spawn_blocking(move || -> Result<RunReport, RunError> {
         let mut conn = pool.get()?;
         Ok(super::execute(
@@ -174,7 +230,7 @@ async fn read_and_apply(
             &accounts,
             &src,
             run_id,
-            snapshot,
+            read,
             Some(loaded),
             opts,
             progress,
@@ -186,6 +242,7 @@ async fn read_and_apply(
         source = %report.source,
         run = report.run_id,
         status = report.status.as_str(),
+        method = report.method,
         created = report.plan.count("create"),
         updated = report.plan.count("update"),
         disabled = report.plan.count("disable"),
@@ -195,5 +252,5 @@ async fn read_and_apply(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sync run finished"
     );
-    Ok(report)
+    Ok((report, position))
 }

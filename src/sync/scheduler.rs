@@ -35,6 +35,21 @@ pub fn start(
         // With a full schedule, `schedule` runs are incremental.
         let incremental = full.is_some();
         let ctx = (pool.clone(), accounts.clone(), config.clone(), cfg.clone());
+        if cfg.watch {
+            let (pool, accounts, config, cfg) = ctx.clone();
+            let leader_pool = pool.clone();
+            let held = Arc::new(tokio::sync::Mutex::new(None));
+            tasks.push(tokio::spawn(super::watch::run(
+                pool,
+                accounts,
+                config,
+                cfg,
+                move || {
+                    let (pool, held) = (leader_pool.clone(), held.clone());
+                    async move { is_leader(&pool, &mut *held.lock().await).await }
+                },
+            )));
+        }
         tasks.push(tokio::spawn(run_on(schedule, incremental, ctx.clone())));
         if let Some(full) = full {
             tasks.push(tokio::spawn(run_on(full, false, ctx)));

@@ -12,4 +12,5 @@ mod scim_quirks;
 mod scim_users;
 mod slapd;
 mod store;
+mod sync_incremental;
 mod sync_ldap;

@@ -165,6 +165,23 @@ impl Slapd {
         );
     }
 
+    /// Gives the root DSE the attributes of `ldif` (an entry with `dn:` empty), as Active
+    /// Directory's `highestCommittedUSN` and `dsServiceName`. slapd reads the file when it
+    /// starts, so the server is restarted.
+    pub fn set_root_dse(&mut self, ldif: &str) {
+        let file = self.dir.path().join("rootdse.ldif");
+        let first = !file.exists();
+        std::fs::write(&file, ldif).expect("write rootdse.ldif");
+        if first {
+            self.modify_config(&format!(
+                "dn: cn=config\nchangetype: modify\nadd: olcRootDSE\nolcRootDSE: {}\n",
+                file.display()
+            ));
+        }
+        self.stop();
+        self.start_again();
+    }
+
     /// Stops the server (the data stays); the URL refuses connections until `start_again`.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {

@@ -15,7 +15,7 @@ use crate::both;
 use crate::harness::{Backend, TestDb};
 use crate::slapd::{ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd};
 
-const ORG: &str = "\
+pub(crate) const ORG: &str = "\
 dn: dc=example,dc=com
 objectClass: dcObject
 objectClass: organization
@@ -31,13 +31,13 @@ objectClass: organizationalUnit
 ou: groups
 ";
 
-fn person(uid: &str, extra: &str) -> String {
+pub(crate) fn person(uid: &str, extra: &str) -> String {
     format!(
         "dn: uid={uid},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Test\ngivenName: {uid}\nsn: Test\nmail: {uid}@example.com\nemployeeNumber: E-{uid}\ndepartmentNumber: Support\n{extra}\n"
     )
 }
 
-fn group(cn: &str, members: &[&str]) -> String {
+pub(crate) fn group(cn: &str, members: &[&str]) -> String {
     let mut s =
         format!("dn: cn={cn},ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: {cn}\n");
     for m in members {
@@ -48,7 +48,7 @@ fn group(cn: &str, members: &[&str]) -> String {
 }
 
 /// A directory with `people` (uids) and a `leads` group holding the first one.
-fn directory(people: &[&str]) -> Slapd {
+pub(crate) fn directory(people: &[&str]) -> Slapd {
     let slapd = Slapd::start();
     let mut ldif = ORG.to_owned();
     ldif.push('\n');
@@ -67,14 +67,24 @@ fn directory(people: &[&str]) -> Slapd {
     slapd
 }
 
-struct Env {
-    _db: TestDb,
-    config: Config,
-    pool: rollcall::store::Pool,
-    rt: tokio::runtime::Runtime,
+pub(crate) struct Env {
+    pub(crate) _db: TestDb,
+    pub(crate) config: Config,
+    pub(crate) pool: rollcall::store::Pool,
+    pub(crate) rt: tokio::runtime::Runtime,
 }
 
-fn env(backend: Backend, slapd: &Slapd, source_extra: &str) -> Env {
+pub(crate) fn env(backend: Backend, slapd: &Slapd, source_extra: &str) -> Env {
+    env_with(backend, slapd, source_extra, "")
+}
+
+/// `env` with extra `[sources.ldap]` settings.
+pub(crate) fn env_with(
+    backend: Backend,
+    slapd: &Slapd,
+    source_extra: &str,
+    ldap_extra: &str,
+) -> Env {
     let db = TestDb::new(backend);
     let text = format!(
         r#"
@@ -93,6 +103,7 @@ base_dn = "ou=people,{BASE_DN}"
 group_base_dn = "ou=groups,{BASE_DN}"
 disabled_filter = "(employeeType=inactive)"
 timeout_secs = 3
+{ldap_extra}
 [[sources.rules]]
 group = "leads"
 role = "team_lead"
@@ -118,11 +129,11 @@ skill_groups = ["vip"]
 }
 
 impl Env {
-    fn run(&self, dry_run: bool, force: bool) -> RunReport {
+    pub(crate) fn run(&self, dry_run: bool, force: bool) -> RunReport {
         self.run_mode(dry_run, force, false)
     }
 
-    fn run_mode(&self, dry_run: bool, force: bool, incremental: bool) -> RunReport {
+    pub(crate) fn run_mode(&self, dry_run: bool, force: bool, incremental: bool) -> RunReport {
         let accounts = Arc::new(rollcall::accounts::Accounts::new("agent", 30));
         let opts = RunOptions {
             dry_run,
@@ -143,7 +154,7 @@ impl Env {
             .expect("run")
     }
 
-    fn agents(&self) -> Vec<Agent> {
+    pub(crate) fn agents(&self) -> Vec<Agent> {
         let mut conn = self.pool.get().expect("conn");
         let mut list: Vec<Agent> = by_source(&mut conn, SourceFilter::Is("ldap:corp"))
             .expect("agents")
@@ -154,14 +165,14 @@ impl Env {
         list
     }
 
-    fn agent(&self, user: &str) -> Agent {
+    pub(crate) fn agent(&self, user: &str) -> Agent {
         self.agents()
             .into_iter()
             .find(|a| a.profile.user_name == user)
             .unwrap_or_else(|| panic!("no agent {user}"))
     }
 
-    fn audit(&self, agent: &Agent) -> Vec<(String, String, Option<String>)> {
+    pub(crate) fn audit(&self, agent: &Agent) -> Vec<(String, String, Option<String>)> {
         let mut conn = self.pool.get().expect("conn");
         rollcall::audit::for_target(&mut conn, &agent.id)
             .expect("audit")
@@ -567,10 +578,11 @@ fn the_sync_command_prints_plans_and_fails_on_refusal() {
 
 both!(incremental_runs_read_only_what_changed, |b| {
     let slapd = directory(&["ana", "bob", "cy"]);
-    let env = env(
+    let env = env_with(
         b,
         &slapd,
         "full_schedule = \"0 0 3 * * *\"\nincremental_overlap_secs = 0\n[sources.guard]\nmax_disable_percent = 50",
+        "incremental = \"modify_timestamp\"",
     );
     // No previous run: an incremental request is a full run.
     std::thread::sleep(std::time::Duration::from_millis(1100));

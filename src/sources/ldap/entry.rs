@@ -323,6 +323,26 @@ impl<'a> EntryMapper<'a> {
     }
 }
 
+/// The stable key of an entry read for its key attribute alone.
+pub(super) fn key_of(flavour: Flavour, tag: StructureTag) -> Option<String> {
+    let entry = RawEntry::parse(tag).ok()?;
+    let name = flavour.key_attribute();
+    let value = entry
+        .attrs
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))?
+        .1
+        .into_iter()
+        .next()?;
+    match flavour {
+        Flavour::OpenLdap => String::from_utf8(value)
+            .ok()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty()),
+        Flavour::ActiveDirectory => format_guid(&value),
+    }
+}
+
 /// The first non-empty UTF-8 value; values that are not UTF-8 are logged and passed over.
 fn first_text(
     dn: &str,

@@ -84,6 +84,38 @@ impl GroupGraph {
         self.names.len()
     }
 
+    /// A fingerprint of every direct membership in the graph. Two reads with the same
+    /// fingerprint saw the same groups with the same members; incremental runs compare it
+    /// with the previous run's, because a group change does not show on its members'
+    /// entries (neither OpenLDAP's memberof overlay nor Active Directory's `memberOf`
+    /// back-link changes the member's `entryCSN`, `modifyTimestamp` or `uSNChanged`).
+    pub(super) fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut edges: Vec<(&str, Vec<&str>)> = self
+            .parents
+            .iter()
+            .map(|(member, parents)| {
+                let mut names: Vec<&str> = parents
+                    .iter()
+                    .filter_map(|&p| self.names.get(p as usize).map(String::as_str))
+                    .collect();
+                names.sort_unstable();
+                (member.as_str(), names)
+            })
+            .collect();
+        edges.sort_unstable();
+        let mut hash = Sha256::new();
+        for (member, parents) in edges {
+            hash.update(member.as_bytes());
+            for p in parents {
+                hash.update(b"\0");
+                hash.update(p.as_bytes());
+            }
+            hash.update(b"\n");
+        }
+        hex::encode(hash.finalize())
+    }
+
     /// Every group the person with `dn` is in, nesting resolved: the groups listing the
     /// person as a member, plus the person's own `memberOf` values. Lower-cased, sorted,
     /// without duplicates.

@@ -23,6 +23,23 @@ pub enum Flavour {
     ActiveDirectory,
 }
 
+/// How incremental runs find what changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Incremental {
+    /// Active Directory: `usn`. Others: `syncrepl` when the server offers RFC 4533 content
+    /// sync, otherwise `modify_timestamp`.
+    #[default]
+    Auto,
+    /// RFC 4533 content sync (refreshOnly) with the cookie of the last applied run; sees
+    /// deletions too.
+    Syncrepl,
+    /// Active Directory's `uSNChanged` with the domain controller's `invocationId`.
+    Usn,
+    /// `modifyTimestamp` at or after the previous run's start.
+    ModifyTimestamp,
+}
+
 impl Flavour {
     fn default_user_filter(self) -> &'static str {
         match self {
@@ -176,6 +193,8 @@ pub struct LdapSettings {
     /// Limit for connecting and for each answer from the server.
     pub timeout_secs: u64,
     pub attributes: AttributeMap,
+    /// How incremental runs find changes.
+    pub incremental: Incremental,
 }
 
 impl fmt::Debug for LdapSettings {
@@ -198,6 +217,7 @@ impl fmt::Debug for LdapSettings {
             .field("page_size", &self.page_size)
             .field("timeout_secs", &self.timeout_secs)
             .field("attributes", &self.attributes)
+            .field("incremental", &self.incremental)
             .finish()
     }
 }
@@ -225,6 +245,8 @@ struct SettingsFile {
     timeout_secs: u64,
     #[serde(default)]
     attributes: AttributeNames,
+    #[serde(default)]
+    incremental: Incremental,
 }
 
 fn default_page_size() -> i32 {
@@ -304,6 +326,7 @@ impl TryFrom<SettingsFile> for LdapSettings {
             page_size: file.page_size,
             timeout_secs: file.timeout_secs,
             attributes: file.attributes.over(AttributeMap::defaults(flavour)),
+            incremental: file.incremental,
         };
         match settings.validate() {
             Ok(()) => Ok(settings),
@@ -332,6 +355,7 @@ impl LdapSettings {
             page_size: default_page_size(),
             timeout_secs: default_timeout_secs(),
             attributes: AttributeMap::defaults(flavour),
+            incremental: Incremental::Auto,
         }
     }
 
@@ -381,6 +405,21 @@ impl LdapSettings {
         }
         if self.page_size < 0 {
             return bad("page_size: must be 0 (no paging) or more".into());
+        }
+        match (self.flavour, self.incremental) {
+            (Flavour::ActiveDirectory, Incremental::Syncrepl) => {
+                return bad(
+                    "incremental: Active Directory has no RFC 4533 content sync; use \"usn\""
+                        .into(),
+                );
+            }
+            (Flavour::OpenLdap, Incremental::Usn) => {
+                return bad(
+                    "incremental: \"usn\" is for Active Directory (flavour = \"active_directory\")"
+                        .into(),
+                );
+            }
+            _ => {}
         }
         if self.timeout_secs == 0 || self.timeout_secs > 3600 {
             return bad("timeout_secs: must be between 1 and 3600".into());
