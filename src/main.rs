@@ -293,6 +293,11 @@ fn print_report(report: &rollcall::sync::RunReport) {
         p.count("delete"),
         p.unchanged,
     );
+    match (&report.note, report.method) {
+        (Some(why), _) => println!("read everyone: {why}"),
+        ("full", None) => {}
+        (None, method) => println!("changes read by {method}"),
+    }
     for (user, action, error) in &report.failures {
         println!("failed: {action} {user}: {error}");
     }
@@ -358,6 +363,11 @@ fn sources_cmd(config: &Config) -> anyhow::Result<()> {
                 },
             ),
             None => ("never".into(), String::new(), String::new()),
+        };
+        let next = if s.watch {
+            format!("{next} (and watched)")
+        } else {
+            next
         };
         println!(
             "{:<16} {:<5} {:<20} {:<8} {:<20} {:<40} {next}",
