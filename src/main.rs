@@ -295,7 +295,7 @@ fn print_report(report: &rollcall::sync::RunReport) {
     );
     match (&report.note, report.method) {
         (Some(why), _) => println!("read everyone: {why}"),
-        ("full", None) => {}
+        (None, "full") => {}
         (None, method) => println!("changes read by {method}"),
     }
     for (user, action, error) in &report.failures {
