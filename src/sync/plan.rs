@@ -633,6 +633,46 @@ mod tests {
     }
 
     #[test]
+    fn incremental_runs_find_managers_outside_the_changed_set() {
+        let m = mapping();
+        let boss = record("1", "boss", &[]);
+        let mut worker = record("2", "worker", &[]);
+        worker.manager_dn = Some(boss.dn.to_uppercase());
+        let boss_agent = agent_for(&boss, &m);
+        let mut worker_agent = agent_for(&worker, &m);
+        worker_agent.agent.profile.manager_id = Some(boss_agent.agent.id.clone());
+        worker_agent.agent.profile.title = Some("Old".into());
+        worker.title = Some("New".into());
+        let plan_with = |keys: HashMap<String, String>| {
+            plan_incremental(
+                std::slice::from_ref(&worker),
+                &HashSet::new(),
+                Inputs {
+                    source: "ldap:corp",
+                    mapping: &m,
+                    owned: vec![boss_agent.clone(), worker_agent.clone()],
+                    linkable: vec![],
+                    manager_keys: keys,
+                    now: now(),
+                },
+            )
+        };
+        // Known by key: only the title changes; the manager stays.
+        let keys = HashMap::from([(boss.dn.to_ascii_lowercase(), boss.key.clone())]);
+        let plan = plan_with(keys);
+        match &plan.changes[..] {
+            [Change::Update { fields, .. }] => assert_eq!(fields, &["title"]),
+            other => panic!("{other:?}"),
+        }
+        // Unknown: the manager cannot be resolved and is cleared.
+        let plan = plan_with(HashMap::new());
+        match &plan.changes[..] {
+            [Change::Update { fields, .. }] => assert!(fields.contains(&"manager".to_string())),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn rules_first_role_wins_and_skills_add_up() {
         let m = mapping();
         let groups = vec![

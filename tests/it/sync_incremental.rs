@@ -337,3 +337,24 @@ both!(watch_applies_changes_as_they_happen, |b| {
     assert_eq!(env.agent("bob").status, Status::Suspended);
     task.abort();
 });
+
+both!(an_outage_during_an_incremental_run_changes_nothing, |b| {
+    let mut slapd = directory(&["ana", "bob", "cy"]);
+    let env = env(b, &slapd, INCREMENTAL);
+    env.run_mode(false, false, true);
+    let before = env.position();
+    slapd.stop();
+    let failed = env.run_mode(false, false, true);
+    assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+    assert!(failed.error.is_some());
+    assert_eq!(
+        env.position(),
+        before,
+        "no position is saved by a failed run"
+    );
+    assert!(env.agents().iter().all(|a| a.status == Status::Active));
+    slapd.start_again();
+    let next = env.run_mode(false, false, true);
+    assert_eq!(next.status, RunStatus::Ok, "{next:?}");
+    assert!(next.plan.changes.is_empty(), "{:?}", next.plan.changes);
+});

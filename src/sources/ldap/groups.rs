@@ -514,6 +514,26 @@ mod tests {
     }
 
     #[test]
+    fn digest_follows_memberships_not_read_order() {
+        let a = graph(
+            &[("cn=t1", "uid=a"), ("cn=t2", "uid=b"), ("cn=all", "cn=t1")],
+            &[],
+        );
+        let b = graph(
+            &[("cn=all", "cn=t1"), ("CN=T2", "uid=b"), ("cn=t1", "uid=a")],
+            &[],
+        );
+        assert_eq!(a.digest(), b.digest());
+        // uid=b moves from t2 to t1: a different fingerprint.
+        let moved = graph(
+            &[("cn=t1", "uid=a"), ("cn=t1", "uid=b"), ("cn=all", "cn=t1")],
+            &["cn=t2"],
+        );
+        assert_ne!(a.digest(), moved.digest());
+        assert_ne!(a.digest(), GroupGraph::default().digest());
+    }
+
+    #[test]
     fn group_memberof_edges() {
         let mut b = GraphBuilder::default();
         let team = b.group("cn=team");
