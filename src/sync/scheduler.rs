@@ -24,6 +24,9 @@ pub fn start(
     config: Arc<Config>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
+    // One leader connection for the whole process: a PostgreSQL advisory lock belongs to a
+    // session, so tasks each trying on a connection of their own would shut each other out.
+    let leader: Leader = Arc::new(tokio::sync::Mutex::new(None));
     for cfg in config.sources.iter().filter(|s| s.enabled) {
         let (schedule, full) = match (cfg.cron(), cfg.full_cron()) {
             (Ok(s), Ok(f)) => (s, f),
@@ -38,7 +41,7 @@ pub fn start(
         if cfg.watch {
             let (pool, accounts, config, cfg) = ctx.clone();
             let leader_pool = pool.clone();
-            let held = Arc::new(tokio::sync::Mutex::new(None));
+            let held = leader.clone();
             tasks.push(tokio::spawn(super::watch::run(
                 pool,
                 accounts,
@@ -50,13 +53,21 @@ pub fn start(
                 },
             )));
         }
-        tasks.push(tokio::spawn(run_on(schedule, incremental, ctx.clone())));
+        tasks.push(tokio::spawn(run_on(
+            schedule,
+            incremental,
+            ctx.clone(),
+            leader.clone(),
+        )));
         if let Some(full) = full {
-            tasks.push(tokio::spawn(run_on(full, false, ctx)));
+            tasks.push(tokio::spawn(run_on(full, false, ctx, leader.clone())));
         }
     }
     tasks
 }
+
+/// The connection holding the scheduler lock, shared by every task of the process.
+type Leader = Arc<tokio::sync::Mutex<Option<crate::store::PooledConn>>>;
 
 type Context = (
     Pool,
@@ -66,9 +77,8 @@ type Context = (
 );
 
 /// Runs the source at every time of `schedule`, for as long as the task lives.
-async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context) {
+async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context, leader: Leader) {
     let (pool, accounts, config, cfg) = ctx;
-    let mut leader: Option<crate::store::PooledConn> = None;
     loop {
         let Some(next) = schedule.upcoming(Utc).next() else {
             tracing::warn!(source = %cfg.name, "the schedule has no future run");
@@ -77,7 +87,7 @@ async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context) {
         let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         tracing::debug!(source = %cfg.name, next = %next, incremental, "next run");
         tokio::time::sleep(wait).await;
-        if !is_leader(&pool, &mut leader).await {
+        if !is_leader(&pool, &mut *leader.lock().await).await {
             tracing::debug!(source = %cfg.name, "another node runs the schedules");
             continue;
         }

@@ -358,3 +358,39 @@ both!(an_outage_during_an_incremental_run_changes_nothing, |b| {
     assert_eq!(next.status, RunStatus::Ok, "{next:?}");
     assert!(next.plan.changes.is_empty(), "{:?}", next.plan.changes);
 });
+
+both!(both_schedules_of_a_source_run_inside_serve, |b| {
+    let slapd = directory(&["ana", "bob"]);
+    let toml = crate::sync_ldap::source_toml(&slapd, "* * * * * *").replacen(
+        "schedule = \"* * * * * *\"",
+        "schedule = \"* * * * * *\"\nfull_schedule = \"* * * * * *\"",
+        1,
+    );
+    let sources = rollcall::config::Config::from_parts(&toml, Vec::new())
+        .expect("config")
+        .sources;
+    let s = crate::harness::TestServer::start_with(b, |c| c.sources = sources);
+    // Each schedule has a task of its own; on PostgreSQL both must pass the leader check
+    // (one advisory lock per process, not per task).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let modes: Vec<String> = {
+            let mut conn = s.conn();
+            sync_runs::table
+                .filter(sync_runs::status.eq("ok"))
+                .select(sync_runs::mode)
+                .load(&mut *conn)
+                .expect("runs")
+        };
+        let full = modes.iter().filter(|m| *m == "full").count();
+        let incremental = modes.iter().filter(|m| *m == "incremental").count();
+        if full >= 2 && incremental >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both schedules should run: {modes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+});

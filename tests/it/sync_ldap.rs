@@ -469,7 +469,7 @@ role = "senior_agent"
 });
 
 /// The `[[sources]]` of `env()`, for a server or a config file of its own.
-fn source_toml(slapd: &Slapd, schedule: &str) -> String {
+pub(crate) fn source_toml(slapd: &Slapd, schedule: &str) -> String {
     format!(
         r#"
 [[sources]]
