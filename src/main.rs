@@ -171,11 +171,17 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     .next()
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                     .unwrap_or_else(|| "never".into());
+                let incremental = match (&src.full_schedule, &src.ldap) {
+                    (Some(_), Some(l)) => format!(", incremental {}", l.incremental.as_str()),
+                    _ => String::new(),
+                };
                 println!(
-                    "source:   {} ({}, {}), next run {}",
+                    "source:   {} ({}, {}{}{}), next run {}",
                     src.name,
                     src.tag(),
                     if src.enabled { "enabled" } else { "disabled" },
+                    incremental,
+                    if src.watch { ", watched" } else { "" },
                     if src.enabled { next.as_str() } else { "-" }
                 );
             }

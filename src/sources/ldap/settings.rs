@@ -40,6 +40,18 @@ pub enum Incremental {
     ModifyTimestamp,
 }
 
+impl Incremental {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Incremental::Auto => "auto",
+            Incremental::Syncrepl => "syncrepl",
+            Incremental::Usn => "usn",
+            Incremental::ModifyTimestamp => "modify_timestamp",
+        }
+    }
+}
+
 impl Flavour {
     fn default_user_filter(self) -> &'static str {
         match self {
