@@ -134,16 +134,36 @@ impl Context {
         })
     }
 
-    /// Reads the groups and the disabled people again (on a connection already bound).
-    async fn refresh(
+    /// Reads the groups again (on a connection already bound).
+    async fn refresh_groups(
         &mut self,
         ldap: &mut Ldap,
         settings: &LdapSettings,
     ) -> Result<(), SourceError> {
         self.graph = GroupGraph::read(ldap, settings).await?;
-        if let Some(filter) = &settings.disabled_filter {
-            self.disabled = Some(read_disabled(ldap, settings, filter).await?);
+        Ok(())
+    }
+
+    /// Reads which of the people with these `entryUUID`s are disabled (`disabled_filter`),
+    /// for mapping just those.
+    async fn refresh_disabled_among(
+        &mut self,
+        ldap: &mut Ldap,
+        settings: &LdapSettings,
+        uuids: &[String],
+    ) -> Result<(), SourceError> {
+        let Some(filter) = &settings.disabled_filter else {
+            return Ok(());
+        };
+        let mut dns = std::collections::HashSet::new();
+        // Small batches name their people; a large one reads every disabled person.
+        if uuids.len() > 200 {
+            dns = read_disabled(ldap, settings, filter).await?;
+        } else if !uuids.is_empty() {
+            let any: String = uuids.iter().map(|u| format!("(entryUUID={u})")).collect();
+            dns = read_disabled(ldap, settings, &format!("(&{filter}(|{any}))")).await?;
         }
+        self.disabled = Some(dns);
         Ok(())
     }
 

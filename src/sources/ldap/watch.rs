@@ -62,8 +62,8 @@ pub struct Watcher {
     refreshing: bool,
     /// What the refresh has mapped so far.
     refreshed: Snapshot,
-    /// Changes of the persist phase, read when their batch is sent.
-    pending: Vec<StructureTag>,
+    /// Changes of the persist phase (`entryUUID`, entry), read when their batch is sent.
+    pending: Vec<(String, StructureTag)>,
     batch_started: Option<Instant>,
     last_change: Instant,
     groups_refreshing: bool,
@@ -118,6 +118,9 @@ impl Watcher {
         loop {
             if self.groups_changed && !self.refreshing && self.pending.is_empty() {
                 self.groups_changed = false;
+                // Later batches are mapped with the groups as they are now.
+                let mut ldap = self.ldap.clone();
+                self.ctx.refresh_groups(&mut ldap, &self.settings).await?;
                 return Ok(Event::GroupsChanged);
             }
             let deadline = self
@@ -162,8 +165,8 @@ impl Watcher {
             }
             return Ok(false);
         }
-        if let Some((_, tag)) = entry {
-            self.pending.push(tag);
+        if let Some(changed) = entry {
+            self.pending.push(changed);
         }
         if is_change {
             let now = Instant::now();
@@ -219,16 +222,21 @@ impl Watcher {
         }
     }
 
-    /// The changes gathered since the last batch. Groups and disabled people are read
-    /// again first, so the entries are mapped as the directory stands now.
+    /// The changes gathered since the last batch. Which of these people are disabled is
+    /// read again first (`disabled_filter`), so they are mapped as the directory stands
+    /// now; the groups are current already (a group change is reported, and read, at once).
     async fn take_batch(&mut self) -> Result<Changes, WatchError> {
         self.batch_started = None;
         let mut ldap = self.ldap.clone();
-        self.ctx.refresh(&mut ldap, &self.settings).await?;
+        let pending = std::mem::take(&mut self.pending);
+        let uuids: Vec<String> = pending.iter().map(|(u, _)| u.clone()).collect();
+        self.ctx
+            .refresh_disabled_among(&mut ldap, &self.settings, &uuids)
+            .await?;
         let state = std::mem::take(&mut self.state);
         let mapper = self.ctx.mapper(&self.settings, SystemTime::now());
         let mut snapshot = Snapshot::default();
-        for tag in std::mem::take(&mut self.pending) {
+        for (_, tag) in pending {
             match mapper.map(tag)? {
                 Some(record) => snapshot.records.push(record),
                 None => snapshot.skipped += 1,
