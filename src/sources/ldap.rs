@@ -429,19 +429,27 @@ async fn content_sync(
         deleted = gathered.deleted.len(),
         "content sync read"
     );
-    Ok(Changes {
+    Ok(refreshed(snapshot, full, gathered.deleted, present))
+}
+
+/// The changes of a content-sync refresh: everyone when it started without a cookie
+/// (`full`); otherwise the changed people, the deleted keys and, after a present phase,
+/// the keys still there.
+fn refreshed(
+    snapshot: Snapshot,
+    full: bool,
+    deleted: std::collections::HashSet<String>,
+    present: Option<std::collections::HashSet<String>>,
+) -> Changes {
+    Changes {
         snapshot,
         full,
         method: "syncrepl",
         note: full.then(|| "no sync cookie yet".to_owned()),
-        gone: if full {
-            Default::default()
-        } else {
-            gathered.deleted
-        },
-        present,
+        gone: if full { Default::default() } else { deleted },
+        present: if full { None } else { present },
         manager_keys: Default::default(),
-    })
+    }
 }
 
 /// The keys of the managers the records name but do not hold, read one entry at a time.

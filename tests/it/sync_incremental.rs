@@ -188,18 +188,7 @@ timeout_secs = 3
         db = db.url,
         url = slapd.url(),
     );
-    let config = rollcall::config::Config::from_parts(&text, Vec::new()).expect("config");
-    let pool = rollcall::server::open_store(&config).expect("store");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let env = Env {
-        _db: db,
-        config,
-        pool,
-        rt,
-    };
+    let env = Env::from_toml(db, &text);
     let first = env.run_mode(false, false, true);
     assert_eq!(first.status, RunStatus::Ok, "{first:?}");
     assert_eq!(first.note.as_deref(), Some("no previous USN"));

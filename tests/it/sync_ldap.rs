@@ -68,10 +68,10 @@ pub(crate) fn directory(people: &[&str]) -> Slapd {
 }
 
 pub(crate) struct Env {
-    pub(crate) _db: TestDb,
+    _db: TestDb,
     pub(crate) config: Config,
     pub(crate) pool: rollcall::store::Pool,
-    pub(crate) rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
 }
 
 pub(crate) fn env(backend: Backend, slapd: &Slapd, source_extra: &str) -> Env {
@@ -114,21 +114,26 @@ skill_groups = ["vip"]
         db = db.url,
         url = slapd.url(),
     );
-    let config = Config::from_parts(&text, Vec::new()).expect("config");
-    let pool = rollcall::server::open_store(&config).expect("store");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    Env {
-        _db: db,
-        config,
-        pool,
-        rt,
-    }
+    Env::from_toml(db, &text)
 }
 
 impl Env {
+    /// An environment for the config in `text` (whose database is `db`).
+    pub(crate) fn from_toml(db: TestDb, text: &str) -> Env {
+        let config = Config::from_parts(text, Vec::new()).expect("config");
+        let pool = rollcall::server::open_store(&config).expect("store");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Env {
+            _db: db,
+            config,
+            pool,
+            rt,
+        }
+    }
+
     pub(crate) fn run(&self, dry_run: bool, force: bool) -> RunReport {
         self.run_mode(dry_run, force, false)
     }
@@ -416,18 +421,7 @@ role = "senior_agent"
         db = db.url,
         url = slapd.url(),
     );
-    let config = Config::from_parts(&text, Vec::new()).expect("config");
-    let pool = rollcall::server::open_store(&config).expect("store");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let env = Env {
-        _db: db,
-        config,
-        pool,
-        rt,
-    };
+    let env = Env::from_toml(db, &text);
     let r = env.run(false, false);
     assert_eq!(r.status, RunStatus::Ok, "{r:?}");
     let agents = |env: &Env| -> Vec<(String, String, Status)> {

@@ -45,13 +45,10 @@ pub(super) struct SyncState {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum SyncInfo {
     NewCookie(Vec<u8>),
-    /// The end of a delete phase (`refresh_done`: the refresh is over).
-    RefreshDelete {
-        cookie: Option<Vec<u8>>,
-        refresh_done: bool,
-    },
-    /// The end of a present phase.
-    RefreshPresent {
+    /// The end of a delete phase (`deletes`) or of a present phase; `refresh_done`: the
+    /// refresh is over.
+    Refresh {
+        deletes: bool,
         cookie: Option<Vec<u8>>,
         refresh_done: bool,
     },
@@ -179,11 +176,8 @@ pub(super) fn parse_info(value: &[u8]) -> Option<SyncInfo> {
         }
     }
     Some(match id {
-        1 => SyncInfo::RefreshDelete {
-            cookie,
-            refresh_done: flag,
-        },
-        2 => SyncInfo::RefreshPresent {
+        1 | 2 => SyncInfo::Refresh {
+            deletes: id == 1,
             cookie,
             refresh_done: flag,
         },
@@ -483,7 +477,8 @@ impl Gathered {
             }
             Message::Info(info) => match info {
                 SyncInfo::NewCookie(c) => self.cookie = Some(c),
-                SyncInfo::RefreshDelete {
+                SyncInfo::Refresh {
+                    deletes,
                     cookie,
                     refresh_done,
                 } => {
@@ -491,18 +486,7 @@ impl Gathered {
                         self.cookie = cookie;
                     }
                     if refresh_done {
-                        self.refresh_done = Some(true);
-                    }
-                }
-                SyncInfo::RefreshPresent {
-                    cookie,
-                    refresh_done,
-                } => {
-                    if cookie.is_some() {
-                        self.cookie = cookie;
-                    }
-                    if refresh_done {
-                        self.refresh_done = Some(false);
+                        self.refresh_done = Some(deletes);
                     }
                 }
                 SyncInfo::IdSet {
@@ -574,7 +558,8 @@ mod tests {
         // refreshPresent [2] SEQUENCE { cookie, refreshDone FALSE }
         assert_eq!(
             parse_info(&[0xa2, 0x07, 0x04, 0x02, b'c', b'3', 0x01, 0x01, 0x00]),
-            Some(SyncInfo::RefreshPresent {
+            Some(SyncInfo::Refresh {
+                deletes: false,
                 cookie: Some(b"c3".to_vec()),
                 refresh_done: false,
             })
@@ -582,7 +567,8 @@ mod tests {
         // refreshDelete [1] SEQUENCE {}: refreshDone defaults to TRUE.
         assert_eq!(
             parse_info(&[0xa1, 0x00]),
-            Some(SyncInfo::RefreshDelete {
+            Some(SyncInfo::Refresh {
+                deletes: true,
                 cookie: None,
                 refresh_done: true,
             })
@@ -651,7 +637,8 @@ mod tests {
             g.take(Message::Entry(state(State::Delete, "d"), tag))
                 .is_none()
         );
-        g.take(Message::Info(SyncInfo::RefreshPresent {
+        g.take(Message::Info(SyncInfo::Refresh {
+            deletes: false,
             cookie: Some(b"k".to_vec()),
             refresh_done: true,
         }));

@@ -11,7 +11,7 @@ use ldap3::Ldap;
 use ldap3::asn1::StructureTag;
 
 use super::syncrepl::{Gathered, Message, Persist, State, SyncFailure};
-use super::{Context, LdapSettings, connect, manager_keys};
+use super::{Context, LdapSettings, connect, manager_keys, refreshed};
 use crate::sources::{Changes, Snapshot, SourceError};
 
 /// A batch is sent once the directory has been quiet this long …
@@ -207,19 +207,7 @@ impl Watcher {
         // refresh_done = Some(false): the refresh was a present phase, which lists everyone
         // still there.
         let present = (!full && state.refresh_done == Some(false)).then_some(state.present);
-        Changes {
-            snapshot,
-            full,
-            method: "syncrepl",
-            note: full.then(|| "no sync cookie yet".to_owned()),
-            gone: if full {
-                Default::default()
-            } else {
-                state.deleted
-            },
-            present,
-            manager_keys: Default::default(),
-        }
+        refreshed(snapshot, full, state.deleted, present)
     }
 
     /// The changes gathered since the last batch. Which of these people are disabled is
