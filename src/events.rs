@@ -56,16 +56,16 @@ pub fn enqueue(
 struct NewEvent<'a> {
     event: &'a str,
     agent_id: &'a str,
-    payload: String,
+    payload: &'a str,
     created_at: NaiveDateTime,
     attempts: i32,
 }
 
-/// Enqueues one event per `(agent id, payload)` with multi-row statements.
+/// Enqueues one event per `(agent id, payload as JSON text)` with multi-row statements.
 pub fn enqueue_many(
     conn: &mut DbConn,
     event: Event,
-    items: &[(&str, &Value)],
+    items: &[(&str, &str)],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let rows: Vec<NewEvent<'_>> = items
@@ -73,7 +73,7 @@ pub fn enqueue_many(
         .map(|(agent_id, payload)| NewEvent {
             event: event.as_str(),
             agent_id,
-            payload: payload.to_string(),
+            payload,
             created_at: now,
             attempts: 0,
         })
