@@ -168,15 +168,34 @@ pub fn append_many(conn: &mut DbConn, entries: &[TextEntry<'_>]) -> QueryResult<
             hash,
         });
     }
-    for chunk in rows.chunks(400) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-            Pg(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+    // Multi-row statements on PostgreSQL; a single-row statement prepared once on SQLite
+    // (see `store::agents::insert_rows`).
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in &rows {
+                diesel::insert_into(audit_log::table)
+                    .values((
+                        audit_log::at.eq(row.at),
+                        audit_log::actor.eq(row.actor),
+                        audit_log::action.eq(row.action),
+                        audit_log::target_type.eq(row.target_type),
+                        audit_log::target_id.eq(row.target_id),
+                        audit_log::before.eq(row.before),
+                        audit_log::after.eq(row.after),
+                        audit_log::reason.eq(row.reason),
+                        audit_log::prev_hash.eq(&row.prev_hash),
+                        audit_log::hash.eq(&row.hash),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        Pg(c) => {
+            for chunk in rows.chunks(400) {
+                diesel::insert_into(audit_log::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

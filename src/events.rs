@@ -78,15 +78,29 @@ pub fn enqueue_many(
             attempts: 0,
         })
         .collect();
-    for chunk in rows.chunks(800) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(outbox::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+    // Multi-row statements on PostgreSQL; a single-row statement prepared once on SQLite
+    // (see `store::agents::insert_rows`).
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in &rows {
+                diesel::insert_into(outbox::table)
+                    .values((
+                        outbox::event.eq(row.event),
+                        outbox::agent_id.eq(row.agent_id),
+                        outbox::payload.eq(row.payload),
+                        outbox::created_at.eq(row.created_at),
+                        outbox::attempts.eq(row.attempts),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConn::Pg(c) => {
+            for chunk in rows.chunks(800) {
+                diesel::insert_into(outbox::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

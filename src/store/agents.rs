@@ -174,38 +174,98 @@ pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> Qu
     insert_values(conn, values)
 }
 
-/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters for the widest
-/// table, large enough that preparing the statement is paid once per many rows.
+/// Rows per multi-row INSERT on PostgreSQL: well under the 65,535 bound parameters for the
+/// widest table, and few round trips.
 pub const INSERT_CHUNK: usize = 200;
 
-/// Writes many agent rows with multi-row statements (the backend's own connection: the
-/// multi-backend one cannot).
+/// Writes many agent rows. PostgreSQL: multi-row statements (one round trip per chunk).
+/// SQLite: one single-row statement, prepared once and run per row. Its values are a tuple
+/// of column assignments, which diesel caches by type; a derived `Insertable` (or a
+/// multi-row statement) has its SQL text rebuilt for every execution to look the statement
+/// up, which costs more than SQLite's work of inserting the row.
 pub fn insert_rows(conn: &mut DbConn, rows: &[&AgentRow]) -> QueryResult<()> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let owned: Vec<AgentRow> = chunk.iter().map(|r| (*r).clone()).collect();
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(agents::table)
-                .values(&owned)
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(agents::table)
-                .values(&owned)
-                .execute(c)?,
-        };
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(agents::table)
+                    .values((
+                        agents::id.eq(&row.id),
+                        agents::external_id.eq(&row.external_id),
+                        agents::user_name.eq(&row.user_name),
+                        agents::display_name.eq(&row.display_name),
+                        agents::given_name.eq(&row.given_name),
+                        agents::family_name.eq(&row.family_name),
+                        agents::middle_name.eq(&row.middle_name),
+                        agents::formatted_name.eq(&row.formatted_name),
+                        agents::nickname.eq(&row.nickname),
+                        agents::title.eq(&row.title),
+                        agents::email.eq(&row.email),
+                        agents::phone.eq(&row.phone),
+                        agents::employee_number.eq(&row.employee_number),
+                        agents::department.eq(&row.department),
+                        agents::manager_id.eq(&row.manager_id),
+                        agents::role.eq(&row.role),
+                        agents::permission_overrides.eq(&row.permission_overrides),
+                        agents::max_concurrent_chats.eq(row.max_concurrent_chats),
+                        agents::status.eq(&row.status),
+                        agents::login_blocked.eq(row.login_blocked),
+                        agents::sessions_revoked_at.eq(row.sessions_revoked_at),
+                        agents::password_hash.eq(&row.password_hash),
+                        agents::password_changed_at.eq(row.password_changed_at),
+                        agents::must_change_password.eq(row.must_change_password),
+                        agents::failed_logins.eq(row.failed_logins),
+                        agents::locked_until.eq(row.locked_until),
+                        agents::source.eq(&row.source),
+                        agents::source_key.eq(&row.source_key),
+                        agents::last_seen_at.eq(row.last_seen_at),
+                        agents::disabled_at.eq(row.disabled_at),
+                        agents::disabled_reason.eq(&row.disabled_reason),
+                        agents::purge_after.eq(row.purge_after),
+                        agents::created_at.eq(row.created_at),
+                        agents::updated_at.eq(row.updated_at),
+                        agents::version.eq(row.version),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConn::Pg(c) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let owned: Vec<AgentRow> = chunk.iter().map(|r| (*r).clone()).collect();
+                diesel::insert_into(agents::table)
+                    .values(&owned)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }
 
-/// Writes many value rows with multi-row statements.
+/// Writes many value rows (as [`insert_rows`]: multi-row on PostgreSQL, a single-row
+/// statement prepared once on SQLite).
 pub fn insert_value_rows(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()> {
-    for chunk in values.chunks(INSERT_CHUNK * 4) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(agent_values::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(agent_values::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+    match conn {
+        DbConn::Sqlite(c) => {
+            for v in values {
+                diesel::insert_into(agent_values::table)
+                    .values((
+                        agent_values::agent_id.eq(&v.agent_id),
+                        agent_values::attr.eq(&v.attr),
+                        agent_values::position.eq(v.position),
+                        agent_values::value.eq(&v.value),
+                        agent_values::kind.eq(&v.kind),
+                        agent_values::is_primary.eq(v.is_primary),
+                        agent_values::display.eq(&v.display),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConn::Pg(c) => {
+            for chunk in values.chunks(INSERT_CHUNK * 4) {
+                diesel::insert_into(agent_values::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }
