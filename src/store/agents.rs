@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::DbConn;
 use super::models::{AgentRow, AgentValueRow};
 use super::schema::{agent_values, agents};
-use crate::domain::{Agent, AgentProfile, MultiValue, Status};
+use crate::domain::{Agent, AgentProfile, MultiValue, SourcedAgent, Status, SyncedValues};
 
 pub const EMAILS: &str = "emails";
 pub const PHONES: &str = "phoneNumbers";
@@ -352,6 +352,171 @@ pub fn by_source(
             (to_agent(row, values), key)
         })
         .collect())
+}
+
+/// What a sync run compares with its source: the live agents [`by_source`] would return, as
+/// [`SourcedAgent`]s (only the columns and values a source manages, read as a stream: no
+/// full rows held on the way).
+pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
+    use super::query::LiveAgent;
+    use diesel::connection::DefaultLoadingMode;
+    let mut rows_q = agents::table.filter(LiveAgent).into_boxed::<super::Db>();
+    let mut count_q = agents::table.filter(LiveAgent).into_boxed::<super::Db>();
+    let mut values_q = agent_values::table
+        .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .filter(agent_values::attr.eq_any([EMAILS, PHONES, SKILL_GROUPS]))
+        .into_boxed::<super::Db>();
+    match source {
+        SourceFilter::Is(s) => {
+            rows_q = rows_q.filter(agents::source.eq(s.to_owned()));
+            count_q = count_q.filter(agents::source.eq(s.to_owned()));
+            values_q = values_q.filter(agents::source.eq(s.to_owned()));
+        }
+        SourceFilter::NotLike(prefixes) => {
+            for p in prefixes {
+                rows_q = rows_q.filter(agents::source.not_like(format!("{p}%")));
+                count_q = count_q.filter(agents::source.not_like(format!("{p}%")));
+                values_q = values_q.filter(agents::source.not_like(format!("{p}%")));
+            }
+        }
+    }
+    let count: i64 = count_q.count().get_result(conn)?;
+    let mut out: Vec<SourcedAgent> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    type Columns = (
+        String,
+        Option<String>,
+        String,
+        Option<chrono::NaiveDateTime>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows = rows_q
+        .select((
+            agents::id,
+            agents::source_key,
+            agents::status,
+            agents::disabled_at,
+            agents::disabled_reason,
+            agents::role,
+            agents::user_name,
+            agents::given_name,
+            agents::family_name,
+            agents::display_name,
+            agents::nickname,
+            agents::title,
+            agents::employee_number,
+            agents::department,
+            agents::manager_id,
+        ))
+        .load_iter::<Columns, DefaultLoadingMode>(conn)?;
+    for row in rows {
+        let (
+            id,
+            key,
+            status,
+            disabled_at,
+            disabled_reason,
+            role,
+            user_name,
+            given_name,
+            family_name,
+            display_name,
+            nickname,
+            title,
+            employee_number,
+            department,
+            manager_id,
+        ) = row?;
+        out.push(SourcedAgent {
+            id,
+            key,
+            status: Status::parse(&status).unwrap_or(Status::Suspended),
+            disabled_at,
+            disabled_reason,
+            role,
+            user_name,
+            given_name,
+            family_name,
+            display_name,
+            nickname,
+            title,
+            employee_number,
+            department,
+            manager_id,
+            emails: SyncedValues::Empty,
+            phones: SyncedValues::Empty,
+            skill_groups: Vec::new(),
+        });
+    }
+    // Values are matched to their agent by id (byte order here, whatever the database's
+    // collation: the query only groups them by agent).
+    out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let values = values_q
+        .select((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::value,
+            agent_values::kind,
+            agent_values::is_primary,
+            agent_values::display,
+        ))
+        .order((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::position,
+        ))
+        .load_iter::<(String, String, String, Option<String>, bool, Option<String>), DefaultLoadingMode>(
+            conn,
+        )?;
+    // One agent's values at a time (the rows come grouped by agent).
+    type Pending = (String, Vec<MultiValue>, Vec<MultiValue>, Vec<String>);
+    let mut current: Option<Pending> = None;
+    let flush = |out: &mut Vec<SourcedAgent>, done: Option<Pending>| {
+        let Some((id, emails, phones, skills)) = done else {
+            return;
+        };
+        // An agent created after the rows were read: not part of this run.
+        if let Ok(i) = out.binary_search_by(|a| a.id.as_str().cmp(&id)) {
+            let agent = &mut out[i];
+            agent.emails = SyncedValues::of(emails);
+            agent.phones = SyncedValues::of(phones);
+            agent.skill_groups = skills;
+        }
+    };
+    for v in values {
+        let (agent_id, attr, value, kind, primary, display) = v?;
+        if current.as_ref().is_none_or(|c| c.0 != agent_id) {
+            flush(&mut out, current.take());
+            current = Some((agent_id, Vec::new(), Vec::new(), Vec::new()));
+        }
+        let Some((_, emails, phones, skills)) = current.as_mut() else {
+            continue;
+        };
+        let mv = || MultiValue {
+            value,
+            kind,
+            primary,
+            display,
+        };
+        match attr.as_str() {
+            EMAILS => emails.push(mv()),
+            PHONES => phones.push(mv()),
+            SKILL_GROUPS => skills.push(mv().value),
+            _ => {}
+        }
+    }
+    flush(&mut out, current.take());
+    Ok(out)
 }
 
 /// Which agents [`by_source`] loads.
