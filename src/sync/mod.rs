@@ -156,13 +156,15 @@ pub struct Loaded {
 /// Loads the agents `src` owns (and, with `link_by`, those it may claim). The runner does
 /// this while the source is being read.
 pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
-    let owned = sourced_by(conn, SourceFilter::Is(&src.tag))?;
-    let linkable = if src.mapping.link_by.is_empty() {
-        Vec::new()
-    } else {
-        sourced_by(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
-    };
-    Ok(Loaded { owned, linkable })
+    crate::store::with_small_cache(conn, |conn| {
+        let owned = sourced_by(conn, SourceFilter::Is(&src.tag))?;
+        let linkable = if src.mapping.link_by.is_empty() {
+            Vec::new()
+        } else {
+            sourced_by(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
+        };
+        Ok(Loaded { owned, linkable })
+    })
 }
 
 /// Plans a run from a snapshot (or the error reading it), guards it, applies it unless it
