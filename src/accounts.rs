@@ -9,7 +9,9 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use serde_json::{Map, Value, json};
 
-use crate::audit::{self, Entry};
+mod snapshot;
+
+use crate::audit::{self, Entry, TextEntry};
 use crate::domain::{Agent, AgentProfile, MemberKind, Status};
 use crate::events::{self, Event};
 use crate::store::models::{AgentRow, GroupRow};
@@ -115,7 +117,7 @@ impl Accounts {
                     other => other.into(),
                 });
             }
-            let snapshot = snapshot(&profile, &row);
+            let snap = snapshot::value(&profile, &row);
             audit::append(
                 conn,
                 Entry {
@@ -125,11 +127,11 @@ impl Accounts {
                     target_type: "agent",
                     target_id: &id,
                     before: None,
-                    after: Some(snapshot.clone()),
+                    after: Some(snap.clone()),
                     reason: input.reason.as_deref(),
                 },
             )?;
-            events::enqueue(conn, Event::Created, &id, &snapshot, now)?;
+            events::enqueue(conn, Event::Created, &id, &snap, now)?;
             Ok(agent_store::to_agent(
                 row,
                 agent_store::value_rows(&id, &profile),
@@ -221,29 +223,29 @@ impl Accounts {
                 .flat_map(|(_, row, profile, _)| agent_store::value_rows(&row.id, profile))
                 .collect();
             agent_store::insert_value_rows(conn, &values)?;
-            let snapshots: Vec<Value> = created
+            let snapshots: Vec<String> = created
                 .iter()
-                .map(|(_, row, profile, _)| snapshot(profile, row))
+                .map(|(_, row, profile, _)| snapshot::text(profile, row))
                 .collect();
-            let entries: Vec<Entry<'_>> = created
+            let entries: Vec<TextEntry<'_>> = created
                 .iter()
                 .zip(&snapshots)
-                .map(|((_, row, _, reason), snap)| Entry {
+                .map(|((_, row, _, reason), snap)| TextEntry {
                     at: now,
                     actor,
                     action: "agent.create",
                     target_type: "agent",
                     target_id: &row.id,
                     before: None,
-                    after: Some(snap.clone()),
+                    after: Some(snap),
                     reason: reason.as_deref(),
                 })
                 .collect();
-            audit::append_many(conn, entries)?;
-            let events: Vec<(&str, &Value)> = created
+            audit::append_many(conn, &entries)?;
+            let events: Vec<(&str, &str)> = created
                 .iter()
                 .zip(&snapshots)
-                .map(|((_, row, _, _), snap)| (row.id.as_str(), snap))
+                .map(|((_, row, _, _), snap)| (row.id.as_str(), snap.as_str()))
                 .collect();
             events::enqueue_many(conn, Event::Created, &events, now)?;
             Ok(())
@@ -298,7 +300,7 @@ impl Accounts {
             }
             profile.role = Some(role.clone());
             let before_row = row.clone();
-            let before = snapshot(&current.profile, &row);
+            let before = snapshot::value(&current.profile, &row);
 
             row.external_id = profile.external_id.clone();
             row.user_name = profile.user_name.clone();
@@ -369,8 +371,8 @@ impl Accounts {
             row.version += 1;
             let values = values_changed.then(|| agent_store::value_rows(id, &profile));
             agent_store::update(conn, &row, values.as_deref())?;
-            let after = snapshot(&profile, &row);
-            let (b, a) = diff(&before, &after);
+            let after = snapshot::value(&profile, &row);
+            let (b, a) = snapshot::diff(&before, &after);
             let action = match event {
                 Event::Disabled => "agent.disable",
                 Event::Enabled => "agent.enable",
@@ -949,37 +951,6 @@ fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
         list.retain(|s| !s.trim().is_empty() && seen.insert(s.to_lowercase()));
     }
     Ok(p)
-}
-
-/// What the audit log and events record of an agent (no secrets).
-fn snapshot(profile: &AgentProfile, row: &AgentRow) -> Value {
-    let mut v = serde_json::to_value(profile).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("status".into(), json!(row.status));
-        m.insert("login_blocked".into(), json!(row.login_blocked));
-        m.insert("role".into(), json!(row.role));
-        if row.password_changed_at.is_some() {
-            m.insert("password_changed_at".into(), json!(row.password_changed_at));
-        }
-    }
-    v
-}
-
-/// Keeps only the keys whose values differ.
-fn diff(before: &Value, after: &Value) -> (Value, Value) {
-    let (Value::Object(b), Value::Object(a)) = (before, after) else {
-        return (before.clone(), after.clone());
-    };
-    let mut ob = Map::new();
-    let mut oa = Map::new();
-    for (k, av) in a {
-        let bv = b.get(k).unwrap_or(&Value::Null);
-        if bv != av {
-            ob.insert(k.clone(), bv.clone());
-            oa.insert(k.clone(), av.clone());
-        }
-    }
-    (Value::Object(ob), Value::Object(oa))
 }
 
 /// The stored row of an agent, for admin tooling and tests.

@@ -27,18 +27,31 @@ pub struct Entry<'a> {
 }
 
 fn digest(prev: &str, row: &NewAuditRow) -> String {
-    let mut h = Sha256::new();
-    for part in [
+    digest_parts(
         prev,
-        &row.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
-        &row.actor,
-        &row.action,
-        &row.target_type,
-        &row.target_id,
-        row.before.as_deref().unwrap_or(""),
-        row.after.as_deref().unwrap_or(""),
-        row.reason.as_deref().unwrap_or(""),
-    ] {
+        &timestamp(row.at),
+        [
+            &row.actor,
+            &row.action,
+            &row.target_type,
+            &row.target_id,
+            row.before.as_deref().unwrap_or(""),
+            row.after.as_deref().unwrap_or(""),
+            row.reason.as_deref().unwrap_or(""),
+        ],
+    )
+}
+
+/// How `at` enters the hash.
+fn timestamp(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// The hash of an entry: the previous hash, the time, then actor, action, target type,
+/// target id, before, after and reason (absent ones as empty), each preceded by its length.
+fn digest_parts(prev: &str, at: &str, rest: [&str; 7]) -> String {
+    let mut h = Sha256::new();
+    for part in [prev, at].into_iter().chain(rest) {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -76,9 +89,39 @@ pub fn append(conn: &mut DbConn, entry: Entry<'_>) -> QueryResult<()> {
         .map(drop)
 }
 
+/// An entry whose `before` and `after` are JSON text already (a bulk writer renders each
+/// snapshot once, for the audit entry and the event alike).
+#[derive(Debug, Clone)]
+pub struct TextEntry<'a> {
+    pub at: NaiveDateTime,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+/// An audit row borrowing its content from a [`TextEntry`].
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct NewAuditRef<'a> {
+    at: NaiveDateTime,
+    actor: &'a str,
+    action: &'a str,
+    target_type: &'a str,
+    target_id: &'a str,
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+    reason: Option<&'a str>,
+    prev_hash: String,
+    hash: String,
+}
+
 /// Appends several entries, chained in order, with multi-row statements. Must run inside
 /// the caller's write transaction.
-pub fn append_many(conn: &mut DbConn, entries: Vec<Entry<'_>>) -> QueryResult<()> {
+pub fn append_many(conn: &mut DbConn, entries: &[TextEntry<'_>]) -> QueryResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -92,32 +135,67 @@ pub fn append_many(conn: &mut DbConn, entries: Vec<Entry<'_>>) -> QueryResult<()
         .optional()?
         .unwrap_or_else(|| GENESIS.to_owned());
     let mut rows = Vec::with_capacity(entries.len());
+    // A bulk writer stamps every entry with the same time: format it once.
+    let mut at: Option<(NaiveDateTime, String)> = None;
     for entry in entries {
-        let mut row = NewAuditRow {
+        let at_text = match &at {
+            Some((t, text)) if *t == entry.at => text,
+            _ => &at.insert((entry.at, timestamp(entry.at))).1,
+        };
+        let hash = digest_parts(
+            &prev,
+            at_text,
+            [
+                entry.actor,
+                entry.action,
+                entry.target_type,
+                entry.target_id,
+                entry.before.unwrap_or(""),
+                entry.after.unwrap_or(""),
+                entry.reason.unwrap_or(""),
+            ],
+        );
+        rows.push(NewAuditRef {
             at: entry.at,
-            actor: entry.actor.to_owned(),
-            action: entry.action.to_owned(),
-            target_type: entry.target_type.to_owned(),
-            target_id: entry.target_id.to_owned(),
-            before: entry.before.map(|v| v.to_string()),
-            after: entry.after.map(|v| v.to_string()),
-            reason: entry.reason.map(str::to_owned),
-            prev_hash: prev.clone(),
-            hash: String::new(),
-        };
-        row.hash = digest(&prev, &row);
-        prev.clone_from(&row.hash);
-        rows.push(row);
+            actor: entry.actor,
+            action: entry.action,
+            target_type: entry.target_type,
+            target_id: entry.target_id,
+            before: entry.before,
+            after: entry.after,
+            reason: entry.reason,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
     }
-    for chunk in rows.chunks(400) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-            Pg(c) => diesel::insert_into(audit_log::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+    // Multi-row statements on PostgreSQL; a single-row statement prepared once on SQLite
+    // (see `store::agents::insert_rows`).
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in &rows {
+                diesel::insert_into(audit_log::table)
+                    .values((
+                        audit_log::at.eq(row.at),
+                        audit_log::actor.eq(row.actor),
+                        audit_log::action.eq(row.action),
+                        audit_log::target_type.eq(row.target_type),
+                        audit_log::target_id.eq(row.target_id),
+                        audit_log::before.eq(row.before),
+                        audit_log::after.eq(row.after),
+                        audit_log::reason.eq(row.reason),
+                        audit_log::prev_hash.eq(&row.prev_hash),
+                        audit_log::hash.eq(&row.hash),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        Pg(c) => {
+            for chunk in rows.chunks(400) {
+                diesel::insert_into(audit_log::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

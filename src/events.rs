@@ -56,16 +56,16 @@ pub fn enqueue(
 struct NewEvent<'a> {
     event: &'a str,
     agent_id: &'a str,
-    payload: String,
+    payload: &'a str,
     created_at: NaiveDateTime,
     attempts: i32,
 }
 
-/// Enqueues one event per `(agent id, payload)` with multi-row statements.
+/// Enqueues one event per `(agent id, payload as JSON text)` with multi-row statements.
 pub fn enqueue_many(
     conn: &mut DbConn,
     event: Event,
-    items: &[(&str, &Value)],
+    items: &[(&str, &str)],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let rows: Vec<NewEvent<'_>> = items
@@ -73,20 +73,34 @@ pub fn enqueue_many(
         .map(|(agent_id, payload)| NewEvent {
             event: event.as_str(),
             agent_id,
-            payload: payload.to_string(),
+            payload,
             created_at: now,
             attempts: 0,
         })
         .collect();
-    for chunk in rows.chunks(800) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(outbox::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+    // Multi-row statements on PostgreSQL; a single-row statement prepared once on SQLite
+    // (see `store::agents::insert_rows`).
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in &rows {
+                diesel::insert_into(outbox::table)
+                    .values((
+                        outbox::event.eq(row.event),
+                        outbox::agent_id.eq(row.agent_id),
+                        outbox::payload.eq(row.payload),
+                        outbox::created_at.eq(row.created_at),
+                        outbox::attempts.eq(row.attempts),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConn::Pg(c) => {
+            for chunk in rows.chunks(800) {
+                diesel::insert_into(outbox::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

@@ -117,6 +117,80 @@ impl Agent {
     }
 }
 
+/// An agent as a sync source compares it with a person: its id, the source's key, its
+/// lifecycle and the fields a source manages — nothing else. A run over a large directory
+/// holds one per person, so this is all it loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcedAgent {
+    pub id: String,
+    /// The person's stable key at the owning source.
+    pub key: Option<String>,
+    pub status: Status,
+    pub disabled_at: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+    /// The effective role name.
+    pub role: String,
+    pub user_name: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub nickname: Option<String>,
+    pub title: Option<String>,
+    pub employee_number: Option<String>,
+    pub department: Option<String>,
+    pub manager_id: Option<String>,
+    pub emails: SyncedValues,
+    pub phones: SyncedValues,
+    pub skill_groups: Vec<String>,
+}
+
+/// A multi-valued attribute (emails, phone numbers) of a [`SourcedAgent`]: as much of it as
+/// a sync run needs — whether it is exactly what a source writes, and its primary value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncedValues {
+    /// No value.
+    Empty,
+    /// One value, primary, of type `work`, without display: the form a source writes.
+    Work(String),
+    /// Any other list, with its primary value (else its first).
+    Other(Option<String>),
+}
+
+impl SyncedValues {
+    pub fn of(values: Vec<MultiValue>) -> SyncedValues {
+        let primary = AgentProfile::primary_of(&values).map(str::to_owned);
+        match <[MultiValue; 1]>::try_from(values) {
+            Ok([one])
+                if one.primary && one.kind.as_deref() == Some("work") && one.display.is_none() =>
+            {
+                SyncedValues::Work(one.value)
+            }
+            Ok(_) => SyncedValues::Other(primary),
+            Err(rest) if rest.is_empty() => SyncedValues::Empty,
+            Err(_) => SyncedValues::Other(primary),
+        }
+    }
+
+    /// The primary value (else the first).
+    pub fn primary(&self) -> Option<&str> {
+        match self {
+            SyncedValues::Empty => None,
+            SyncedValues::Work(v) => Some(v),
+            SyncedValues::Other(p) => p.as_deref(),
+        }
+    }
+
+    /// Whether this is exactly what a source writes for `value`: that value as the one
+    /// primary work value, or nothing.
+    pub fn is_work(&self, value: Option<&String>) -> bool {
+        match (self, value) {
+            (SyncedValues::Empty, None) => true,
+            (SyncedValues::Work(v), Some(want)) => v == want,
+            _ => false,
+        }
+    }
+}
+
 /// A group member reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::DbConn;
 use super::models::{AgentRow, AgentValueRow};
 use super::schema::{agent_values, agents};
-use crate::domain::{Agent, AgentProfile, MultiValue, Status};
+use crate::domain::{Agent, AgentProfile, MultiValue, SourcedAgent, Status, SyncedValues};
 
 pub const EMAILS: &str = "emails";
 pub const PHONES: &str = "phoneNumbers";
@@ -174,38 +174,98 @@ pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> Qu
     insert_values(conn, values)
 }
 
-/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters for the widest
-/// table, large enough that preparing the statement is paid once per many rows.
+/// Rows per multi-row INSERT on PostgreSQL: well under the 65,535 bound parameters for the
+/// widest table, and few round trips.
 pub const INSERT_CHUNK: usize = 200;
 
-/// Writes many agent rows with multi-row statements (the backend's own connection: the
-/// multi-backend one cannot).
+/// Writes many agent rows. PostgreSQL: multi-row statements (one round trip per chunk).
+/// SQLite: one single-row statement, prepared once and run per row. Its values are a tuple
+/// of column assignments, which diesel caches by type; a derived `Insertable` (or a
+/// multi-row statement) has its SQL text rebuilt for every execution to look the statement
+/// up, which costs more than SQLite's work of inserting the row.
 pub fn insert_rows(conn: &mut DbConn, rows: &[&AgentRow]) -> QueryResult<()> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let owned: Vec<AgentRow> = chunk.iter().map(|r| (*r).clone()).collect();
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(agents::table)
-                .values(&owned)
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(agents::table)
-                .values(&owned)
-                .execute(c)?,
-        };
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(agents::table)
+                    .values((
+                        agents::id.eq(&row.id),
+                        agents::external_id.eq(&row.external_id),
+                        agents::user_name.eq(&row.user_name),
+                        agents::display_name.eq(&row.display_name),
+                        agents::given_name.eq(&row.given_name),
+                        agents::family_name.eq(&row.family_name),
+                        agents::middle_name.eq(&row.middle_name),
+                        agents::formatted_name.eq(&row.formatted_name),
+                        agents::nickname.eq(&row.nickname),
+                        agents::title.eq(&row.title),
+                        agents::email.eq(&row.email),
+                        agents::phone.eq(&row.phone),
+                        agents::employee_number.eq(&row.employee_number),
+                        agents::department.eq(&row.department),
+                        agents::manager_id.eq(&row.manager_id),
+                        agents::role.eq(&row.role),
+                        agents::permission_overrides.eq(&row.permission_overrides),
+                        agents::max_concurrent_chats.eq(row.max_concurrent_chats),
+                        agents::status.eq(&row.status),
+                        agents::login_blocked.eq(row.login_blocked),
+                        agents::sessions_revoked_at.eq(row.sessions_revoked_at),
+                        agents::password_hash.eq(&row.password_hash),
+                        agents::password_changed_at.eq(row.password_changed_at),
+                        agents::must_change_password.eq(row.must_change_password),
+                        agents::failed_logins.eq(row.failed_logins),
+                        agents::locked_until.eq(row.locked_until),
+                        agents::source.eq(&row.source),
+                        agents::source_key.eq(&row.source_key),
+                        agents::last_seen_at.eq(row.last_seen_at),
+                        agents::disabled_at.eq(row.disabled_at),
+                        agents::disabled_reason.eq(&row.disabled_reason),
+                        agents::purge_after.eq(row.purge_after),
+                        agents::created_at.eq(row.created_at),
+                        agents::updated_at.eq(row.updated_at),
+                        agents::version.eq(row.version),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConn::Pg(c) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let owned: Vec<AgentRow> = chunk.iter().map(|r| (*r).clone()).collect();
+                diesel::insert_into(agents::table)
+                    .values(&owned)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }
 
-/// Writes many value rows with multi-row statements.
+/// Writes many value rows (as [`insert_rows`]: multi-row on PostgreSQL, a single-row
+/// statement prepared once on SQLite).
 pub fn insert_value_rows(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()> {
-    for chunk in values.chunks(INSERT_CHUNK * 4) {
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(agent_values::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(agent_values::table)
-                .values(chunk)
-                .execute(c)?,
-        };
+    match conn {
+        DbConn::Sqlite(c) => {
+            for v in values {
+                diesel::insert_into(agent_values::table)
+                    .values((
+                        agent_values::agent_id.eq(&v.agent_id),
+                        agent_values::attr.eq(&v.attr),
+                        agent_values::position.eq(v.position),
+                        agent_values::value.eq(&v.value),
+                        agent_values::kind.eq(&v.kind),
+                        agent_values::is_primary.eq(v.is_primary),
+                        agent_values::display.eq(&v.display),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConn::Pg(c) => {
+            for chunk in values.chunks(INSERT_CHUNK * 4) {
+                diesel::insert_into(agent_values::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }
@@ -292,6 +352,171 @@ pub fn by_source(
             (to_agent(row, values), key)
         })
         .collect())
+}
+
+/// What a sync run compares with its source: the live agents [`by_source`] would return, as
+/// [`SourcedAgent`]s (only the columns and values a source manages, read as a stream: no
+/// full rows held on the way).
+pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
+    use super::query::LiveAgent;
+    use diesel::connection::DefaultLoadingMode;
+    let mut rows_q = agents::table.filter(LiveAgent).into_boxed::<super::Db>();
+    let mut count_q = agents::table.filter(LiveAgent).into_boxed::<super::Db>();
+    let mut values_q = agent_values::table
+        .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .filter(agent_values::attr.eq_any([EMAILS, PHONES, SKILL_GROUPS]))
+        .into_boxed::<super::Db>();
+    match source {
+        SourceFilter::Is(s) => {
+            rows_q = rows_q.filter(agents::source.eq(s.to_owned()));
+            count_q = count_q.filter(agents::source.eq(s.to_owned()));
+            values_q = values_q.filter(agents::source.eq(s.to_owned()));
+        }
+        SourceFilter::NotLike(prefixes) => {
+            for p in prefixes {
+                rows_q = rows_q.filter(agents::source.not_like(format!("{p}%")));
+                count_q = count_q.filter(agents::source.not_like(format!("{p}%")));
+                values_q = values_q.filter(agents::source.not_like(format!("{p}%")));
+            }
+        }
+    }
+    let count: i64 = count_q.count().get_result(conn)?;
+    let mut out: Vec<SourcedAgent> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    type Columns = (
+        String,
+        Option<String>,
+        String,
+        Option<chrono::NaiveDateTime>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows = rows_q
+        .select((
+            agents::id,
+            agents::source_key,
+            agents::status,
+            agents::disabled_at,
+            agents::disabled_reason,
+            agents::role,
+            agents::user_name,
+            agents::given_name,
+            agents::family_name,
+            agents::display_name,
+            agents::nickname,
+            agents::title,
+            agents::employee_number,
+            agents::department,
+            agents::manager_id,
+        ))
+        .load_iter::<Columns, DefaultLoadingMode>(conn)?;
+    for row in rows {
+        let (
+            id,
+            key,
+            status,
+            disabled_at,
+            disabled_reason,
+            role,
+            user_name,
+            given_name,
+            family_name,
+            display_name,
+            nickname,
+            title,
+            employee_number,
+            department,
+            manager_id,
+        ) = row?;
+        out.push(SourcedAgent {
+            id,
+            key,
+            status: Status::parse(&status).unwrap_or(Status::Suspended),
+            disabled_at,
+            disabled_reason,
+            role,
+            user_name,
+            given_name,
+            family_name,
+            display_name,
+            nickname,
+            title,
+            employee_number,
+            department,
+            manager_id,
+            emails: SyncedValues::Empty,
+            phones: SyncedValues::Empty,
+            skill_groups: Vec::new(),
+        });
+    }
+    // Values are matched to their agent by id (byte order here, whatever the database's
+    // collation: the query only groups them by agent).
+    out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let values = values_q
+        .select((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::value,
+            agent_values::kind,
+            agent_values::is_primary,
+            agent_values::display,
+        ))
+        .order((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::position,
+        ))
+        .load_iter::<(String, String, String, Option<String>, bool, Option<String>), DefaultLoadingMode>(
+            conn,
+        )?;
+    // One agent's values at a time (the rows come grouped by agent).
+    type Pending = (String, Vec<MultiValue>, Vec<MultiValue>, Vec<String>);
+    let mut current: Option<Pending> = None;
+    let flush = |out: &mut Vec<SourcedAgent>, done: Option<Pending>| {
+        let Some((id, emails, phones, skills)) = done else {
+            return;
+        };
+        // An agent created after the rows were read: not part of this run.
+        if let Ok(i) = out.binary_search_by(|a| a.id.as_str().cmp(&id)) {
+            let agent = &mut out[i];
+            agent.emails = SyncedValues::of(emails);
+            agent.phones = SyncedValues::of(phones);
+            agent.skill_groups = skills;
+        }
+    };
+    for v in values {
+        let (agent_id, attr, value, kind, primary, display) = v?;
+        if current.as_ref().is_none_or(|c| c.0 != agent_id) {
+            flush(&mut out, current.take());
+            current = Some((agent_id, Vec::new(), Vec::new(), Vec::new()));
+        }
+        let Some((_, emails, phones, skills)) = current.as_mut() else {
+            continue;
+        };
+        let mv = || MultiValue {
+            value,
+            kind,
+            primary,
+            display,
+        };
+        match attr.as_str() {
+            EMAILS => emails.push(mv()),
+            PHONES => phones.push(mv()),
+            SKILL_GROUPS => skills.push(mv().value),
+            _ => {}
+        }
+    }
+    flush(&mut out, current.take());
+    Ok(out)
 }
 
 /// Which agents [`by_source`] loads.

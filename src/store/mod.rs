@@ -112,6 +112,31 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32000; \
      PRAGMA case_sensitive_like = ON;";
 
+/// The page cache `SQLITE_PRAGMAS` gives a connection, and a small one for a single pass
+/// over many rows (see [`with_small_cache`]).
+const SQLITE_CACHE: &str = "PRAGMA cache_size = -32000";
+const SQLITE_SMALL_CACHE: &str = "PRAGMA cache_size = -4000";
+
+/// Runs `f` with a small SQLite page cache: for a read of many rows once (a sync run loading
+/// the agents a source owns), which gains little from the usual 32 MB and would leave them
+/// allocated for the rest of the run. The usual size is set again afterwards. Nothing
+/// changes on PostgreSQL.
+pub fn with_small_cache<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConn::Sqlite(inner) = conn else {
+        return f(conn);
+    };
+    inner.batch_execute(SQLITE_SMALL_CACHE)?;
+    let result = f(conn);
+    if let DbConn::Sqlite(inner) = conn {
+        inner.batch_execute(SQLITE_CACHE)?;
+    }
+    result
+}
+
 pub fn connect(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
     match target {
         Target::Sqlite(path) => {

@@ -14,12 +14,13 @@ use serde::Serialize;
 
 use crate::accounts::{AccountError, Accounts, AgentInput};
 use crate::audit::{self, Entry};
+use crate::domain::SourcedAgent;
 use crate::sources::{Changes, Position, SourceError, Usn};
-use crate::store::agents::{SourceFilter, by_source};
+use crate::store::agents::{self as agent_store, SourceFilter, sourced_by};
 use crate::store::schema::sync_runs;
 use crate::store::{DbConn, write_tx};
 use guard::GuardConfig;
-use plan::{Change, Inputs, Mapping, Owned, Plan};
+use plan::{Change, Inputs, Mapping, Plan};
 
 /// Source prefixes of agents owned by a sync source (never linked by another one).
 pub const SYNC_PREFIXES: &[&str] = &["ldap:", "hr:"];
@@ -157,26 +158,22 @@ pub fn begin(
 
 /// The agents a run compares the source with.
 pub struct Loaded {
-    owned: Vec<Owned>,
-    linkable: Vec<crate::domain::Agent>,
+    owned: Vec<SourcedAgent>,
+    linkable: Vec<SourcedAgent>,
 }
 
 /// Loads the agents `src` owns (and, with `link_by`, those it may claim). The runner does
 /// this while the source is being read.
 pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
-    let owned: Vec<Owned> = by_source(conn, SourceFilter::Is(&src.tag))?
-        .into_iter()
-        .map(|(agent, key)| Owned { agent, key })
-        .collect();
-    let linkable = if src.mapping.link_by.is_empty() {
-        Vec::new()
-    } else {
-        by_source(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
-            .into_iter()
-            .map(|(a, _)| a)
-            .collect()
-    };
-    Ok(Loaded { owned, linkable })
+    crate::store::with_small_cache(conn, |conn| {
+        let owned = sourced_by(conn, SourceFilter::Is(&src.tag))?;
+        let linkable = if src.mapping.link_by.is_empty() {
+            Vec::new()
+        } else {
+            sourced_by(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
+        };
+        Ok(Loaded { owned, linkable })
+    })
 }
 
 /// Plans a run from a snapshot (or the error reading it), guards it, applies it unless it
@@ -244,15 +241,17 @@ pub fn execute(
         manager_keys: changes.manager_keys,
         now,
     };
-    report.plan = if changes.full {
-        plan::plan_full(records, inputs)
-    } else {
-        plan::plan_incremental(records, &gone, inputs)
-    };
     // The guard's "nobody there" check applies to reads that saw everyone: a full read, or
     // a present phase that listed nobody and changed nobody.
     let complete = changes.full
         || (changes.present.as_ref().is_some_and(|p| p.is_empty()) && records.is_empty());
+    // The plan takes the records apart: what the apply needs moves into it, the rest is
+    // freed as planning goes.
+    report.plan = if changes.full {
+        plan::plan_full(changes.snapshot.records, inputs)
+    } else {
+        plan::plan_incremental(changes.snapshot.records, &gone, inputs)
+    };
     if let Some(why) = guard::check(&report.plan, &src.guard, complete) {
         if !opts.force {
             report.status = RunStatus::Refused;
@@ -436,8 +435,11 @@ fn apply_one(
             reason,
             ..
         } => {
+            // The plan holds only the fields the source manages; the rest stays as stored.
+            let current = agent_store::get(conn, agent_id)?
+                .ok_or_else(|| AccountError::NotFound(format!("agent {agent_id}")))?;
             let input = AgentInput {
-                profile: (**profile).clone(),
+                profile: plan::with_managed(current.profile, (**profile).clone()),
                 ..AgentInput::default()
             };
             accounts

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
-use crate::domain::{Agent, AgentProfile, MultiValue, Status};
+use crate::domain::{AgentProfile, MultiValue, SourcedAgent, Status};
 use crate::sources::SourceRecord;
 
 /// A group → role / skill-group rule. Rules are tried in order: the first matching rule
@@ -71,6 +71,8 @@ pub enum Change {
         agent_id: String,
         user_name: String,
         fields: Vec<String>,
+        /// The fields the source manages (the rest of the profile is left empty: the apply
+        /// keeps the stored values, see [`with_managed`]).
         #[serde(skip)]
         profile: Box<AgentProfile>,
         reason: String,
@@ -158,8 +160,8 @@ impl Plan {
 
 /// Which agent a person is.
 enum Target<'a> {
-    Owned(&'a Agent),
-    Linked(LinkKey, &'a Agent),
+    Owned(&'a SourcedAgent),
+    Linked(LinkKey, &'a SourcedAgent),
     New(String),
     /// Disabled at the source and without an agent.
     Skip,
@@ -175,13 +177,6 @@ impl Target<'_> {
     }
 }
 
-/// An agent the source owns (or may link), with its stable key at the source.
-#[derive(Debug, Clone)]
-pub struct Owned {
-    pub agent: Agent,
-    pub key: Option<String>,
-}
-
 /// Everything the planner needs besides the snapshot.
 pub struct Inputs<'a> {
     /// `ldap:corp`: the `source` value of agents this source owns, and the prefix of the
@@ -189,9 +184,9 @@ pub struct Inputs<'a> {
     pub source: &'a str,
     pub mapping: &'a Mapping,
     /// Live agents owned by the source.
-    pub owned: Vec<Owned>,
+    pub owned: Vec<SourcedAgent>,
     /// Live agents owned by no sync source, which `link_by` may claim.
-    pub linkable: Vec<Agent>,
+    pub linkable: Vec<SourcedAgent>,
     /// Keys of managers named by the records but not among them (lower-cased DN → key):
     /// an incremental run reads only the people who changed, not their managers.
     pub manager_keys: HashMap<String, String>,
@@ -241,6 +236,21 @@ fn apply_rules(mapping: &Mapping, groups: &[String]) -> (String, Vec<String>, Op
     }
 }
 
+/// The rules' outcome for a set of groups, worked out once per distinct set.
+fn rules_for<'m>(
+    ruled: &'m mut HashMap<Vec<String>, Ruled>,
+    mapping: &Mapping,
+    groups: &[String],
+) -> &'m Ruled {
+    if !ruled.contains_key(groups) {
+        ruled.insert(groups.to_vec(), apply_rules(mapping, groups));
+    }
+    &ruled[groups]
+}
+
+/// What the rules give a person: role, skill groups and the group that decided the role.
+type Ruled = (String, Vec<String>, Option<String>);
+
 /// The managed part of an agent as the source describes the person. Fields the source does
 /// not manage (channels, chat limit, IdP roles, external id) are taken from `base`.
 pub fn desired_profile(
@@ -250,82 +260,125 @@ pub fn desired_profile(
     base: Option<&AgentProfile>,
 ) -> (AgentProfile, Option<String>) {
     let (role, skill_groups, role_group) = apply_rules(mapping, &record.groups);
-    let mut p = base.cloned().unwrap_or_default();
-    p.user_name = record.user_name.clone();
-    p.given_name = record.given_name.clone();
-    p.family_name = record.family_name.clone();
-    p.display_name = record.display_name.clone();
-    p.nickname = record.nickname.clone();
-    p.title = record.title.clone();
-    p.employee_number = record.employee_number.clone();
-    p.department = record.department.clone();
-    p.manager_id = manager_id;
-    p.emails = record
-        .email
-        .iter()
-        .map(|e| MultiValue {
-            value: e.clone(),
-            kind: Some("work".into()),
-            primary: true,
-            display: None,
-        })
-        .collect();
-    p.phones = record
-        .phone
-        .iter()
-        .map(|e| MultiValue {
-            value: e.clone(),
-            kind: Some("work".into()),
-            primary: true,
-            display: None,
-        })
-        .collect();
-    p.role = Some(role);
-    p.skill_groups = skill_groups;
-    (p, role_group)
+    let managed = managed_profile(record.clone(), manager_id, role, skill_groups);
+    let profile = match base {
+        Some(base) => with_managed(base.clone(), managed),
+        None => managed,
+    };
+    (profile, role_group)
 }
 
-/// Names of the managed fields that differ.
-fn changed_fields(current: &Agent, want: &AgentProfile) -> Vec<String> {
-    let c = &current.profile;
+/// The fields a source manages, as the source describes the person (whose record it takes
+/// apart); the rest left empty.
+fn managed_profile(
+    record: SourceRecord,
+    manager_id: Option<String>,
+    role: String,
+    skill_groups: Vec<String>,
+) -> AgentProfile {
+    let work = |value: Option<String>| -> Vec<MultiValue> {
+        value
+            .into_iter()
+            .map(|value| MultiValue {
+                value,
+                kind: Some("work".into()),
+                primary: true,
+                display: None,
+            })
+            .collect()
+    };
+    AgentProfile {
+        user_name: record.user_name,
+        given_name: record.given_name,
+        family_name: record.family_name,
+        display_name: record.display_name,
+        nickname: record.nickname,
+        title: record.title,
+        employee_number: record.employee_number,
+        department: record.department,
+        manager_id,
+        emails: work(record.email),
+        phones: work(record.phone),
+        role: Some(role),
+        skill_groups,
+        ..AgentProfile::default()
+    }
+}
+
+/// `base` with the fields a source manages taken from `managed` (an update's profile holds
+/// only those: the rest stays as stored).
+pub fn with_managed(mut base: AgentProfile, managed: AgentProfile) -> AgentProfile {
+    base.user_name = managed.user_name;
+    base.given_name = managed.given_name;
+    base.family_name = managed.family_name;
+    base.display_name = managed.display_name;
+    base.nickname = managed.nickname;
+    base.title = managed.title;
+    base.employee_number = managed.employee_number;
+    base.department = managed.department;
+    base.manager_id = managed.manager_id;
+    base.emails = managed.emails;
+    base.phones = managed.phones;
+    base.role = managed.role;
+    base.skill_groups = managed.skill_groups;
+    base
+}
+
+/// Names of the managed fields that differ between the agent and the person (compared in
+/// place: an unchanged person costs no allocation).
+fn changed_fields(
+    current: &SourcedAgent,
+    r: &SourceRecord,
+    manager_id: Option<&str>,
+    (role, skill_groups, _): &Ruled,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |name: &str, differs: bool| {
         if differs {
             out.push(name.to_owned());
         }
     };
-    check("userName", !c.user_name.eq(&want.user_name));
-    check("name.givenName", c.given_name != want.given_name);
-    check("name.familyName", c.family_name != want.family_name);
-    check("displayName", c.display_name != want.display_name);
-    check("nickName", c.nickname != want.nickname);
-    check("title", c.title != want.title);
-    check("employeeNumber", c.employee_number != want.employee_number);
-    check("department", c.department != want.department);
-    check("manager", c.manager_id != want.manager_id);
-    check("emails", c.emails != want.emails);
-    check("phoneNumbers", c.phones != want.phones);
-    check("role", Some(&current.role) != want.role.as_ref());
-    check("skillGroups", c.skill_groups != want.skill_groups);
+    check("userName", current.user_name != r.user_name);
+    check("name.givenName", current.given_name != r.given_name);
+    check("name.familyName", current.family_name != r.family_name);
+    check("displayName", current.display_name != r.display_name);
+    check("nickName", current.nickname != r.nickname);
+    check("title", current.title != r.title);
+    check(
+        "employeeNumber",
+        current.employee_number != r.employee_number,
+    );
+    check("department", current.department != r.department);
+    check("manager", current.manager_id.as_deref() != manager_id);
+    check("emails", !current.emails.is_work(r.email.as_ref()));
+    check("phoneNumbers", !current.phones.is_work(r.phone.as_ref()));
+    check("role", current.role != *role);
+    check("skillGroups", current.skill_groups != *skill_groups);
     out
 }
 
 /// Builds the plan of a full run: every owned agent not in the snapshot is a leaver.
-pub fn plan_full(records: &[SourceRecord], inputs: Inputs<'_>) -> Plan {
+pub fn plan_full(records: Vec<SourceRecord>, inputs: Inputs<'_>) -> Plan {
     plan(records, &HashSet::new(), true, inputs)
 }
 
 /// Builds the plan of an incremental run: only the given records changed, and `gone` holds
 /// the keys the source reported deleted.
 pub fn plan_incremental(
-    records: &[SourceRecord],
+    records: Vec<SourceRecord>,
     gone: &HashSet<String>,
     inputs: Inputs<'_>,
 ) -> Plan {
     plan(records, gone, false, inputs)
 }
 
-fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: Inputs<'_>) -> Plan {
+/// Takes the records apart: what a change needs moves into it.
+fn plan(
+    records: Vec<SourceRecord>,
+    gone: &HashSet<String>,
+    full: bool,
+    inputs: Inputs<'_>,
+) -> Plan {
     let Inputs {
         source,
         mapping,
@@ -341,24 +394,21 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
     };
     let mut plan = Plan {
         owned: owned.len(),
-        owned_active: owned
-            .iter()
-            .filter(|o| o.agent.status == Status::Active)
-            .count(),
+        owned_active: owned.iter().filter(|o| o.status == Status::Active).count(),
         records: records.len(),
         ..Plan::default()
     };
-    let by_key: HashMap<&str, &Owned> = owned
+    let by_key: HashMap<&str, &SourcedAgent> = owned
         .iter()
         .filter_map(|o| o.key.as_deref().map(|k| (k, o)))
         .collect();
-    let mut by_employee: HashMap<String, &Agent> = HashMap::new();
-    let mut by_email: HashMap<String, &Agent> = HashMap::new();
+    let mut by_employee: HashMap<String, &SourcedAgent> = HashMap::new();
+    let mut by_email: HashMap<String, &SourcedAgent> = HashMap::new();
     for a in &linkable {
-        if let Some(n) = &a.profile.employee_number {
+        if let Some(n) = &a.employee_number {
             by_employee.entry(n.to_ascii_lowercase()).or_insert(a);
         }
-        if let Some(e) = AgentProfile::primary_of(&a.profile.emails) {
+        if let Some(e) = a.emails.primary() {
             by_email.entry(e.to_ascii_lowercase()).or_insert(a);
         }
     }
@@ -367,10 +417,13 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
     // Pass 1: which agent each person is — owned, linked, or new (with its id chosen now,
     // so that a manager created in this run is referenced in this run too).
     let mut claimed: HashSet<String> = HashSet::new();
+    // Keys of the owned agents the snapshot has.
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut targets: Vec<Target<'_>> = Vec::with_capacity(records.len());
-    for r in records {
-        if let Some(o) = by_key.get(r.key.as_str()) {
-            targets.push(Target::Owned(&o.agent));
+    for r in &records {
+        if let Some((key, o)) = by_key.get_key_value(r.key.as_str()) {
+            seen.insert(key);
+            targets.push(Target::Owned(o));
             continue;
         }
         let linked = mapping.link_by.iter().find_map(|k| {
@@ -401,19 +454,19 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
         .zip(&targets)
         .filter_map(|(r, t)| t.id().map(|id| (r.dn.to_ascii_lowercase(), id)))
         .collect();
-    let manager_of = |r: &SourceRecord| -> Option<String> {
+    let manager_of = |r: &SourceRecord| -> Option<&str> {
         let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
         if let Some(id) = id_by_dn.get(&dn) {
-            return Some((*id).to_owned());
+            return Some(*id);
         }
         let key = manager_keys.get(&dn)?;
-        by_key.get(key.as_str()).map(|o| o.agent.id.clone())
+        by_key.get(key.as_str()).map(|o| o.id.as_str())
     };
+    // People share a few sets of groups: apply the rules once per set.
+    let mut ruled: HashMap<Vec<String>, Ruled> = HashMap::new();
 
-    let mut seen: HashSet<&str> = HashSet::new();
-    for (r, target) in records.iter().zip(&targets) {
-        seen.insert(r.key.as_str());
-        let manager = manager_of(r);
+    for (r, target) in records.into_iter().zip(&targets) {
+        let manager = manager_of(&r);
         let (current, linked) = match target {
             Target::Skip => {
                 // Never had an account and is disabled: nothing to do.
@@ -421,11 +474,14 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
                 continue;
             }
             Target::New(id) => {
-                let (profile, _) = desired_profile(r, mapping, manager, None);
+                let (role, skills, _) = rules_for(&mut ruled, mapping, &r.groups).clone();
+                let key = r.key.clone();
+                let user_name = r.user_name.clone();
+                let profile = managed_profile(r, manager.map(str::to_owned), role, skills);
                 plan.changes.push(Change::Create {
                     id: id.clone(),
-                    key: r.key.clone(),
-                    user_name: r.user_name.clone(),
+                    key,
+                    user_name,
                     profile: Box::new(profile),
                     reason: tag("joined the directory"),
                 });
@@ -438,7 +494,7 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
             plan.changes.push(Change::Link {
                 agent_id: current.id.clone(),
                 key: r.key.clone(),
-                user_name: current.profile.user_name.clone(),
+                user_name: current.user_name.clone(),
                 by,
                 reason: tag(match by {
                     LinkKey::EmployeeNumber => "linked by employee number",
@@ -446,10 +502,21 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
                 }),
             });
         }
-        let (profile, role_group) = desired_profile(r, mapping, manager, Some(&current.profile));
-        let fields = changed_fields(current, &profile);
-        let mut touched = linked.is_some();
+        let rules = rules_for(&mut ruled, mapping, &r.groups);
+        let fields = changed_fields(current, &r, manager, rules);
+        let lifecycle = match (r.disabled, current.status) {
+            (true, Status::Active | Status::Pending) => Some(false),
+            (false, Status::Suspended) if mine(&current.disabled_reason) => Some(true),
+            _ => None,
+        };
+        let mut touched = linked.is_some() || lifecycle.is_some();
+        let user_name = if touched || !fields.is_empty() {
+            r.user_name.clone()
+        } else {
+            String::new()
+        };
         if !fields.is_empty() {
+            let (role, skills, role_group) = rules.clone();
             let reason = if fields.iter().any(|f| f == "role") {
                 match &role_group {
                     Some(g) => tag(&format!("moved to group {g}")),
@@ -460,31 +527,25 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
             };
             plan.changes.push(Change::Update {
                 agent_id: current.id.clone(),
-                user_name: r.user_name.clone(),
+                user_name: user_name.clone(),
                 fields,
-                profile: Box::new(profile),
+                profile: Box::new(managed_profile(r, manager.map(str::to_owned), role, skills)),
                 reason,
             });
             touched = true;
         }
-        match (r.disabled, current.status) {
-            (true, Status::Active | Status::Pending) => {
-                plan.changes.push(Change::Disable {
-                    agent_id: current.id.clone(),
-                    user_name: r.user_name.clone(),
-                    reason: tag("disabled in the directory"),
-                });
-                touched = true;
-            }
-            (false, Status::Suspended) if mine(&current.disabled_reason) => {
-                plan.changes.push(Change::Enable {
-                    agent_id: current.id.clone(),
-                    user_name: r.user_name.clone(),
-                    reason: tag("enabled in the directory again"),
-                });
-                touched = true;
-            }
-            _ => {}
+        match lifecycle {
+            Some(false) => plan.changes.push(Change::Disable {
+                agent_id: current.id.clone(),
+                user_name,
+                reason: tag("disabled in the directory"),
+            }),
+            Some(true) => plan.changes.push(Change::Enable {
+                agent_id: current.id.clone(),
+                user_name,
+                reason: tag("enabled in the directory again"),
+            }),
+            None => {}
         }
         if !touched {
             plan.unchanged += 1;
@@ -503,8 +564,8 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
         if !left {
             continue;
         }
-        let a = &o.agent;
-        let user_name = a.profile.user_name.clone();
+        let a = o;
+        let user_name = a.user_name.clone();
         match (mapping.leaver, a.status) {
             (LeaverPolicy::Delete { after }, Status::Suspended)
                 if mine(&a.disabled_reason) && a.disabled_at.is_some_and(|t| now - t >= after) =>
@@ -543,6 +604,7 @@ fn plan(records: &[SourceRecord], gone: &HashSet<String>, full: bool, inputs: In
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SyncedValues;
 
     fn record(key: &str, user: &str, groups: &[&str]) -> SourceRecord {
         SourceRecord {
@@ -596,31 +658,38 @@ mod tests {
     }
 
     /// The agent a previous run would have created for `r`.
-    fn agent_for(r: &SourceRecord, m: &Mapping) -> Owned {
-        let (profile, _) = desired_profile(r, m, None, None);
-        Owned {
-            agent: Agent {
-                id: format!("id-{}", r.key),
-                role: profile.role.clone().unwrap_or_default(),
-                profile,
-                status: Status::Active,
-                login_blocked: false,
-                sessions_revoked_at: None,
-                has_password: false,
-                source: "ldap:corp".into(),
-                disabled_at: None,
-                disabled_reason: None,
-                created_at: now(),
-                updated_at: now(),
-                version: 1,
-            },
+    fn agent_for(r: &SourceRecord, m: &Mapping) -> SourcedAgent {
+        let (p, _) = desired_profile(r, m, None, None);
+        SourcedAgent {
+            id: format!("id-{}", r.key),
             key: Some(r.key.clone()),
+            status: Status::Active,
+            disabled_at: None,
+            disabled_reason: None,
+            role: p.role.clone().unwrap_or_default(),
+            user_name: p.user_name,
+            given_name: p.given_name,
+            family_name: p.family_name,
+            display_name: p.display_name,
+            nickname: p.nickname,
+            title: p.title,
+            employee_number: p.employee_number,
+            department: p.department,
+            manager_id: p.manager_id,
+            emails: SyncedValues::of(p.emails),
+            phones: SyncedValues::of(p.phones),
+            skill_groups: p.skill_groups,
         }
     }
 
-    fn run(records: &[SourceRecord], owned: Vec<Owned>, linkable: Vec<Agent>, m: &Mapping) -> Plan {
+    fn run(
+        records: &[SourceRecord],
+        owned: Vec<SourcedAgent>,
+        linkable: Vec<SourcedAgent>,
+        m: &Mapping,
+    ) -> Plan {
         plan_full(
-            records,
+            records.to_vec(),
             Inputs {
                 source: "ldap:corp",
                 mapping: m,
@@ -640,12 +709,12 @@ mod tests {
         worker.manager_dn = Some(boss.dn.to_uppercase());
         let boss_agent = agent_for(&boss, &m);
         let mut worker_agent = agent_for(&worker, &m);
-        worker_agent.agent.profile.manager_id = Some(boss_agent.agent.id.clone());
-        worker_agent.agent.profile.title = Some("Old".into());
+        worker_agent.manager_id = Some(boss_agent.id.clone());
+        worker_agent.title = Some("Old".into());
         worker.title = Some("New".into());
         let plan_with = |keys: HashMap<String, String>| {
             plan_incremental(
-                std::slice::from_ref(&worker),
+                vec![worker.clone()],
                 &HashSet::new(),
                 Inputs {
                     source: "ldap:corp",
@@ -735,8 +804,8 @@ mod tests {
         );
         // Suspended by this source, enabled again at the source: re-enabled.
         let mut suspended = owned[0].clone();
-        suspended.agent.status = Status::Suspended;
-        suspended.agent.disabled_reason = Some("ldap:corp: disabled in the directory".into());
+        suspended.status = Status::Suspended;
+        suspended.disabled_reason = Some("ldap:corp: disabled in the directory".into());
         ana.disabled = false;
         let p = run(&[ana.clone()], vec![suspended.clone()], vec![], &m);
         assert!(
@@ -745,7 +814,7 @@ mod tests {
             p.changes
         );
         // Suspended by an admin: the directory does not override it.
-        suspended.agent.disabled_reason = Some("deactivated by token:admin".into());
+        suspended.disabled_reason = Some("deactivated by token:admin".into());
         let p = run(&[ana], vec![suspended], vec![], &m);
         assert!(p.changes.is_empty());
         // A disabled person without an account is not created.
@@ -788,9 +857,9 @@ mod tests {
     fn links_by_employee_number_once() {
         let m = mapping();
         let ana = record("1", "ana", &[]);
-        let mut existing = agent_for(&ana, &m).agent;
+        let mut existing = agent_for(&ana, &m);
         existing.id = "scim-ana".into();
-        existing.source = "scim:entra".into();
+        existing.key = None;
         let p = run(&[ana], vec![], vec![existing], &m);
         assert!(
             matches!(&p.changes[..], [Change::Link { agent_id, by: LinkKey::EmployeeNumber, .. }] if agent_id == "scim-ana"),
@@ -809,11 +878,11 @@ mod tests {
         let mut gone = agent_for(&ana, &m);
         let p = run(&[], vec![gone.clone()], vec![], &m);
         assert!(matches!(&p.changes[..], [Change::Disable { .. }]));
-        gone.agent.status = Status::Suspended;
-        gone.agent.disabled_reason = Some("ldap:corp: removed from the directory".into());
-        gone.agent.disabled_at = Some(now() - Duration::days(10));
+        gone.status = Status::Suspended;
+        gone.disabled_reason = Some("ldap:corp: removed from the directory".into());
+        gone.disabled_at = Some(now() - Duration::days(10));
         assert!(run(&[], vec![gone.clone()], vec![], &m).changes.is_empty());
-        gone.agent.disabled_at = Some(now() - Duration::days(31));
+        gone.disabled_at = Some(now() - Duration::days(31));
         assert!(matches!(
             &run(&[], vec![gone], vec![], &m).changes[..],
             [Change::Delete { .. }]
