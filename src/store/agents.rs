@@ -330,6 +330,14 @@ pub fn by_source(
                 values_q = values_q.filter(agents::source.not_like(format!("{p}%")));
             }
         }
+        SourceFilter::Keys(s, keys) => {
+            rows_q = rows_q
+                .filter(agents::source.eq(s.to_owned()))
+                .filter(agents::source_key.eq_any(keys.to_vec()));
+            values_q = values_q
+                .filter(agents::source.eq(s.to_owned()))
+                .filter(agents::source_key.eq_any(keys.to_vec()));
+        }
     }
     let rows: Vec<AgentRow> = rows_q.select(AgentRow::as_select()).load(conn)?;
     let values: Vec<AgentValueRow> = values_q
@@ -352,6 +360,25 @@ pub fn by_source(
             (to_agent(row, values), key)
         })
         .collect())
+}
+
+/// How many live agents `source` owns, and how many of them are active.
+pub fn count_by_source(conn: &mut DbConn, source: &str) -> QueryResult<(usize, usize)> {
+    use super::query::LiveAgent;
+    let live: i64 = agents::table
+        .filter(LiveAgent)
+        .filter(agents::source.eq(source))
+        .count()
+        .get_result(conn)?;
+    let active: i64 = agents::table
+        .filter(agents::source.eq(source))
+        .filter(agents::status.eq(Status::Active.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok((
+        usize::try_from(live).unwrap_or(0),
+        usize::try_from(active).unwrap_or(0),
+    ))
 }
 
 /// What a sync run compares with its source: the live agents [`by_source`] would return, as
@@ -379,6 +406,17 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
                 count_q = count_q.filter(agents::source.not_like(format!("{p}%")));
                 values_q = values_q.filter(agents::source.not_like(format!("{p}%")));
             }
+        }
+        SourceFilter::Keys(s, keys) => {
+            rows_q = rows_q
+                .filter(agents::source.eq(s.to_owned()))
+                .filter(agents::source_key.eq_any(keys.to_vec()));
+            count_q = count_q
+                .filter(agents::source.eq(s.to_owned()))
+                .filter(agents::source_key.eq_any(keys.to_vec()));
+            values_q = values_q
+                .filter(agents::source.eq(s.to_owned()))
+                .filter(agents::source_key.eq_any(keys.to_vec()));
         }
     }
     let count: i64 = count_q.count().get_result(conn)?;
@@ -524,4 +562,6 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
 pub enum SourceFilter<'a> {
     Is(&'a str),
     NotLike(&'a [&'a str]),
+    /// Owned by this source, with one of these keys (at most a few hundred: one `IN` list).
+    Keys(&'a str, &'a [String]),
 }

@@ -160,6 +160,9 @@ pub fn begin(
 pub struct Loaded {
     owned: Vec<SourcedAgent>,
     linkable: Vec<SourcedAgent>,
+    /// When only some owned agents were loaded: how many the source owns (live, active),
+    /// for the guard's shares.
+    totals: Option<(usize, usize)>,
 }
 
 /// Loads the agents `src` owns (and, with `link_by`, those it may claim). The runner does
@@ -172,7 +175,49 @@ pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
         } else {
             sourced_by(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
         };
-        Ok(Loaded { owned, linkable })
+        Ok(Loaded {
+            owned,
+            linkable,
+            totals: None,
+        })
+    })
+}
+
+/// Loads the owned agents a read concerns: all of them after a read that saw everyone,
+/// otherwise only those it names (changed or gone people, managers), so that a small
+/// change costs little however many agents the source owns.
+pub fn load_concerned(
+    conn: &mut DbConn,
+    src: &SyncSource,
+    changes: &Changes,
+) -> Result<Loaded, SyncError> {
+    if changes.full || changes.present.is_some() {
+        return load(conn, src);
+    }
+    let mut keys: Vec<String> = changes
+        .snapshot
+        .records
+        .iter()
+        .map(|r| r.key.clone())
+        .chain(changes.gone.iter().cloned())
+        .chain(changes.manager_keys.values().cloned())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut owned = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        owned.extend(sourced_by(conn, SourceFilter::Keys(&src.tag, chunk))?);
+    }
+    let linkable = if src.mapping.link_by.is_empty() || changes.snapshot.records.is_empty() {
+        Vec::new()
+    } else {
+        sourced_by(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
+    };
+    let totals = Some(agent_store::count_by_source(conn, &src.tag)?);
+    Ok(Loaded {
+        owned,
+        linkable,
+        totals,
     })
 }
 
@@ -211,9 +256,13 @@ pub fn execute(
             return Ok(report);
         }
     };
-    let Loaded { owned, linkable } = match loaded {
+    let Loaded {
+        owned,
+        linkable,
+        totals,
+    } = match loaded {
         Some(l) => l,
-        None => load(conn, src)?,
+        None => load_concerned(conn, src, &changes)?,
     };
     report.method = changes.method;
     report.note = changes.note.clone();
@@ -252,6 +301,10 @@ pub fn execute(
     } else {
         plan::plan_incremental(changes.snapshot.records, &gone, inputs)
     };
+    if let Some((owned, active)) = totals {
+        report.plan.owned = owned;
+        report.plan.owned_active = active;
+    }
     if let Some(why) = guard::check(&report.plan, &src.guard, complete) {
         if !opts.force {
             report.status = RunStatus::Refused;

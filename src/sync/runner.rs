@@ -205,17 +205,21 @@ where
     R: std::future::Future<Output = Result<Changes, SourceError>>,
 {
     let started = std::time::Instant::now();
-    // Read the source and load the agents it owns at the same time.
-    let loading = {
+    // A full run loads the agents the source owns while the source is being read; an
+    // incremental one loads only those its changes concern, once they are known.
+    let loading = (!opts.incremental).then(|| {
         let pool = pool.clone();
         let src = src.clone();
         tokio::task::spawn_blocking(move || -> Result<super::Loaded, RunError> {
             let mut conn = pool.get()?;
             Ok(super::load(&mut conn, &src)?)
         })
-    };
+    });
     let read = read.await;
-    let loaded = loading.await??;
+    let loaded = match loading {
+        Some(task) => Some(task.await??),
+        None => None,
+    };
     let position = match &read {
         Ok(c) => {
             tracing::info!(source = %src.name, method = c.method, full = c.full, records = c.snapshot.records.len(), skipped = c.snapshot.skipped, elapsed_ms = started.elapsed().as_millis() as u64, "source read");
@@ -231,7 +235,7 @@ where
             &src,
             run_id,
             read,
-            Some(loaded),
+            loaded,
             opts,
             progress,
             crate::store::now(),
