@@ -91,29 +91,26 @@ impl GroupGraph {
     /// back-link changes the member's `entryCSN`, `modifyTimestamp` or `uSNChanged`).
     pub(super) fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let mut edges: Vec<(&str, Vec<&str>)> = self
-            .parents
-            .iter()
-            .map(|(member, parents)| {
-                let mut names: Vec<&str> = parents
-                    .iter()
-                    .filter_map(|&p| self.names.get(p as usize).map(String::as_str))
-                    .collect();
-                names.sort_unstable();
-                (member.as_str(), names)
-            })
-            .collect();
-        edges.sort_unstable();
-        let mut hash = Sha256::new();
-        for (member, parents) in edges {
-            hash.update(member.as_bytes());
-            for p in parents {
+        // Order-independent without sorting: the sum of one hash per (member, group) edge.
+        let mut sum: u128 = 0;
+        let mut edges: u64 = 0;
+        for (member, parents) in &self.parents {
+            for &p in parents {
+                let Some(group) = self.names.get(p as usize) else {
+                    continue;
+                };
+                let mut hash = Sha256::new();
+                hash.update(member.as_bytes());
                 hash.update(b"\0");
-                hash.update(p.as_bytes());
+                hash.update(group.as_bytes());
+                let bytes = hash.finalize();
+                let mut first = [0u8; 16];
+                first.copy_from_slice(&bytes[..16]);
+                sum = sum.wrapping_add(u128::from_le_bytes(first));
+                edges += 1;
             }
-            hash.update(b"\n");
         }
-        hex::encode(hash.finalize())
+        format!("{edges}:{sum:032x}")
     }
 
     /// Every group the person with `dn` is in, nesting resolved: the groups listing the
