@@ -6,6 +6,10 @@ use std::time::Instant;
 
 use rollcall::sources::ldap::{Flavour, LdapSettings, fetch};
 
+// The allocator `rollcall` itself runs with, so the read is timed as the daemon does it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn usage() -> anyhow::Error {
     anyhow::anyhow!("usage: ldap_fetch URL BASE_DN [BIND_DN] [--page-size N] [--ad]")
 }
