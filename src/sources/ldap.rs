@@ -119,8 +119,8 @@ struct Context {
 impl Context {
     async fn read(ldap: &mut Ldap, settings: &LdapSettings) -> Result<Context, SourceError> {
         bind(ldap, settings).await?;
-        let names = schema::resolve(ldap, settings).await?;
         let root = root_dse::read(ldap, settings).await?;
+        let names = schema::resolve(ldap, settings, root.subschema()).await?;
         let graph = GroupGraph::read(ldap, settings).await?;
         let disabled = match &settings.disabled_filter {
             Some(filter) => Some(read_disabled(ldap, settings, filter).await?),

@@ -1,4 +1,5 @@
-//! The server's root DSE: which controls it offers (RFC 4533 content sync?) and, on Active
+//! The server's root DSE, read once per read of the directory: where its schema is, which
+//! controls it offers (RFC 4533 content sync?) and, on Active
 //! Directory, where its update sequence numbers stand (`highestCommittedUSN`) and which
 //! database they count in (the `invocationId` of the NTDS Settings object named by
 //! `dsServiceName`). A USN only means something with the `invocationId` it was read with:
@@ -14,6 +15,7 @@ use crate::sources::{SourceError, Usn};
 #[derive(Debug, Default)]
 pub(super) struct RootDse {
     supported_controls: Vec<String>,
+    subschema: Option<String>,
     highest_usn: Option<i64>,
     ds_service_name: Option<String>,
 }
@@ -24,12 +26,18 @@ impl RootDse {
             .iter()
             .any(|c| c == SYNC_REQUEST_OID)
     }
+
+    /// The DN of the subschema entry (`subschemaSubentry`).
+    pub(super) fn subschema(&self) -> Option<&str> {
+        self.subschema.as_deref()
+    }
 }
 
 /// Reads the root DSE. A server that hides it is read as offering nothing.
 pub(super) async fn read(ldap: &mut Ldap, settings: &LdapSettings) -> Result<RootDse, SourceError> {
     let attrs = [
         "supportedControl".to_owned(),
+        "subschemaSubentry".to_owned(),
         "highestCommittedUSN".to_owned(),
         "dsServiceName".to_owned(),
     ];
@@ -46,16 +54,17 @@ pub(super) async fn read(ldap: &mut Ldap, settings: &LdapSettings) -> Result<Roo
         },
         |tag| {
             let entry = RawEntry::parse(tag)?;
-            for (name, values) in entry.attrs {
-                let texts = values.iter().filter_map(|v| text(v).map(str::to_owned));
-                if name.eq_ignore_ascii_case("supportedControl") {
-                    root.supported_controls.extend(texts);
-                } else if name.eq_ignore_ascii_case("highestCommittedUSN") {
-                    root.highest_usn = texts.filter_map(|t| t.trim().parse().ok()).next();
-                } else if name.eq_ignore_ascii_case("dsServiceName") {
-                    root.ds_service_name = texts.into_iter().next();
-                }
-            }
+            root.subschema = entry.first_text("subschemaSubentry");
+            root.ds_service_name = entry.first_text("dsServiceName");
+            root.highest_usn = entry
+                .first_text("highestCommittedUSN")
+                .and_then(|t| t.trim().parse().ok());
+            root.supported_controls = entry
+                .attrs
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("supportedControl"))
+                .flat_map(|(_, values)| values.iter().filter_map(|v| text(v).map(str::to_owned)))
+                .collect();
             Ok(())
         },
     )

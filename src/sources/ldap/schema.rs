@@ -32,14 +32,16 @@ impl Names {
 /// Reads the server's attribute types and resolves the configured names. Active Directory
 /// has no aliases, and answers in the case of its schema, so it is not asked. A server
 /// that does not show its schema is read with the names as configured.
+/// `subschema` is the root DSE's `subschemaSubentry`.
 pub(super) async fn resolve(
     ldap: &mut Ldap,
     settings: &LdapSettings,
+    subschema: Option<&str>,
 ) -> Result<Names, SourceError> {
     if settings.flavour == Flavour::ActiveDirectory {
         return Ok(Names::default());
     }
-    let Some(types) = read_attribute_types(ldap, settings).await? else {
+    let Some(types) = read_attribute_types(ldap, settings, subschema).await? else {
         tracing::warn!(url = %settings.url, "the server's schema is not readable; attribute names are used as configured");
         return Ok(Names::default());
     };
@@ -93,26 +95,8 @@ struct AttributeType {
 async fn read_attribute_types(
     ldap: &mut Ldap,
     settings: &LdapSettings,
+    subschema: Option<&str>,
 ) -> Result<Option<Vec<AttributeType>>, SourceError> {
-    let mut subschema = None;
-    let attrs = ["subschemaSubentry".to_owned()];
-    paged::search_unpaged(
-        ldap,
-        settings,
-        paged::Search {
-            what: "root DSE read",
-            base: "",
-            scope: Scope::Base,
-            filter: "(objectClass=*)",
-            attrs: &attrs,
-        },
-        |tag| {
-            let entry = RawEntry::parse(tag)?;
-            subschema = entry.first_text("subschemaSubentry");
-            Ok(())
-        },
-    )
-    .await?;
     let Some(subschema) = subschema else {
         return Ok(None);
     };
@@ -123,7 +107,7 @@ async fn read_attribute_types(
         settings,
         paged::Search {
             what: "schema read",
-            base: &subschema,
+            base: subschema,
             scope: Scope::Base,
             filter: "(objectClass=subschema)",
             attrs: &attrs,
