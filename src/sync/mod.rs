@@ -51,6 +51,18 @@ pub struct RunOptions {
     pub trigger: &'static str,
 }
 
+impl RunOptions {
+    /// A run nobody asked for at the command line: applied, guard in force.
+    pub fn unattended(incremental: bool, trigger: &'static str) -> RunOptions {
+        RunOptions {
+            dry_run: false,
+            force: false,
+            incremental,
+            trigger,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {

@@ -99,12 +99,7 @@ pub async fn apply_changes(
     cfg: &SourceConfig,
     changes: Changes,
 ) -> Result<RunReport, RunError> {
-    let opts = RunOptions {
-        dry_run: false,
-        force: false,
-        incremental: !changes.full,
-        trigger: "watch",
-    };
+    let opts = RunOptions::unattended(!changes.full, "watch");
     run_with(
         pool,
         accounts,

@@ -91,12 +91,7 @@ async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context, leade
             tracing::debug!(source = %cfg.name, "another node runs the schedules");
             continue;
         }
-        let opts = RunOptions {
-            dry_run: false,
-            force: false,
-            incremental,
-            trigger: "schedule",
-        };
+        let opts = RunOptions::unattended(incremental, "schedule");
         if let Err(e) = run_source(
             pool.clone(),
             accounts.clone(),

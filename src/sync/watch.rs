@@ -76,12 +76,7 @@ pub async fn run<L, F>(
                 }
                 Ok(Event::GroupsChanged) => {
                     tracing::info!(source = %cfg.name, "watch: group memberships changed; full run");
-                    let opts = RunOptions {
-                        dry_run: false,
-                        force: false,
-                        incremental: false,
-                        trigger: "watch",
-                    };
+                    let opts = RunOptions::unattended(false, "watch");
                     let ran = run_source(
                         pool.clone(),
                         accounts.clone(),
