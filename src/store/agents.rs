@@ -319,26 +319,8 @@ pub fn by_source(
         .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
         .filter(agents::status.ne(Status::Deleted.as_str()))
         .into_boxed::<super::Db>();
-    match source {
-        SourceFilter::Is(s) => {
-            rows_q = rows_q.filter(agents::source.eq(s.to_owned()));
-            values_q = values_q.filter(agents::source.eq(s.to_owned()));
-        }
-        SourceFilter::NotLike(prefixes) => {
-            for p in prefixes {
-                rows_q = rows_q.filter(agents::source.not_like(format!("{p}%")));
-                values_q = values_q.filter(agents::source.not_like(format!("{p}%")));
-            }
-        }
-        SourceFilter::Keys(s, keys) => {
-            rows_q = rows_q
-                .filter(agents::source.eq(s.to_owned()))
-                .filter(agents::source_key.eq_any(keys.to_vec()));
-            values_q = values_q
-                .filter(agents::source.eq(s.to_owned()))
-                .filter(agents::source_key.eq_any(keys.to_vec()));
-        }
-    }
+    rows_q = rows_q.filter(owned_by(source));
+    values_q = values_q.filter(owned_by(source));
     let rows: Vec<AgentRow> = rows_q.select(AgentRow::as_select()).load(conn)?;
     let values: Vec<AgentValueRow> = values_q
         .order((
@@ -394,31 +376,9 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
         .filter(agents::status.ne(Status::Deleted.as_str()))
         .filter(agent_values::attr.eq_any([EMAILS, PHONES, SKILL_GROUPS]))
         .into_boxed::<super::Db>();
-    match source {
-        SourceFilter::Is(s) => {
-            rows_q = rows_q.filter(agents::source.eq(s.to_owned()));
-            count_q = count_q.filter(agents::source.eq(s.to_owned()));
-            values_q = values_q.filter(agents::source.eq(s.to_owned()));
-        }
-        SourceFilter::NotLike(prefixes) => {
-            for p in prefixes {
-                rows_q = rows_q.filter(agents::source.not_like(format!("{p}%")));
-                count_q = count_q.filter(agents::source.not_like(format!("{p}%")));
-                values_q = values_q.filter(agents::source.not_like(format!("{p}%")));
-            }
-        }
-        SourceFilter::Keys(s, keys) => {
-            rows_q = rows_q
-                .filter(agents::source.eq(s.to_owned()))
-                .filter(agents::source_key.eq_any(keys.to_vec()));
-            count_q = count_q
-                .filter(agents::source.eq(s.to_owned()))
-                .filter(agents::source_key.eq_any(keys.to_vec()));
-            values_q = values_q
-                .filter(agents::source.eq(s.to_owned()))
-                .filter(agents::source_key.eq_any(keys.to_vec()));
-        }
-    }
+    rows_q = rows_q.filter(owned_by(source));
+    count_q = count_q.filter(owned_by(source));
+    values_q = values_q.filter(owned_by(source));
     let count: i64 = count_q.count().get_result(conn)?;
     let mut out: Vec<SourcedAgent> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     type Columns = (
@@ -555,6 +515,33 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
     }
     flush(&mut out, current.take());
     Ok(out)
+}
+
+/// The condition on `agents` that `filter` stands for, usable in any query that has the
+/// `agents` table in its FROM clause.
+fn owned_by<'a, QS: 'a>(
+    filter: SourceFilter<'a>,
+) -> Box<dyn BoxableExpression<QS, super::Db, SqlType = diesel::sql_types::Bool> + 'a>
+where
+    agents::source: SelectableExpression<QS>,
+    diesel::dsl::AssumeNotNull<agents::source_key>: SelectableExpression<QS>,
+{
+    match filter {
+        SourceFilter::Is(s) => Box::new(agents::source.eq(s.to_owned())),
+        SourceFilter::NotLike(prefixes) => {
+            let mut cond: Box<dyn BoxableExpression<QS, super::Db, SqlType = _> + 'a> =
+                Box::new(agents::source.is_not_null());
+            for p in prefixes {
+                cond = Box::new(cond.and(agents::source.not_like(format!("{p}%"))));
+            }
+            cond
+        }
+        SourceFilter::Keys(s, keys) => Box::new(
+            agents::source
+                .eq(s.to_owned())
+                .and(agents::source_key.assume_not_null().eq_any(keys.to_vec())),
+        ),
+    }
 }
 
 /// Which agents [`by_source`] loads.
