@@ -530,6 +530,11 @@ fn apply_one(
 /// Where the next incremental run of `source` starts, as the last successful run left it.
 /// `since` is that run's start (the caller takes the overlap off).
 pub fn position(conn: &mut DbConn, source: &str) -> Result<Position, SyncError> {
+    Ok(stored(conn, source)?.0)
+}
+
+/// The stored position of `source` and its last full run.
+fn stored(conn: &mut DbConn, source: &str) -> Result<(Position, Option<NaiveDateTime>), SyncError> {
     use crate::store::schema::source_state as st;
     type Row = (
         Option<String>,
@@ -537,6 +542,7 @@ pub fn position(conn: &mut DbConn, source: &str) -> Result<Position, SyncError> 
         Option<String>,
         Option<i64>,
         Option<String>,
+        Option<NaiveDateTime>,
     );
     let row: Option<Row> = st::table
         .filter(st::source.eq(source))
@@ -546,14 +552,15 @@ pub fn position(conn: &mut DbConn, source: &str) -> Result<Position, SyncError> 
             st::usn_invocation_id,
             st::usn_highest,
             st::groups_digest,
+            st::last_full_at,
         ))
         .first(conn)
         .optional()?;
-    let Some((since, cookie, invocation_id, highest, groups)) = row else {
-        return Ok(Position::default());
+    let Some((since, cookie, invocation_id, highest, groups, last_full)) = row else {
+        return Ok((Position::default(), None));
     };
     use base64::Engine as _;
-    Ok(Position {
+    let position = Position {
         since: since.and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").ok()),
         cookie: cookie.and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok()),
         usn: match (invocation_id, highest) {
@@ -564,7 +571,8 @@ pub fn position(conn: &mut DbConn, source: &str) -> Result<Position, SyncError> 
             _ => None,
         },
         groups,
-    })
+    };
+    Ok((position, last_full))
 }
 
 /// Records where the next incremental run starts, after a run was applied: `at` is when
@@ -581,12 +589,7 @@ pub fn save_position(
     use crate::store::schema::source_state as st;
     use base64::Engine as _;
     write_tx(conn, |conn| -> Result<(), SyncError> {
-        let old = position(conn, source)?;
-        let last_full: Option<Option<NaiveDateTime>> = st::table
-            .filter(st::source.eq(source))
-            .select(st::last_full_at)
-            .first(conn)
-            .optional()?;
+        let (old, last_full) = stored(conn, source)?;
         let since = at.or(old.since);
         let cookie = next.cookie.clone().or(old.cookie);
         let usn = next.usn.clone().or(old.usn);
@@ -597,11 +600,7 @@ pub fn save_position(
                 st::source.eq(source),
                 st::cursor.eq(since.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())),
                 st::cursor_kind.eq(Some("modify_timestamp")),
-                st::last_full_at.eq(if full {
-                    at.or(Some(now))
-                } else {
-                    last_full.flatten()
-                }),
+                st::last_full_at.eq(if full { at.or(Some(now)) } else { last_full }),
                 st::updated_at.eq(now),
                 st::sync_cookie
                     .eq(cookie.map(|c| base64::engine::general_purpose::STANDARD.encode(c))),
