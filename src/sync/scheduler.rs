@@ -12,7 +12,8 @@ use crate::config::Config;
 use crate::store::{DbConn, Pool};
 
 use super::RunOptions;
-use super::runner::run_source;
+use super::SyncError;
+use super::runner::{RunError, run_source};
 
 /// The advisory lock key electing the scheduling node (`rollcall` in ASCII).
 const LEADER_LOCK: i64 = 0x726f_6c6c_6361_6c6c;
@@ -92,20 +93,38 @@ async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context, leade
             continue;
         }
         let opts = RunOptions::unattended(incremental, "schedule");
-        if let Err(e) = run_source(
-            pool.clone(),
-            accounts.clone(),
-            config.clone(),
-            cfg.clone(),
-            opts,
-            None,
-        )
-        .await
-        {
-            tracing::warn!(source = %cfg.name, error = %e, "scheduled run did not start");
+        // An incremental run that finds another run of the source in progress is skipped
+        // (that run covers it). A full run waits for it instead: full runs are what catches
+        // leavers, and their schedule often coincides with the incremental one.
+        let waiting_since = tokio::time::Instant::now();
+        loop {
+            let ran = run_source(
+                pool.clone(),
+                accounts.clone(),
+                config.clone(),
+                cfg.clone(),
+                opts,
+                None,
+            )
+            .await;
+            match ran {
+                Err(RunError::Sync(SyncError::Busy(_)))
+                    if !incremental && waiting_since.elapsed() < FULL_RUN_PATIENCE =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(source = %cfg.name, error = %e, "scheduled run did not start");
+                    break;
+                }
+                Ok(_) => break,
+            }
         }
     }
 }
+
+/// How long a scheduled full run waits for another run of its source to end.
+const FULL_RUN_PATIENCE: Duration = Duration::from_secs(3600);
 
 /// SQLite is one node: always the leader. On PostgreSQL a session advisory lock, held on a
 /// connection kept for the purpose, elects one node; if that connection breaks, the lock

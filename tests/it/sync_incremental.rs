@@ -352,7 +352,8 @@ both!(both_schedules_of_a_source_run_inside_serve, |b| {
     let slapd = directory(&["ana", "bob"]);
     let toml = crate::sync_ldap::source_toml(&slapd, "* * * * * *").replacen(
         "schedule = \"* * * * * *\"",
-        "schedule = \"* * * * * *\"\nfull_schedule = \"* * * * * *\"",
+        // Incremental runs on even seconds, full runs on odd ones.
+        "schedule = \"0/2 * * * * *\"\nfull_schedule = \"1/2 * * * * *\"",
         1,
     );
     let sources = rollcall::config::Config::from_parts(&toml, Vec::new())
@@ -361,7 +362,7 @@ both!(both_schedules_of_a_source_run_inside_serve, |b| {
     let s = crate::harness::TestServer::start_with(b, |c| c.sources = sources);
     // Each schedule has a task of its own; on PostgreSQL both must pass the leader check
     // (one advisory lock per process, not per task).
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let modes: Vec<String> = {
             let mut conn = s.conn();
