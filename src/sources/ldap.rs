@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope};
 
-use super::{Changes, Position, Snapshot, SourceError, Usn};
+use super::{Changes, Position, RecordSink, Snapshot, SourceError, SourceRecord, Usn};
 use entry::EntryMapper;
 use groups::GroupGraph;
 use settings::Field;
@@ -32,7 +32,19 @@ pub async fn fetch(settings: &LdapSettings) -> Result<Snapshot, SourceError> {
 /// `fetch` with the clock passed in: `now` decides which Active Directory accounts have
 /// expired.
 pub async fn fetch_at(settings: &LdapSettings, now: SystemTime) -> Result<Snapshot, SourceError> {
-    on_reader_thread(settings, now, Job::Full)
+    on_reader_thread(settings, now, Job::Full(None))
+        .await
+        .map(|c| c.snapshot)
+}
+
+/// `fetch`, handing the people to `sink` a page at a time as they are read instead of
+/// collecting them: the snapshot returned has no records. The read fails if the receiving
+/// end goes away.
+pub async fn fetch_into(
+    settings: &LdapSettings,
+    sink: RecordSink,
+) -> Result<Snapshot, SourceError> {
+    on_reader_thread(settings, SystemTime::now(), Job::Full(Some(sink)))
         .await
         .map(|c| c.snapshot)
 }
@@ -48,7 +60,7 @@ pub async fn fetch_changes(
 }
 
 enum Job {
-    Full,
+    Full(Option<RecordSink>),
     Changes(Position),
 }
 
@@ -95,7 +107,7 @@ async fn session(
     let result = async {
         let ctx = Context::read(&mut ldap, settings).await?;
         match job {
-            Job::Full => read_full(&mut ldap, settings, &ctx, now)
+            Job::Full(sink) => read_full(&mut ldap, settings, &ctx, now, sink)
                 .await
                 .map(Changes::full),
             Job::Changes(from) => read_changes(&mut ldap, settings, &ctx, from, now).await,
@@ -196,19 +208,53 @@ async fn read_full(
     settings: &LdapSettings,
     ctx: &Context,
     now: SystemTime,
+    sink: Option<RecordSink>,
 ) -> Result<Snapshot, SourceError> {
     // Taken before the read: what changes while the read runs is read again next time.
     let usn = match ctx.method(settings) {
         Incremental::Usn => root_dse::usn(ldap, settings, &ctx.root).await?,
         _ => None,
     };
-    let mut snapshot = read_people(ldap, settings, ctx, &settings.user_filter, now).await?;
+    let (mut snapshot, read) = match sink {
+        Some(sink) => {
+            let mut delivered = 0;
+            let mut page = Vec::new();
+            let mut send = |page: &mut Vec<SourceRecord>| {
+                delivered += page.len();
+                sink.send(std::mem::take(page))
+                    .map_err(|_| SourceError::Search("the run stopped reading".into()))
+            };
+            let mut snapshot = Snapshot::default();
+            people(ldap, settings, ctx, &settings.user_filter, now, |record| {
+                match record {
+                    Some(record) => {
+                        page.push(record);
+                        if page.len() >= SINK_PAGE {
+                            send(&mut page)?;
+                        }
+                    }
+                    None => snapshot.skipped += 1,
+                }
+                Ok(())
+            })
+            .await?;
+            if !page.is_empty() {
+                send(&mut page)?;
+            }
+            (snapshot, delivered)
+        }
+        None => {
+            let snapshot = read_people(ldap, settings, ctx, &settings.user_filter, now).await?;
+            let read = snapshot.records.len();
+            (snapshot, read)
+        }
+    };
     snapshot.position.usn = usn;
     snapshot.position.groups = Some(ctx.graph.digest());
     tracing::info!(
         url = %settings.url,
         base = %settings.base_dn,
-        people = snapshot.records.len(),
+        people = read,
         skipped = snapshot.skipped,
         groups = ctx.graph.len(),
         "LDAP directory read"
@@ -224,8 +270,35 @@ async fn read_people(
     filter: &str,
     now: SystemTime,
 ) -> Result<Snapshot, SourceError> {
-    let mapper = ctx.mapper(settings, now);
     let mut snapshot = Snapshot::default();
+    people(ldap, settings, ctx, filter, now, |record| {
+        match record {
+            Some(record) => snapshot.records.push(record),
+            None => snapshot.skipped += 1,
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(snapshot)
+}
+
+/// People handed to a sink per page (see `fetch_into`).
+const SINK_PAGE: usize = 500;
+
+/// Runs a paged search of `filter` and hands each entry, mapped (`None`: skipped, the
+/// reason logged), to `on_person`.
+async fn people<F>(
+    ldap: &mut Ldap,
+    settings: &LdapSettings,
+    ctx: &Context,
+    filter: &str,
+    now: SystemTime,
+    mut on_person: F,
+) -> Result<(), SourceError>
+where
+    F: FnMut(Option<SourceRecord>) -> Result<(), SourceError>,
+{
+    let mapper = ctx.mapper(settings, now);
     let attrs = mapper.requested_attributes();
     paged::search(
         ldap,
@@ -237,16 +310,10 @@ async fn read_people(
             filter,
             attrs: &attrs,
         },
-        |tag| {
-            match mapper.map(tag)? {
-                Some(record) => snapshot.records.push(record),
-                None => snapshot.skipped += 1,
-            }
-            Ok(())
-        },
+        |tag| on_person(mapper.map(tag)?),
     )
     .await?;
-    Ok(snapshot)
+    Ok(())
 }
 
 /// `(&(user_filter)(extra))`
@@ -276,7 +343,7 @@ async fn read_changes(
         changes
     };
     if from.groups.as_ref().is_some_and(|g| *g != digest) {
-        let snapshot = read_full(ldap, settings, ctx, now).await?;
+        let snapshot = read_full(ldap, settings, ctx, now, None).await?;
         return Ok(full("group memberships changed".into(), snapshot));
     }
     let mut changes = match method {
@@ -322,18 +389,18 @@ async fn read_changes(
                     }
                 }
                 (_, None) => {
-                    let snapshot = read_full(ldap, settings, ctx, now).await?;
+                    let snapshot = read_full(ldap, settings, ctx, now, None).await?;
                     full(
                         "the server shows no highestCommittedUSN/invocationId".into(),
                         snapshot,
                     )
                 }
                 (None, Some(_)) => {
-                    let snapshot = read_full(ldap, settings, ctx, now).await?;
+                    let snapshot = read_full(ldap, settings, ctx, now, None).await?;
                     full("no previous USN".into(), snapshot)
                 }
                 (Some(_), Some(_)) => {
-                    let snapshot = read_full(ldap, settings, ctx, now).await?;
+                    let snapshot = read_full(ldap, settings, ctx, now, None).await?;
                     full(
                         "another domain controller (or a restored one) answers: its invocationId differs".into(),
                         snapshot,
@@ -367,7 +434,7 @@ async fn by_timestamp(
     now: SystemTime,
 ) -> Result<Changes, SourceError> {
     let Some(since) = since else {
-        let snapshot = read_full(ldap, settings, ctx, now).await?;
+        let snapshot = read_full(ldap, settings, ctx, now, None).await?;
         let mut changes = Changes::full(snapshot);
         changes.note = Some("no previous run".into());
         return Ok(changes);

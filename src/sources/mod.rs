@@ -143,6 +143,23 @@ fn no_settings(cfg: &crate::config::SourceConfig) -> SourceError {
     ))
 }
 
+/// Where a streaming read hands its people, a page at a time (see [`fetch_into`]).
+pub type RecordSink = std::sync::mpsc::SyncSender<Vec<SourceRecord>>;
+
+/// Reads a configured source in full, handing the people to `sink` page by page as they
+/// are read; the snapshot returned has no records. Fails if the receiver goes away.
+pub async fn fetch_into(
+    cfg: &crate::config::SourceConfig,
+    sink: RecordSink,
+) -> Result<Snapshot, SourceError> {
+    match cfg.kind {
+        crate::config::SourceKind::Ldap => match &cfg.ldap {
+            Some(settings) => ldap::fetch_into(settings, sink).await,
+            None => Err(no_settings(cfg)),
+        },
+    }
+}
+
 /// Reads a configured source in full.
 pub async fn fetch(cfg: &crate::config::SourceConfig) -> Result<Snapshot, SourceError> {
     match cfg.kind {

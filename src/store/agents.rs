@@ -367,6 +367,24 @@ pub fn count_by_source(conn: &mut DbConn, source: &str) -> QueryResult<(usize, u
 /// [`SourcedAgent`]s (only the columns and values a source manages, read as a stream: no
 /// full rows held on the way).
 pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
+    // One snapshot for the agents and their values: a read transaction (on PostgreSQL at
+    // REPEATABLE READ, where each statement would otherwise see its own).
+    use diesel::connection::TransactionManager;
+    let nested = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+        .is_some();
+    conn.transaction(|conn| {
+        if !nested && let DbConn::Pg(_) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(conn)?;
+        }
+        sourced_by_in(conn, source)
+    })
+}
+
+fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
     use super::query::LiveAgent;
     use diesel::connection::DefaultLoadingMode;
     let mut rows_q = agents::table.filter(LiveAgent).into_boxed::<super::Db>();
@@ -398,7 +416,10 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
         Option<String>,
         Option<String>,
     );
+    // Both queries list agents in the same order, so values are matched to their agent
+    // by walking the two lists side by side.
     let rows = rows_q
+        .order((agents::source, agents::source_key, agents::id))
         .select((
             agents::id,
             agents::source_key,
@@ -456,9 +477,6 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
             skill_groups: Vec::new(),
         });
     }
-    // Values are matched to their agent by id (byte order here, whatever the database's
-    // collation: the query only groups them by agent).
-    out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let values = values_q
         .select((
             agent_values::agent_id,
@@ -469,7 +487,9 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
             agent_values::display,
         ))
         .order((
-            agent_values::agent_id,
+            agents::source,
+            agents::source_key,
+            agents::id,
             agent_values::attr,
             agent_values::position,
         ))
@@ -479,17 +499,21 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
     // One agent's values at a time (the rows come grouped by agent).
     type Pending = (String, Vec<MultiValue>, Vec<MultiValue>, Vec<String>);
     let mut current: Option<Pending> = None;
-    let flush = |out: &mut Vec<SourcedAgent>, done: Option<Pending>| {
+    // Where the walk through `out` is.
+    let mut at = 0;
+    let mut flush = |out: &mut Vec<SourcedAgent>, done: Option<Pending>| {
         let Some((id, emails, phones, skills)) = done else {
             return;
         };
-        // An agent created after the rows were read: not part of this run.
-        if let Ok(i) = out.binary_search_by(|a| a.id.as_str().cmp(&id)) {
-            let agent = &mut out[i];
-            agent.emails = SyncedValues::of(emails);
-            agent.phones = SyncedValues::of(phones);
-            agent.skill_groups = skills;
-        }
+        let Some(found) = out[at..].iter().position(|a| a.id == id) else {
+            // Not among the rows (read in the same transaction, so this does not happen).
+            return;
+        };
+        at += found;
+        let agent = &mut out[at];
+        agent.emails = SyncedValues::of(emails);
+        agent.phones = SyncedValues::of(phones);
+        agent.skill_groups = skills;
     };
     for v in values {
         let (agent_id, attr, value, kind, primary, display) = v?;

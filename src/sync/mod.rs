@@ -177,6 +177,20 @@ pub struct Loaded {
     totals: Option<(usize, usize)>,
 }
 
+impl Loaded {
+    /// A planner for a full run of `src` against these agents.
+    pub fn planner(self, src: &SyncSource, now: NaiveDateTime) -> plan::Planner<'_> {
+        plan::Planner::new(Inputs {
+            source: &src.tag,
+            mapping: &src.mapping,
+            owned: self.owned,
+            linkable: self.linkable,
+            manager_keys: std::collections::HashMap::new(),
+            now,
+        })
+    }
+}
+
 /// Loads the agents `src` owns (and, with `link_by`, those it may claim). The runner does
 /// this while the source is being read.
 pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
@@ -247,26 +261,10 @@ pub fn execute(
     progress: Option<Progress>,
     now: NaiveDateTime,
 ) -> Result<RunReport, SyncError> {
-    let mut report = RunReport {
-        run_id,
-        source: src.name.clone(),
-        status: RunStatus::Ok,
-        dry_run: opts.dry_run,
-        method: "full",
-        note: None,
-        plan_was_full: false,
-        plan: Plan::default(),
-        error: None,
-        failures: Vec::new(),
-    };
+    let mut report = RunReport::new(run_id, src, opts);
     let changes = match read {
         Ok(c) => c,
-        Err(e) => {
-            report.status = RunStatus::Failed;
-            report.error = Some(e.to_string());
-            finish(conn, &report, now)?;
-            return Ok(report);
-        }
+        Err(e) => return failed(conn, report, &e, now),
     };
     let Loaded {
         owned,
@@ -294,29 +292,99 @@ pub fn execute(
                 .map(str::to_owned),
         );
     }
-    let inputs = Inputs {
+    // The guard's "nobody there" check applies to reads that saw everyone: a full read, or
+    // a present phase that listed nobody and changed nobody.
+    let complete = changes.full
+        || (changes.present.as_ref().is_some_and(|p| p.is_empty()) && records.is_empty());
+    let mut planner = plan::Planner::new(Inputs {
         source: &src.tag,
         mapping: &src.mapping,
         owned,
         linkable,
         manager_keys: changes.manager_keys,
         now,
-    };
-    // The guard's "nobody there" check applies to reads that saw everyone: a full read, or
-    // a present phase that listed nobody and changed nobody.
-    let complete = changes.full
-        || (changes.present.as_ref().is_some_and(|p| p.is_empty()) && records.is_empty());
+    });
     // The plan takes the records apart: what the apply needs moves into it, the rest is
     // freed as planning goes.
-    report.plan = if changes.full {
-        plan::plan_full(changes.snapshot.records, inputs)
-    } else {
-        plan::plan_incremental(changes.snapshot.records, &gone, inputs)
-    };
+    planner.push_all(changes.snapshot.records);
+    report.plan = planner.finish(&gone, changes.full);
     if let Some((owned, active)) = totals {
         report.plan.owned = owned;
         report.plan.owned_active = active;
     }
+    conclude(conn, accounts, src, report, complete, opts, progress, now)
+}
+
+/// Finishes a full run whose people were planned as they were read (`planner`, see
+/// [`runner`]): `read` is the read's outcome, without records. A failed read discards the
+/// plan and changes nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_streamed(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    run_id: i64,
+    read: Result<Changes, SourceError>,
+    planner: plan::Planner<'_>,
+    opts: RunOptions,
+    progress: Option<Progress>,
+    now: NaiveDateTime,
+) -> Result<RunReport, SyncError> {
+    let mut report = RunReport::new(run_id, src, opts);
+    let changes = match read {
+        Ok(c) => c,
+        Err(e) => return failed(conn, report, &e, now),
+    };
+    report.method = changes.method;
+    report.note = changes.note;
+    report.plan_was_full = true;
+    report.plan = planner.finish(&changes.gone, true);
+    conclude(conn, accounts, src, report, true, opts, progress, now)
+}
+
+impl RunReport {
+    fn new(run_id: i64, src: &SyncSource, opts: RunOptions) -> RunReport {
+        RunReport {
+            run_id,
+            source: src.name.clone(),
+            status: RunStatus::Ok,
+            dry_run: opts.dry_run,
+            method: "full",
+            note: None,
+            plan_was_full: false,
+            plan: Plan::default(),
+            error: None,
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// Records a run whose source could not be read.
+fn failed(
+    conn: &mut DbConn,
+    mut report: RunReport,
+    e: &SourceError,
+    now: NaiveDateTime,
+) -> Result<RunReport, SyncError> {
+    report.status = RunStatus::Failed;
+    report.error = Some(e.to_string());
+    finish(conn, &report, now)?;
+    Ok(report)
+}
+
+/// Guards the planned run, applies it unless it is a dry run or refused, and records it.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    mut report: RunReport,
+    complete: bool,
+    opts: RunOptions,
+    progress: Option<Progress>,
+    now: NaiveDateTime,
+) -> Result<RunReport, SyncError> {
+    let run_id = report.run_id;
     if let Some(why) = guard::check(&report.plan, &src.guard, complete) {
         if !opts.force {
             report.status = RunStatus::Refused;

@@ -158,23 +158,13 @@ impl Plan {
     }
 }
 
-/// Which agent a person is.
-enum Target<'a> {
-    Owned(&'a SourcedAgent),
-    Linked(LinkKey, &'a SourcedAgent),
+/// Which agent a person is (indices into the planner's owned and linkable agents).
+enum Target {
+    Owned(usize),
+    Linked(LinkKey, usize),
     New(String),
     /// Disabled at the source and without an agent.
     Skip,
-}
-
-impl Target<'_> {
-    fn id(&self) -> Option<&str> {
-        match self {
-            Target::Owned(a) | Target::Linked(_, a) => Some(&a.id),
-            Target::New(id) => Some(id),
-            Target::Skip => None,
-        }
-    }
 }
 
 /// Everything the planner needs besides the snapshot.
@@ -359,7 +349,9 @@ fn changed_fields(
 
 /// Builds the plan of a full run: every owned agent not in the snapshot is a leaver.
 pub fn plan_full(records: Vec<SourceRecord>, inputs: Inputs<'_>) -> Plan {
-    plan(records, &HashSet::new(), true, inputs)
+    let mut planner = Planner::new(inputs);
+    planner.push_all(records);
+    planner.finish(&HashSet::new(), true)
 }
 
 /// Builds the plan of an incremental run: only the given records changed, and `gone` holds
@@ -369,129 +361,227 @@ pub fn plan_incremental(
     gone: &HashSet<String>,
     inputs: Inputs<'_>,
 ) -> Plan {
-    plan(records, gone, false, inputs)
+    let mut planner = Planner::new(inputs);
+    planner.push_all(records);
+    planner.finish(gone, false)
 }
 
-/// Takes the records apart: what a change needs moves into it.
-fn plan(
-    records: Vec<SourceRecord>,
-    gone: &HashSet<String>,
-    full: bool,
-    inputs: Inputs<'_>,
-) -> Plan {
-    let Inputs {
-        source,
-        mapping,
-        owned,
-        linkable,
-        manager_keys,
-        now,
-    } = inputs;
-    let mine = |reason: &Option<String>| {
-        reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with(source) && r[source.len()..].starts_with(": "))
-    };
-    let mut plan = Plan {
-        owned: owned.len(),
-        owned_active: owned.iter().filter(|o| o.status == Status::Active).count(),
-        records: records.len(),
-        ..Plan::default()
-    };
-    let by_key: HashMap<&str, &SourcedAgent> = owned
-        .iter()
-        .filter_map(|o| o.key.as_deref().map(|k| (k, o)))
-        .collect();
-    let mut by_employee: HashMap<String, &SourcedAgent> = HashMap::new();
-    let mut by_email: HashMap<String, &SourcedAgent> = HashMap::new();
-    for a in &linkable {
-        if let Some(n) = &a.employee_number {
-            by_employee.entry(n.to_ascii_lowercase()).or_insert(a);
+/// Plans a run record by record, as a source delivers them: each person is compared with
+/// their agent as soon as they arrive, and what a change needs moves into it, so a full
+/// read is planned while it is still being read and no snapshot is held. A person whose
+/// manager has not been seen yet waits for the end of the read (the manager may come later).
+pub struct Planner<'a> {
+    source: &'a str,
+    mapping: &'a Mapping,
+    now: NaiveDateTime,
+    owned: Vec<SourcedAgent>,
+    linkable: Vec<SourcedAgent>,
+    manager_keys: HashMap<String, String>,
+    /// Owned agents by key (index into `owned`).
+    by_key: HashMap<String, usize>,
+    by_employee: HashMap<String, usize>,
+    by_email: HashMap<String, usize>,
+    /// Linkable agents already claimed by someone in this run.
+    claimed: HashSet<usize>,
+    /// Owned agents the source still has.
+    seen: Vec<bool>,
+    /// Lower-cased DN → the id of that person's agent (existing or chosen now).
+    id_by_dn: HashMap<String, String>,
+    /// The rules' outcome per distinct set of groups.
+    ruled: HashMap<Vec<String>, Ruled>,
+    /// People waiting for their manager to be known.
+    waiting: Vec<(SourceRecord, Target)>,
+    plan: Plan,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(inputs: Inputs<'a>) -> Planner<'a> {
+        let Inputs {
+            source,
+            mapping,
+            owned,
+            linkable,
+            manager_keys,
+            now,
+        } = inputs;
+        let by_key: HashMap<String, usize> = owned
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.key.clone().map(|k| (k, i)))
+            .collect();
+        let mut by_employee = HashMap::new();
+        let mut by_email = HashMap::new();
+        for (i, a) in linkable.iter().enumerate() {
+            if let Some(n) = &a.employee_number {
+                by_employee.entry(n.to_ascii_lowercase()).or_insert(i);
+            }
+            if let Some(e) = a.emails.primary() {
+                by_email.entry(e.to_ascii_lowercase()).or_insert(i);
+            }
         }
-        if let Some(e) = a.emails.primary() {
-            by_email.entry(e.to_ascii_lowercase()).or_insert(a);
+        let plan = Plan {
+            owned: owned.len(),
+            owned_active: owned.iter().filter(|o| o.status == Status::Active).count(),
+            ..Plan::default()
+        };
+        Planner {
+            source,
+            mapping,
+            now,
+            seen: vec![false; owned.len()],
+            owned,
+            linkable,
+            manager_keys,
+            by_key,
+            by_employee,
+            by_email,
+            claimed: HashSet::new(),
+            id_by_dn: HashMap::new(),
+            ruled: HashMap::new(),
+            waiting: Vec::new(),
+            plan,
         }
     }
-    let tag = |what: &str| format!("{source}: {what}");
 
-    // Pass 1: which agent each person is — owned, linked, or new (with its id chosen now,
-    // so that a manager created in this run is referenced in this run too).
-    let mut claimed: HashSet<String> = HashSet::new();
-    // Keys of the owned agents the snapshot has.
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut targets: Vec<Target<'_>> = Vec::with_capacity(records.len());
-    for r in &records {
-        if let Some((key, o)) = by_key.get_key_value(r.key.as_str()) {
-            seen.insert(key);
-            targets.push(Target::Owned(o));
-            continue;
+    /// Live agents the source owns (what the guard's shares count).
+    pub fn owned(&self) -> usize {
+        self.owned.len()
+    }
+
+    pub fn push_all(&mut self, records: Vec<SourceRecord>) {
+        for r in records {
+            self.push(r);
         }
-        let linked = mapping.link_by.iter().find_map(|k| {
+    }
+
+    /// Plans one person.
+    pub fn push(&mut self, r: SourceRecord) {
+        self.plan.records += 1;
+        let target = self.target(&r);
+        let id = match &target {
+            Target::Owned(i) => Some(self.owned[*i].id.clone()),
+            Target::Linked(_, i) => Some(self.linkable[*i].id.clone()),
+            Target::New(id) => Some(id.clone()),
+            Target::Skip => None,
+        };
+        if let Some(id) = id {
+            self.id_by_dn.insert(r.dn.to_ascii_lowercase(), id);
+        }
+        match &r.manager_dn {
+            Some(dn) if !self.id_by_dn.contains_key(&dn.to_ascii_lowercase()) => {
+                self.waiting.push((r, target));
+            }
+            _ => self.person(r, &target),
+        }
+    }
+
+    /// Plans the people still waiting for a manager, then the leavers: on a full run every
+    /// owned agent the source no longer has, otherwise the keys in `gone`.
+    pub fn finish(mut self, gone: &HashSet<String>, full: bool) -> Plan {
+        for (r, target) in std::mem::take(&mut self.waiting) {
+            self.person(r, &target);
+        }
+        let Planner {
+            source,
+            mapping,
+            now,
+            owned,
+            seen,
+            mut plan,
+            ..
+        } = self;
+        for (o, seen) in owned.iter().zip(seen) {
+            let Some(key) = o.key.as_deref() else {
+                continue;
+            };
+            let left = if full { !seen } else { gone.contains(key) };
+            if left {
+                leaver(&mut plan, source, mapping, now, o);
+            }
+        }
+        plan
+    }
+
+    /// Which agent `r` is: owned, linked, or new (with its id chosen now, so that a manager
+    /// created in this run is referenced in this run too).
+    fn target(&mut self, r: &SourceRecord) -> Target {
+        if let Some(&i) = self.by_key.get(r.key.as_str()) {
+            self.seen[i] = true;
+            return Target::Owned(i);
+        }
+        let linked = self.mapping.link_by.iter().find_map(|k| {
             let found = match k {
                 LinkKey::EmployeeNumber => r
                     .employee_number
                     .as_ref()
-                    .and_then(|n| by_employee.get(&n.to_ascii_lowercase())),
+                    .and_then(|n| self.by_employee.get(&n.to_ascii_lowercase())),
                 LinkKey::Email => r
                     .email
                     .as_ref()
-                    .and_then(|e| by_email.get(&e.to_ascii_lowercase())),
+                    .and_then(|e| self.by_email.get(&e.to_ascii_lowercase())),
             };
-            found.filter(|a| !claimed.contains(&a.id)).map(|a| (*k, *a))
+            found
+                .filter(|i| !self.claimed.contains(*i))
+                .map(|i| (*k, *i))
         });
-        targets.push(match linked {
-            Some((by, a)) => {
-                claimed.insert(a.id.clone());
-                Target::Linked(by, a)
+        match linked {
+            Some((by, i)) => {
+                self.claimed.insert(i);
+                Target::Linked(by, i)
             }
             None if r.disabled => Target::Skip,
             None => Target::New(uuid::Uuid::now_v7().to_string()),
-        });
-    }
-    // Managers are named by DN: the DN's person → their agent's id.
-    let id_by_dn: HashMap<String, &str> = records
-        .iter()
-        .zip(&targets)
-        .filter_map(|(r, t)| t.id().map(|id| (r.dn.to_ascii_lowercase(), id)))
-        .collect();
-    let manager_of = |r: &SourceRecord| -> Option<&str> {
-        let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
-        if let Some(id) = id_by_dn.get(&dn) {
-            return Some(*id);
         }
-        let key = manager_keys.get(&dn)?;
-        by_key.get(key.as_str()).map(|o| o.id.as_str())
-    };
-    // People share a few sets of groups: apply the rules once per set.
-    let mut ruled: HashMap<Vec<String>, Ruled> = HashMap::new();
+    }
 
-    for (r, target) in records.into_iter().zip(&targets) {
-        let manager = manager_of(&r);
-        let (current, linked) = match target {
+    /// Managers are named by DN: the DN's person → their agent's id.
+    fn manager_of(&self, r: &SourceRecord) -> Option<String> {
+        let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
+        if let Some(id) = self.id_by_dn.get(&dn) {
+            return Some(id.clone());
+        }
+        let key = self.manager_keys.get(&dn)?;
+        self.by_key
+            .get(key.as_str())
+            .map(|&i| self.owned[i].id.clone())
+    }
+
+    /// The changes one person needs, once their manager is known.
+    fn person(&mut self, r: SourceRecord, target: &Target) {
+        let source = self.source;
+        let tag = |what: &str| format!("{source}: {what}");
+        let manager = self.manager_of(&r);
+        let (idx, linked) = match target {
             Target::Skip => {
                 // Never had an account and is disabled: nothing to do.
-                plan.unchanged += 1;
-                continue;
+                self.plan.unchanged += 1;
+                return;
             }
             Target::New(id) => {
-                let (role, skills, _) = rules_for(&mut ruled, mapping, &r.groups).clone();
+                let (role, skills, _) = rules_for(&mut self.ruled, self.mapping, &r.groups).clone();
                 let key = r.key.clone();
                 let user_name = r.user_name.clone();
-                let profile = managed_profile(r, manager.map(str::to_owned), role, skills);
-                plan.changes.push(Change::Create {
+                let profile = managed_profile(r, manager, role, skills);
+                let reason = tag("joined the directory");
+                self.plan.changes.push(Change::Create {
                     id: id.clone(),
                     key,
                     user_name,
                     profile: Box::new(profile),
-                    reason: tag("joined the directory"),
+                    reason,
                 });
-                continue;
+                return;
             }
-            Target::Owned(a) => (*a, None),
-            Target::Linked(by, a) => (*a, Some(*by)),
+            Target::Owned(i) => (*i, None),
+            Target::Linked(by, i) => (*i, Some(*by)),
         };
+        let current = match linked {
+            Some(_) => &self.linkable[idx],
+            None => &self.owned[idx],
+        };
+        let mut changes = Vec::new();
         if let Some(by) = linked {
-            plan.changes.push(Change::Link {
+            changes.push(Change::Link {
                 agent_id: current.id.clone(),
                 key: r.key.clone(),
                 user_name: current.user_name.clone(),
@@ -502,11 +592,11 @@ fn plan(
                 }),
             });
         }
-        let rules = rules_for(&mut ruled, mapping, &r.groups);
-        let fields = changed_fields(current, &r, manager, rules);
+        let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
+        let fields = changed_fields(current, &r, manager.as_deref(), rules);
         let lifecycle = match (r.disabled, current.status) {
             (true, Status::Active | Status::Pending) => Some(false),
-            (false, Status::Suspended) if mine(&current.disabled_reason) => Some(true),
+            (false, Status::Suspended) if is_mine(source, &current.disabled_reason) => Some(true),
             _ => None,
         };
         let mut touched = linked.is_some() || lifecycle.is_some();
@@ -515,6 +605,7 @@ fn plan(
         } else {
             String::new()
         };
+        let agent_id = current.id.clone();
         if !fields.is_empty() {
             let (role, skills, role_group) = rules.clone();
             let reason = if fields.iter().any(|f| f == "role") {
@@ -525,80 +616,76 @@ fn plan(
             } else {
                 tag(&format!("changed in the directory: {}", fields.join(", ")))
             };
-            plan.changes.push(Change::Update {
-                agent_id: current.id.clone(),
+            changes.push(Change::Update {
+                agent_id: agent_id.clone(),
                 user_name: user_name.clone(),
                 fields,
-                profile: Box::new(managed_profile(r, manager.map(str::to_owned), role, skills)),
+                profile: Box::new(managed_profile(r, manager, role, skills)),
                 reason,
             });
             touched = true;
         }
         match lifecycle {
-            Some(false) => plan.changes.push(Change::Disable {
-                agent_id: current.id.clone(),
+            Some(false) => changes.push(Change::Disable {
+                agent_id,
                 user_name,
                 reason: tag("disabled in the directory"),
             }),
-            Some(true) => plan.changes.push(Change::Enable {
-                agent_id: current.id.clone(),
+            Some(true) => changes.push(Change::Enable {
+                agent_id,
                 user_name,
                 reason: tag("enabled in the directory again"),
             }),
             None => {}
         }
         if !touched {
-            plan.unchanged += 1;
+            self.plan.unchanged += 1;
         }
+        self.plan.changes.extend(changes);
     }
+}
 
-    for o in &owned {
-        let Some(key) = o.key.as_deref() else {
-            continue;
-        };
-        let left = if full {
-            !seen.contains(key)
-        } else {
-            gone.contains(key)
-        };
-        if !left {
-            continue;
+/// Whether a suspension reason is `source`'s own ("ldap:corp: …").
+fn is_mine(source: &str, reason: &Option<String>) -> bool {
+    reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with(source) && r[source.len()..].starts_with(": "))
+}
+
+/// What happens to an owned agent whose person left the source.
+fn leaver(plan: &mut Plan, source: &str, mapping: &Mapping, now: NaiveDateTime, a: &SourcedAgent) {
+    let tag = |what: &str| format!("{source}: {what}");
+    let mine = is_mine(source, &a.disabled_reason);
+    let user_name = a.user_name.clone();
+    match (mapping.leaver, a.status) {
+        (LeaverPolicy::Delete { after }, Status::Suspended)
+            if mine && a.disabled_at.is_some_and(|t| now - t >= after) =>
+        {
+            plan.changes.push(Change::Delete {
+                agent_id: a.id.clone(),
+                user_name,
+                reason: tag(&format!(
+                    "removed from the directory {} days ago",
+                    after.num_days()
+                )),
+            });
         }
-        let a = o;
-        let user_name = a.user_name.clone();
-        match (mapping.leaver, a.status) {
-            (LeaverPolicy::Delete { after }, Status::Suspended)
-                if mine(&a.disabled_reason) && a.disabled_at.is_some_and(|t| now - t >= after) =>
-            {
-                plan.changes.push(Change::Delete {
-                    agent_id: a.id.clone(),
-                    user_name,
-                    reason: tag(&format!(
-                        "removed from the directory {} days ago",
-                        after.num_days()
-                    )),
-                });
-            }
-            (LeaverPolicy::Delete { after }, Status::Active | Status::Pending)
-                if after.is_zero() =>
-            {
-                plan.changes.push(Change::Delete {
-                    agent_id: a.id.clone(),
-                    user_name,
-                    reason: tag("removed from the directory"),
-                });
-            }
-            (_, Status::Active | Status::Pending) => {
-                plan.changes.push(Change::Disable {
-                    agent_id: a.id.clone(),
-                    user_name,
-                    reason: tag("removed from the directory"),
-                });
-            }
-            _ => plan.unchanged += 1,
+        (LeaverPolicy::Delete { after }, Status::Active | Status::Pending) if after.is_zero() => {
+            plan.changes.push(Change::Delete {
+                agent_id: a.id.clone(),
+                user_name,
+                reason: tag("removed from the directory"),
+            });
         }
+        (_, Status::Active | Status::Pending) => {
+            plan.changes.push(Change::Disable {
+                agent_id: a.id.clone(),
+                user_name,
+                reason: tag("removed from the directory"),
+            });
+        }
+        _ => plan.unchanged += 1,
     }
-    plan
 }
 
 #[cfg(test)]

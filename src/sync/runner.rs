@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::accounts::Accounts;
 use crate::config::{Config, LeaverConfig, SourceConfig};
-use crate::sources::{Changes, Position, SourceError};
+use crate::sources::{Changes, Position, RecordSink, SourceError, SourceRecord};
 use crate::store::Pool;
 use tracing::Instrument;
 
@@ -80,16 +80,31 @@ pub async fn run_source(
         None
     };
     let source = cfg.clone();
-    let read = async move {
-        match from {
-            Some(from) => crate::sources::fetch_changes(&source, from).await,
-            None => crate::sources::fetch(&source)
-                .await
-                .map(crate::sources::Changes::full),
-        }
+    let read = match from {
+        Some(from) => Read::Whole(Box::pin(async move {
+            crate::sources::fetch_changes(&source, from).await
+        })),
+        // A full read hands its people over page by page, to be planned as they come.
+        None => Read::Streamed(Box::new(move |sink| {
+            Box::pin(async move {
+                crate::sources::fetch_into(&source, sink)
+                    .await
+                    .map(Changes::full)
+            })
+        })),
     };
     run_with(pool, accounts, &config, &cfg, opts, read, progress).await
 }
+
+/// A read as the runner gets it: the changes at once, or (a full read) people handed to a
+/// sink as they are read and the rest of the changes at the end.
+pub enum Read {
+    Whole(ReadFuture),
+    Streamed(Box<dyn FnOnce(RecordSink) -> ReadFuture + Send>),
+}
+
+type ReadFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Changes, SourceError>> + Send>>;
 
 /// Applies changes already read (the watch's batches) as one run.
 pub async fn apply_changes(
@@ -100,32 +115,21 @@ pub async fn apply_changes(
     changes: Changes,
 ) -> Result<RunReport, RunError> {
     let opts = RunOptions::unattended(!changes.full, "watch");
-    run_with(
-        pool,
-        accounts,
-        config,
-        cfg,
-        opts,
-        async { Ok(changes) },
-        None,
-    )
-    .await
+    let read = Read::Whole(Box::pin(async { Ok(changes) }));
+    run_with(pool, accounts, config, cfg, opts, read, None).await
 }
 
 /// One recorded run: open it, read (with the owned agents loaded meanwhile), plan, guard,
 /// apply, then save where the next incremental run starts — or record why it failed.
-async fn run_with<R>(
+async fn run_with(
     pool: Pool,
     accounts: Arc<Accounts>,
     config: &Config,
     cfg: &SourceConfig,
     opts: RunOptions,
-    read: R,
+    read: Read,
     progress: Option<super::Progress>,
-) -> Result<RunReport, RunError>
-where
-    R: std::future::Future<Output = Result<Changes, SourceError>>,
-{
+) -> Result<RunReport, RunError> {
     let src = sync_source(cfg, config);
     let run_id = {
         let pool = pool.clone();
@@ -187,18 +191,21 @@ where
     result.map(|(report, _)| report)
 }
 
-async fn read_and_apply<R>(
+async fn read_and_apply(
     pool: Pool,
     accounts: Arc<Accounts>,
     src: super::SyncSource,
     run_id: i64,
-    read: R,
+    read: Read,
     opts: RunOptions,
     progress: Option<super::Progress>,
-) -> Result<(RunReport, Position), RunError>
-where
-    R: std::future::Future<Output = Result<Changes, SourceError>>,
-{
+) -> Result<(RunReport, Position), RunError> {
+    let read = match read {
+        Read::Whole(read) => read,
+        Read::Streamed(read) => {
+            return read_and_plan(pool, accounts, src, run_id, read, opts, progress).await;
+        }
+    };
     let started = std::time::Instant::now();
     // A full run loads the agents the source owns while the source is being read; an
     // incremental one loads only those its changes concern, once they are known.
@@ -237,6 +244,75 @@ where
         )?)
     })
     .await??;
+    log_finished(&report, started);
+    Ok((report, position))
+}
+
+/// A full run planned while it is read: a worker loads the owned agents, then compares each
+/// page of people as the source delivers it; when the read ends it guards and applies the
+/// plan. A read that fails part-way leaves the plan unapplied, as any failed read does.
+async fn read_and_plan(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    src: super::SyncSource,
+    run_id: i64,
+    read: Box<dyn FnOnce(RecordSink) -> ReadFuture + Send>,
+    opts: RunOptions,
+    progress: Option<super::Progress>,
+) -> Result<(RunReport, Position), RunError> {
+    let started = std::time::Instant::now();
+    // A few pages in flight: the reader runs ahead of the planner by that much at most.
+    let (sink, pages) = std::sync::mpsc::sync_channel::<Vec<SourceRecord>>(4);
+    let (done, outcome) = std::sync::mpsc::channel::<Result<Changes, SourceError>>();
+    let worker = tokio::task::spawn_blocking(move || -> Result<RunReport, RunError> {
+        let mut conn = pool.get()?;
+        let loaded = super::load(&mut conn, &src)?;
+        let mut planner = loaded.planner(&src, crate::store::now());
+        tracing::debug!(
+            owned = planner.owned(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "owned agents loaded"
+        );
+        // Ends when the reader drops the sink: the read is over, one way or another.
+        for page in pages {
+            planner.push_all(page);
+        }
+        let read = outcome
+            .recv()
+            .unwrap_or_else(|_| Err(SourceError::Search("read abandoned".into())));
+        Ok(super::execute_streamed(
+            &mut conn,
+            &accounts,
+            &src,
+            run_id,
+            read,
+            planner,
+            opts,
+            progress,
+            crate::store::now(),
+        )?)
+    });
+    let read = read(sink).await;
+    let position = match &read {
+        Ok(c) => {
+            tracing::info!(
+                method = c.method,
+                skipped = c.snapshot.skipped,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "source read"
+            );
+            c.snapshot.position.clone()
+        }
+        Err(_) => Position::default(),
+    };
+    // The worker may have stopped already (no database): then it reports why.
+    let _ = done.send(read);
+    let report = worker.await??;
+    log_finished(&report, started);
+    Ok((report, position))
+}
+
+fn log_finished(report: &RunReport, started: std::time::Instant) {
     tracing::info!(
         source = %report.source,
         run = report.run_id,
@@ -251,5 +327,4 @@ where
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sync run finished"
     );
-    Ok((report, position))
 }
