@@ -59,7 +59,18 @@ pub struct AgentInput {
     pub source_key: Option<String>,
     /// On create: why, for the audit log (a sync run says which change it saw).
     pub reason: Option<String>,
+    /// On create by a sync source: the digest of what it wrote (see `OwnedAgent::digest`).
+    pub source_digest: Option<String>,
 }
+
+/// A create ready to insert: its place among the inputs, row, profile, reason and digest.
+type Ready = (
+    usize,
+    AgentRow,
+    AgentProfile,
+    Option<String>,
+    Option<String>,
+);
 
 /// A change to a group's members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +168,7 @@ impl Accounts {
             .into_iter()
             .collect();
         let mut outcome: Vec<Option<AccountError>> = Vec::with_capacity(inputs.len());
-        let mut ready: Vec<(usize, AgentRow, AgentProfile, Option<String>)> = Vec::new();
+        let mut ready: Vec<Ready> = Vec::new();
         for (i, mut input) in inputs.into_iter().enumerate() {
             let profile = match normalise(std::mem::take(&mut input.profile)) {
                 Ok(p) => p,
@@ -192,18 +203,20 @@ impl Accounts {
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             let row = new_row(&profile, &id, role, &input, source, actor, now);
             outcome.push(None);
-            ready.push((i, row, profile, input.reason));
+            ready.push((i, row, profile, input.reason, input.source_digest));
         }
         write_tx(conn, |conn| -> Result<(), AccountError> {
-            let mut created: Vec<&(usize, AgentRow, AgentProfile, Option<String>)> = Vec::new();
+            let mut created: Vec<&Ready> = Vec::new();
             for chunk in ready.chunks(agent_store::INSERT_CHUNK) {
-                let rows: Vec<&AgentRow> = chunk.iter().map(|c| &c.1).collect();
+                let rows: Vec<(&AgentRow, Option<&str>)> =
+                    chunk.iter().map(|c| (&c.1, c.4.as_deref())).collect();
                 match conn.transaction(|c| agent_store::insert_rows(c, &rows)) {
                     Ok(()) => created.extend(chunk),
                     Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
                         // Someone in this chunk clashes: find who, one by one.
                         for item in chunk {
-                            match conn.transaction(|c| agent_store::insert_rows(c, &[&item.1])) {
+                            let one = [(&item.1, item.4.as_deref())];
+                            match conn.transaction(|c| agent_store::insert_rows(c, &one)) {
                                 Ok(()) => created.push(item),
                                 Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
                                     outcome[item.0] = Some(AccountError::Conflict(format!(
@@ -220,17 +233,17 @@ impl Accounts {
             }
             let values: Vec<_> = created
                 .iter()
-                .flat_map(|(_, row, profile, _)| agent_store::value_rows(&row.id, profile))
+                .flat_map(|(_, row, profile, _, _)| agent_store::value_rows(&row.id, profile))
                 .collect();
             agent_store::insert_value_rows(conn, &values)?;
             let snapshots: Vec<String> = created
                 .iter()
-                .map(|(_, row, profile, _)| snapshot::text(profile, row))
+                .map(|(_, row, profile, _, _)| snapshot::text(profile, row))
                 .collect();
             let entries: Vec<TextEntry<'_>> = created
                 .iter()
                 .zip(&snapshots)
-                .map(|((_, row, _, reason), snap)| TextEntry {
+                .map(|((_, row, _, reason, _), snap)| TextEntry {
                     at: now,
                     actor,
                     action: "agent.create",
@@ -245,7 +258,7 @@ impl Accounts {
             let events: Vec<(&str, &str)> = created
                 .iter()
                 .zip(&snapshots)
-                .map(|((_, row, _, _), snap)| (row.id.as_str(), snap.as_str()))
+                .map(|((_, row, _, _, _), snap)| (row.id.as_str(), snap.as_str()))
                 .collect();
             events::enqueue_many(conn, Event::Created, &events, now)?;
             Ok(())

@@ -125,6 +125,8 @@ pub struct SourcedAgent {
     pub id: String,
     /// The person's stable key at the owning source.
     pub key: Option<String>,
+    /// The agent's version (what a later write may expect).
+    pub version: i64,
     pub status: Status,
     pub disabled_at: Option<NaiveDateTime>,
     pub disabled_reason: Option<String>,
@@ -142,6 +144,24 @@ pub struct SourcedAgent {
     pub emails: SyncedValues,
     pub phones: SyncedValues,
     pub skill_groups: Vec<String>,
+}
+
+/// An agent a sync source owns as a full run first loads it: enough to find each person's
+/// agent, decide its lifecycle, and tell whether its managed fields can have changed —
+/// without reading those fields. Only people whose agent may differ are compared field by
+/// field, with a [`SourcedAgent`] loaded for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedAgent {
+    pub id: String,
+    pub key: Option<String>,
+    pub version: i64,
+    pub status: Status,
+    pub disabled_at: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+    pub user_name: String,
+    /// The digest of the managed fields as the source last wrote or confirmed them, while
+    /// nobody has changed the agent since (its version is still the one recorded with it).
+    pub digest: Option<String>,
 }
 
 /// A multi-valued attribute (emails, phone numbers) of a [`SourcedAgent`]: as much of it as

@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use super::DbConn;
 use super::models::{AgentRow, AgentValueRow};
 use super::schema::{agent_values, agents};
-use crate::domain::{Agent, AgentProfile, MultiValue, SourcedAgent, Status, SyncedValues};
+use crate::domain::{
+    Agent, AgentProfile, MultiValue, OwnedAgent, SourcedAgent, Status, SyncedValues,
+};
 
 pub const EMAILS: &str = "emails";
 pub const PHONES: &str = "phoneNumbers";
@@ -183,10 +185,10 @@ pub const INSERT_CHUNK: usize = 200;
 /// of column assignments, which diesel caches by type; a derived `Insertable` (or a
 /// multi-row statement) has its SQL text rebuilt for every execution to look the statement
 /// up, which costs more than SQLite's work of inserting the row.
-pub fn insert_rows(conn: &mut DbConn, rows: &[&AgentRow]) -> QueryResult<()> {
+pub fn insert_rows(conn: &mut DbConn, rows: &[(&AgentRow, Option<&str>)]) -> QueryResult<()> {
     match conn {
         DbConn::Sqlite(c) => {
-            for row in rows {
+            for (row, digest) in rows {
                 diesel::insert_into(agents::table)
                     .values((
                         agents::id.eq(&row.id),
@@ -224,13 +226,22 @@ pub fn insert_rows(conn: &mut DbConn, rows: &[&AgentRow]) -> QueryResult<()> {
                         agents::created_at.eq(row.created_at),
                         agents::updated_at.eq(row.updated_at),
                         agents::version.eq(row.version),
+                        agents::sync_digest.eq(digest),
+                        agents::sync_version.eq(digest.map(|_| row.version)),
                     ))
                     .execute(c)?;
             }
         }
         DbConn::Pg(c) => {
             for chunk in rows.chunks(INSERT_CHUNK) {
-                let owned: Vec<AgentRow> = chunk.iter().map(|r| (*r).clone()).collect();
+                let owned: Vec<NewAgent> = chunk
+                    .iter()
+                    .map(|(row, digest)| NewAgent {
+                        row: (*row).clone(),
+                        sync_digest: digest.map(str::to_owned),
+                        sync_version: digest.map(|_| row.version),
+                    })
+                    .collect();
                 diesel::insert_into(agents::table)
                     .values(&owned)
                     .execute(c)?;
@@ -238,6 +249,16 @@ pub fn insert_rows(conn: &mut DbConn, rows: &[&AgentRow]) -> QueryResult<()> {
         }
     }
     Ok(())
+}
+
+/// An agent row with what its owning source wrote (see `OwnedAgent::digest`).
+#[derive(Insertable)]
+#[diesel(table_name = agents)]
+struct NewAgent {
+    #[diesel(embed)]
+    row: AgentRow,
+    sync_digest: Option<String>,
+    sync_version: Option<i64>,
 }
 
 /// Writes many value rows (as [`insert_rows`]: multi-row on PostgreSQL, a single-row
@@ -402,6 +423,7 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
     type Columns = (
         String,
         Option<String>,
+        i64,
         String,
         Option<chrono::NaiveDateTime>,
         Option<String>,
@@ -423,6 +445,7 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
         .select((
             agents::id,
             agents::source_key,
+            agents::version,
             agents::status,
             agents::disabled_at,
             agents::disabled_reason,
@@ -442,6 +465,7 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
         let (
             id,
             key,
+            version,
             status,
             disabled_at,
             disabled_reason,
@@ -459,6 +483,7 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
         out.push(SourcedAgent {
             id,
             key,
+            version,
             status: Status::parse(&status).unwrap_or(Status::Suspended),
             disabled_at,
             disabled_reason,
@@ -548,6 +573,7 @@ fn owned_by<'a, QS: 'a>(
 ) -> Box<dyn BoxableExpression<QS, super::Db, SqlType = diesel::sql_types::Bool> + 'a>
 where
     agents::source: SelectableExpression<QS>,
+    agents::id: SelectableExpression<QS>,
     diesel::dsl::AssumeNotNull<agents::source_key>: SelectableExpression<QS>,
 {
     match filter {
@@ -565,7 +591,76 @@ where
                 .eq(s.to_owned())
                 .and(agents::source_key.assume_not_null().eq_any(keys.to_vec())),
         ),
+        SourceFilter::Ids(s, ids) => Box::new(
+            agents::source
+                .eq(s.to_owned())
+                .and(agents::id.eq_any(ids.to_vec())),
+        ),
     }
+}
+
+/// The live agents `source` selects, as a full run first needs them (see [`OwnedAgent`]):
+/// one narrow query, no values.
+pub fn owned_agents(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<OwnedAgent>> {
+    use super::query::LiveAgent;
+    use diesel::connection::DefaultLoadingMode;
+    type Columns = (
+        String,
+        Option<String>,
+        i64,
+        String,
+        Option<chrono::NaiveDateTime>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows = agents::table
+        .filter(LiveAgent)
+        .filter(owned_by(source))
+        .select((
+            agents::id,
+            agents::source_key,
+            agents::version,
+            agents::status,
+            agents::disabled_at,
+            agents::disabled_reason,
+            agents::user_name,
+            agents::sync_digest,
+            agents::sync_version,
+        ))
+        .load_iter::<Columns, DefaultLoadingMode>(conn)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, key, version, status, disabled_at, disabled_reason, user_name, digest, at) = row?;
+        out.push(OwnedAgent {
+            id,
+            key,
+            version,
+            status: Status::parse(&status).unwrap_or(Status::Suspended),
+            disabled_at,
+            disabled_reason,
+            user_name,
+            digest: digest.filter(|_| at == Some(version)),
+        });
+    }
+    Ok(out)
+}
+
+/// Records that the owning source wrote or confirmed `digest` for each agent, at the version
+/// it has now; an agent changed since (another version) keeps its old record.
+pub fn stamp(conn: &mut DbConn, stamps: &[(&str, &str, i64)]) -> QueryResult<()> {
+    for (id, digest, version) in stamps {
+        diesel::update(agents::table)
+            .filter(agents::id.eq(id))
+            .filter(agents::version.eq(version))
+            .set((
+                agents::sync_digest.eq(digest),
+                agents::sync_version.eq(version),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Which agents [`by_source`] loads.
@@ -575,4 +670,6 @@ pub enum SourceFilter<'a> {
     NotLike(&'a [&'a str]),
     /// Owned by this source, with one of these keys (at most a few hundred: one `IN` list).
     Keys(&'a str, &'a [String]),
+    /// Owned by this source, with one of these ids (at most a few hundred).
+    Ids(&'a str, &'a [String]),
 }

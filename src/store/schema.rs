@@ -50,6 +50,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        sync_digest -> Nullable<Text>,
+        sync_version -> Nullable<BigInt>,
     }
 }
 

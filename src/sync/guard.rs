@@ -68,6 +68,7 @@ mod tests {
                 })
                 .collect(),
             owned,
+            stamps: Vec::new(),
             owned_active: owned,
             records,
             unchanged: 0,

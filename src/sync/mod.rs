@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use crate::accounts::{AccountError, Accounts, AgentInput};
 use crate::audit::{self, Entry};
-use crate::domain::SourcedAgent;
+use crate::domain::{OwnedAgent, SourcedAgent};
 use crate::sources::{Changes, Position, SourceError, Usn};
-use crate::store::agents::{self as agent_store, SourceFilter, sourced_by};
+use crate::store::agents::{self as agent_store, SourceFilter, owned_agents, sourced_by};
 use crate::store::schema::sync_runs;
 use crate::store::{DbConn, write_tx};
 use guard::GuardConfig;
@@ -170,7 +170,7 @@ pub fn begin(
 
 /// The agents a run compares the source with.
 pub struct Loaded {
-    owned: Vec<SourcedAgent>,
+    owned: Vec<OwnedAgent>,
     linkable: Vec<SourcedAgent>,
     /// When only some owned agents were loaded: how many the source owns (live, active),
     /// for the guard's shares.
@@ -195,7 +195,7 @@ impl Loaded {
 /// this while the source is being read.
 pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
     crate::store::with_small_cache(conn, |conn| {
-        let owned = sourced_by(conn, SourceFilter::Is(&src.tag))?;
+        let owned = owned_agents(conn, SourceFilter::Is(&src.tag))?;
         let linkable = if src.mapping.link_by.is_empty() {
             Vec::new()
         } else {
@@ -232,7 +232,7 @@ pub fn load_concerned(
     keys.dedup();
     let mut owned = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
-        owned.extend(sourced_by(conn, SourceFilter::Keys(&src.tag, chunk))?);
+        owned.extend(owned_agents(conn, SourceFilter::Keys(&src.tag, chunk))?);
     }
     let linkable = if src.mapping.link_by.is_empty() || changes.snapshot.records.is_empty() {
         Vec::new()
@@ -307,7 +307,9 @@ pub fn execute(
     // The plan takes the records apart: what the apply needs moves into it, the rest is
     // freed as planning goes.
     planner.push_all(changes.snapshot.records);
-    report.plan = planner.finish(&gone, changes.full);
+    report.plan = planner.finish(&gone, changes.full, &mut |ids| {
+        sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
+    })?;
     if let Some((owned, active)) = totals {
         report.plan.owned = owned;
         report.plan.owned_active = active;
@@ -338,7 +340,9 @@ pub fn execute_streamed(
     report.method = changes.method;
     report.note = changes.note;
     report.plan_was_full = true;
-    report.plan = planner.finish(&changes.gone, true);
+    report.plan = planner.finish(&changes.gone, true, &mut |ids| {
+        sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
+    })?;
     conclude(conn, accounts, src, report, true, opts, progress, now)
 }
 
@@ -462,12 +466,14 @@ fn apply(
                     key,
                     profile,
                     reason,
+                    digest,
                     ..
                 } => Some(AgentInput {
                     id: Some(id.clone()),
                     profile: (**profile).clone(),
                     source_key: Some(key.clone()),
                     reason: Some(reason.clone()),
+                    source_digest: Some(digest.clone()),
                     ..AgentInput::default()
                 }),
                 _ => None,
@@ -515,6 +521,14 @@ fn apply(
             Ok(())
         })?;
         tick(chunk.len());
+    }
+    // What the source confirmed for agents that needed no change.
+    for chunk in plan.stamps.chunks(APPLY_CHUNK) {
+        let stamps: Vec<(&str, &str, i64)> = chunk
+            .iter()
+            .map(|s| (s.agent_id.as_str(), s.digest.as_str(), s.version))
+            .collect();
+        write_tx(conn, |conn| agent_store::stamp(conn, &stamps))?;
     }
     Ok(failures)
 }

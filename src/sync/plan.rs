@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
-use crate::domain::{AgentProfile, MultiValue, SourcedAgent, Status};
+use crate::domain::{AgentProfile, MultiValue, OwnedAgent, SourcedAgent, Status};
 use crate::sources::SourceRecord;
 
 /// A group → role / skill-group rule. Rules are tried in order: the first matching rule
@@ -59,6 +59,9 @@ pub enum Change {
         #[serde(skip)]
         profile: Box<AgentProfile>,
         reason: String,
+        /// What the source writes, recorded with the agent (see `OwnedAgent::digest`).
+        #[serde(skip)]
+        digest: String,
     },
     Link {
         agent_id: String,
@@ -146,6 +149,19 @@ pub struct Plan {
     pub owned_active: usize,
     /// Records in the snapshot.
     pub records: usize,
+    /// Owned agents found to match whose record of what the source wrote is missing or
+    /// stale: written with the plan (no change to the agent, no audit entry), so the next
+    /// run can skip comparing them.
+    #[serde(skip)]
+    pub stamps: Vec<Stamp>,
+}
+
+/// That an agent, at `version`, holds what the source describes with `digest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub agent_id: String,
+    pub digest: String,
+    pub version: i64,
 }
 
 impl Plan {
@@ -174,7 +190,7 @@ pub struct Inputs<'a> {
     pub source: &'a str,
     pub mapping: &'a Mapping,
     /// Live agents owned by the source.
-    pub owned: Vec<SourcedAgent>,
+    pub owned: Vec<OwnedAgent>,
     /// Live agents owned by no sync source, which `link_by` may claim.
     pub linkable: Vec<SourcedAgent>,
     /// Keys of managers named by the records but not among them (lower-cased DN → key):
@@ -347,34 +363,26 @@ fn changed_fields(
     out
 }
 
-/// Builds the plan of a full run: every owned agent not in the snapshot is a leaver.
-pub fn plan_full(records: Vec<SourceRecord>, inputs: Inputs<'_>) -> Plan {
-    let mut planner = Planner::new(inputs);
-    planner.push_all(records);
-    planner.finish(&HashSet::new(), true)
-}
+/// Loads the full agents of the given ids (owned by the source being planned) for the
+/// people who need comparing field by field.
+pub type Fetch<'f, E> = dyn FnMut(&[String]) -> Result<Vec<SourcedAgent>, E> + 'f;
 
-/// Builds the plan of an incremental run: only the given records changed, and `gone` holds
-/// the keys the source reported deleted.
-pub fn plan_incremental(
-    records: Vec<SourceRecord>,
-    gone: &HashSet<String>,
-    inputs: Inputs<'_>,
-) -> Plan {
-    let mut planner = Planner::new(inputs);
-    planner.push_all(records);
-    planner.finish(gone, false)
-}
+/// People compared field by field per load of their agents.
+const FETCH_CHUNK: usize = 500;
 
 /// Plans a run record by record, as a source delivers them: each person is compared with
 /// their agent as soon as they arrive, and what a change needs moves into it, so a full
 /// read is planned while it is still being read and no snapshot is held. A person whose
 /// manager has not been seen yet waits for the end of the read (the manager may come later).
+///
+/// An owned agent whose recorded digest (see [`OwnedAgent::digest`]) matches the person's
+/// needs no closer look; the others are compared field by field at the end, against their
+/// agents as loaded then.
 pub struct Planner<'a> {
     source: &'a str,
     mapping: &'a Mapping,
     now: NaiveDateTime,
-    owned: Vec<SourcedAgent>,
+    owned: Vec<OwnedAgent>,
     linkable: Vec<SourcedAgent>,
     manager_keys: HashMap<String, String>,
     /// Owned agents by key (index into `owned`).
@@ -391,6 +399,9 @@ pub struct Planner<'a> {
     ruled: HashMap<Vec<String>, Ruled>,
     /// People waiting for their manager to be known.
     waiting: Vec<(SourceRecord, Target)>,
+    /// People whose owned agent (index) needs comparing field by field, with their
+    /// manager's id and digest.
+    closer: Vec<(SourceRecord, usize, Option<String>, String)>,
     plan: Plan,
 }
 
@@ -439,6 +450,7 @@ impl<'a> Planner<'a> {
             id_by_dn: HashMap::new(),
             ruled: HashMap::new(),
             waiting: Vec::new(),
+            closer: Vec::new(),
             plan,
         }
     }
@@ -475,11 +487,46 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Plans the people still waiting for a manager, then the leavers: on a full run every
-    /// owned agent the source no longer has, otherwise the keys in `gone`.
-    pub fn finish(mut self, gone: &HashSet<String>, full: bool) -> Plan {
+    /// Plans the people still waiting for a manager, compares those who need it with their
+    /// agents (`fetch` loads them by id), then plans the leavers: on a full run every owned
+    /// agent the source no longer has, otherwise the keys in `gone`.
+    pub fn finish<E>(
+        mut self,
+        gone: &HashSet<String>,
+        full: bool,
+        fetch: &mut Fetch<'_, E>,
+    ) -> Result<Plan, E> {
         for (r, target) in std::mem::take(&mut self.waiting) {
             self.person(r, &target);
+        }
+        let mut closer = std::mem::take(&mut self.closer).into_iter();
+        loop {
+            let batch: Vec<_> = closer.by_ref().take(FETCH_CHUNK).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let ids: Vec<String> = batch
+                .iter()
+                .map(|(_, i, _, _)| self.owned[*i].id.clone())
+                .collect();
+            let mut agents: HashMap<String, SourcedAgent> = fetch(&ids)?
+                .into_iter()
+                .map(|a| (a.id.clone(), a))
+                .collect();
+            for (r, i, manager, digest) in batch {
+                let Some(current) = agents.remove(&self.owned[i].id) else {
+                    // Gone since the run started: nothing to compare with.
+                    continue;
+                };
+                let touched = self.compare(r, &current, None, manager);
+                if !touched {
+                    self.plan.stamps.push(Stamp {
+                        agent_id: current.id,
+                        digest,
+                        version: current.version,
+                    });
+                }
+            }
         }
         let Planner {
             source,
@@ -499,7 +546,7 @@ impl<'a> Planner<'a> {
                 leaver(&mut plan, source, mapping, now, o);
             }
         }
-        plan
+        Ok(plan)
     }
 
     /// Which agent `r` is: owned, linked, or new (with its id chosen now, so that a manager
@@ -549,36 +596,74 @@ impl<'a> Planner<'a> {
     /// The changes one person needs, once their manager is known.
     fn person(&mut self, r: SourceRecord, target: &Target) {
         let source = self.source;
-        let tag = |what: &str| format!("{source}: {what}");
         let manager = self.manager_of(&r);
-        let (idx, linked) = match target {
+        match target {
             Target::Skip => {
                 // Never had an account and is disabled: nothing to do.
                 self.plan.unchanged += 1;
-                return;
             }
             Target::New(id) => {
-                let (role, skills, _) = rules_for(&mut self.ruled, self.mapping, &r.groups).clone();
+                let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
+                let digest = digest(&r, manager.as_deref(), rules);
+                let (role, skills, _) = rules.clone();
                 let key = r.key.clone();
                 let user_name = r.user_name.clone();
                 let profile = managed_profile(r, manager, role, skills);
-                let reason = tag("joined the directory");
                 self.plan.changes.push(Change::Create {
                     id: id.clone(),
                     key,
                     user_name,
                     profile: Box::new(profile),
-                    reason,
+                    reason: format!("{source}: joined the directory"),
+                    digest,
                 });
-                return;
             }
-            Target::Owned(i) => (*i, None),
-            Target::Linked(by, i) => (*i, Some(*by)),
-        };
-        let current = match linked {
-            Some(_) => &self.linkable[idx],
-            None => &self.owned[idx],
-        };
+            Target::Linked(by, i) => {
+                let current = self.linkable[*i].clone();
+                self.compare(r, &current, Some(*by), manager);
+            }
+            Target::Owned(i) => {
+                let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
+                let digest = digest(&r, manager.as_deref(), rules);
+                let o = &self.owned[*i];
+                if o.digest.as_deref() != Some(digest.as_str()) {
+                    self.closer.push((r, *i, manager, digest));
+                    return;
+                }
+                // The agent holds what the source last wrote and the person is unchanged:
+                // only the lifecycle can differ.
+                let change = match lifecycle(source, r.disabled, o.status, &o.disabled_reason) {
+                    Some(false) => Change::Disable {
+                        agent_id: o.id.clone(),
+                        user_name: r.user_name,
+                        reason: format!("{source}: disabled in the directory"),
+                    },
+                    Some(true) => Change::Enable {
+                        agent_id: o.id.clone(),
+                        user_name: r.user_name,
+                        reason: format!("{source}: enabled in the directory again"),
+                    },
+                    None => {
+                        self.plan.unchanged += 1;
+                        return;
+                    }
+                };
+                self.plan.changes.push(change);
+            }
+        }
+    }
+
+    /// Compares a person with their agent field by field and plans what differs (a link
+    /// first, when the agent is being linked). Returns whether anything was planned.
+    fn compare(
+        &mut self,
+        r: SourceRecord,
+        current: &SourcedAgent,
+        linked: Option<LinkKey>,
+        manager: Option<String>,
+    ) -> bool {
+        let source = self.source;
+        let tag = |what: &str| format!("{source}: {what}");
         let mut changes = Vec::new();
         if let Some(by) = linked {
             changes.push(Change::Link {
@@ -594,11 +679,7 @@ impl<'a> Planner<'a> {
         }
         let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
         let fields = changed_fields(current, &r, manager.as_deref(), rules);
-        let lifecycle = match (r.disabled, current.status) {
-            (true, Status::Active | Status::Pending) => Some(false),
-            (false, Status::Suspended) if is_mine(source, &current.disabled_reason) => Some(true),
-            _ => None,
-        };
+        let lifecycle = lifecycle(source, r.disabled, current.status, &current.disabled_reason);
         let mut touched = linked.is_some() || lifecycle.is_some();
         let user_name = if touched || !fields.is_empty() {
             r.user_name.clone()
@@ -642,7 +723,56 @@ impl<'a> Planner<'a> {
             self.plan.unchanged += 1;
         }
         self.plan.changes.extend(changes);
+        touched
     }
+}
+
+/// Whether a person's agent is to be disabled (`Some(false)`) or enabled again
+/// (`Some(true)`): a source re-enables only agents it suspended itself.
+fn lifecycle(
+    source: &str,
+    disabled: bool,
+    status: Status,
+    disabled_reason: &Option<String>,
+) -> Option<bool> {
+    match (disabled, status) {
+        (true, Status::Active | Status::Pending) => Some(false),
+        (false, Status::Suspended) if is_mine(source, disabled_reason) => Some(true),
+        _ => None,
+    }
+}
+
+/// A digest of what a source writes for a person: every managed field as `changed_fields`
+/// compares it, with the manager's id and the rules' role and skill groups.
+fn digest(r: &SourceRecord, manager: Option<&str>, (role, skills, _): &Ruled) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |v: Option<&str>| {
+        match v {
+            Some(v) => {
+                h.update((v.len() as u64 + 1).to_le_bytes());
+                h.update(v.as_bytes());
+            }
+            None => h.update(0u64.to_le_bytes()),
+        };
+    };
+    field(Some(&r.user_name));
+    field(r.given_name.as_deref());
+    field(r.family_name.as_deref());
+    field(r.display_name.as_deref());
+    field(r.nickname.as_deref());
+    field(r.title.as_deref());
+    field(r.employee_number.as_deref());
+    field(r.department.as_deref());
+    field(manager);
+    field(r.email.as_deref());
+    field(r.phone.as_deref());
+    field(Some(role));
+    for s in skills {
+        field(Some(s));
+    }
+    let out = h.finalize();
+    out[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether a suspension reason is `source`'s own ("ldap:corp: …").
@@ -653,7 +783,7 @@ fn is_mine(source: &str, reason: &Option<String>) -> bool {
 }
 
 /// What happens to an owned agent whose person left the source.
-fn leaver(plan: &mut Plan, source: &str, mapping: &Mapping, now: NaiveDateTime, a: &SourcedAgent) {
+fn leaver(plan: &mut Plan, source: &str, mapping: &Mapping, now: NaiveDateTime, a: &OwnedAgent) {
     let tag = |what: &str| format!("{source}: {what}");
     let mine = is_mine(source, &a.disabled_reason);
     let user_name = a.user_name.clone();
@@ -750,6 +880,7 @@ mod tests {
         SourcedAgent {
             id: format!("id-{}", r.key),
             key: Some(r.key.clone()),
+            version: 1,
             status: Status::Active,
             disabled_at: None,
             disabled_reason: None,
@@ -769,23 +900,69 @@ mod tests {
         }
     }
 
+    /// How a run first sees `a`: without a recorded digest, so it is compared in full.
+    fn owned_of(a: &SourcedAgent) -> OwnedAgent {
+        OwnedAgent {
+            id: a.id.clone(),
+            key: a.key.clone(),
+            version: a.version,
+            status: a.status,
+            disabled_at: a.disabled_at,
+            disabled_reason: a.disabled_reason.clone(),
+            user_name: a.user_name.clone(),
+            digest: None,
+        }
+    }
+
+    /// Loads the given agents from `all`, as the database would.
+    fn fetch_from(
+        all: Vec<SourcedAgent>,
+    ) -> impl FnMut(&[String]) -> Result<Vec<SourcedAgent>, std::convert::Infallible> {
+        move |ids| {
+            Ok(all
+                .iter()
+                .filter(|a| ids.contains(&a.id))
+                .cloned()
+                .collect())
+        }
+    }
+
+    fn plan_with(
+        records: &[SourceRecord],
+        owned: Vec<SourcedAgent>,
+        linkable: Vec<SourcedAgent>,
+        m: &Mapping,
+        gone: Option<&HashSet<String>>,
+        manager_keys: HashMap<String, String>,
+    ) -> Plan {
+        let mut planner = Planner::new(Inputs {
+            source: "ldap:corp",
+            mapping: m,
+            owned: owned.iter().map(owned_of).collect(),
+            linkable,
+            manager_keys,
+            now: now(),
+        });
+        planner.push_all(records.to_vec());
+        let empty = HashSet::new();
+        let result = planner.finish(
+            gone.unwrap_or(&empty),
+            gone.is_none(),
+            &mut fetch_from(owned),
+        );
+        match result {
+            Ok(plan) => plan,
+            Err(e) => match e {},
+        }
+    }
+
     fn run(
         records: &[SourceRecord],
         owned: Vec<SourcedAgent>,
         linkable: Vec<SourcedAgent>,
         m: &Mapping,
     ) -> Plan {
-        plan_full(
-            records.to_vec(),
-            Inputs {
-                source: "ldap:corp",
-                mapping: m,
-                owned,
-                linkable,
-                manager_keys: HashMap::new(),
-                now: now(),
-            },
-        )
+        plan_with(records, owned, linkable, m, None, HashMap::new())
     }
 
     #[test]
@@ -799,18 +976,15 @@ mod tests {
         worker_agent.manager_id = Some(boss_agent.id.clone());
         worker_agent.title = Some("Old".into());
         worker.title = Some("New".into());
+        let gone = HashSet::new();
         let plan_with = |keys: HashMap<String, String>| {
-            plan_incremental(
-                vec![worker.clone()],
-                &HashSet::new(),
-                Inputs {
-                    source: "ldap:corp",
-                    mapping: &m,
-                    owned: vec![boss_agent.clone(), worker_agent.clone()],
-                    linkable: vec![],
-                    manager_keys: keys,
-                    now: now(),
-                },
+            plan_with(
+                &[worker.clone()],
+                vec![boss_agent.clone(), worker_agent.clone()],
+                vec![],
+                &m,
+                Some(&gone),
+                keys,
             )
         };
         // Known by key: only the title changes; the manager stays.
@@ -826,6 +1000,74 @@ mod tests {
             [Change::Update { fields, .. }] => assert!(fields.contains(&"manager".to_string())),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn recorded_digests_spare_the_comparison_and_missing_ones_are_recorded() {
+        let m = mapping();
+        let ana = record("1", "ana", &[]);
+        let mut bo = record("2", "bo", &[]);
+        let agents = vec![agent_for(&ana, &m), agent_for(&bo, &m)];
+        // First run: nothing recorded, both compared in full, both unchanged and stamped.
+        let first = run(&[ana.clone(), bo.clone()], agents.clone(), vec![], &m);
+        assert!(first.changes.is_empty());
+        assert_eq!(first.unchanged, 2);
+        let stamps: HashMap<&str, &Stamp> = first
+            .stamps
+            .iter()
+            .map(|s| (s.agent_id.as_str(), s))
+            .collect();
+        assert_eq!(stamps.len(), 2);
+        // Next run, with the stamps recorded: only bo, whose title changed, is loaded.
+        bo.title = Some("Lead".into());
+        let owned: Vec<OwnedAgent> = agents
+            .iter()
+            .map(|a| OwnedAgent {
+                digest: Some(stamps[a.id.as_str()].digest.clone()),
+                ..owned_of(a)
+            })
+            .collect();
+        let mut planner = Planner::new(Inputs {
+            source: "ldap:corp",
+            mapping: &m,
+            owned,
+            linkable: vec![],
+            manager_keys: HashMap::new(),
+            now: now(),
+        });
+        planner.push_all(vec![ana.clone(), bo.clone()]);
+        let mut asked: Vec<String> = Vec::new();
+        let mut fetch = |ids: &[String]| -> Result<Vec<SourcedAgent>, std::convert::Infallible> {
+            asked.extend(ids.iter().cloned());
+            Ok(agents
+                .iter()
+                .filter(|a| ids.contains(&a.id))
+                .cloned()
+                .collect())
+        };
+        let plan = match planner.finish(&HashSet::new(), true, &mut fetch) {
+            Ok(p) => p,
+            Err(e) => match e {},
+        };
+        assert_eq!(asked, vec!["id-2".to_string()]);
+        match &plan.changes[..] {
+            [
+                Change::Update {
+                    agent_id, fields, ..
+                },
+            ] => {
+                assert_eq!(agent_id, "id-2");
+                assert_eq!(fields, &["title"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan.unchanged, 1);
+        assert!(plan.stamps.is_empty());
+        // A digest recorded for another version of the person does not spare anything.
+        let mut ana_moved = ana.clone();
+        ana_moved.department = Some("Billing".into());
+        let p = run(&[ana_moved], vec![agents[0].clone()], vec![], &m);
+        assert!(matches!(&p.changes[..], [Change::Update { .. }]));
     }
 
     #[test]

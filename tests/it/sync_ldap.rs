@@ -218,6 +218,75 @@ both!(joiners_then_an_idempotent_second_run, |b| {
     }
 });
 
+both!(
+    an_edit_to_a_managed_field_is_put_back_by_the_next_run,
+    |b| {
+        use rollcall::store::schema::agents;
+        let slapd = directory(&["ana", "bob"]);
+        let env = env(b, &slapd, "");
+        env.run(false, false);
+        // Unchanged people are recorded as checked: every agent's version carries a digest.
+        env.run(false, false);
+        let stamped = |env: &Env| -> Vec<(Option<String>, Option<i64>, i64)> {
+            let mut conn = env.pool.get().expect("conn");
+            agents::table
+                .filter(agents::source.eq("ldap:corp"))
+                .select((agents::sync_digest, agents::sync_version, agents::version))
+                .load(&mut conn)
+                .expect("agents")
+        };
+        for (digest, at, version) in stamped(&env) {
+            assert!(digest.is_some());
+            assert_eq!(at, Some(version));
+        }
+        // An admin changes ana's department: the directory still says Support.
+        let ana = env.agent("ana");
+        let mut profile = ana.profile.clone();
+        profile.department = Some("Billing".into());
+        {
+            let mut conn = env.pool.get().expect("conn");
+            rollcall::accounts::Accounts::new("agent", 30)
+                .update_agent(
+                    &mut conn,
+                    "token:admin",
+                    &ana.id,
+                    None,
+                    rollcall::accounts::AgentInput {
+                        profile,
+                        keep_agent_settings: true,
+                        ..Default::default()
+                    },
+                    None,
+                    rollcall::store::now(),
+                )
+                .expect("update");
+        }
+        let r = env.run(false, false);
+        match &r.plan.changes[..] {
+            [
+                rollcall::sync::plan::Change::Update {
+                    fields, user_name, ..
+                },
+            ] => {
+                assert_eq!(user_name, "ana");
+                assert_eq!(fields, &["department"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            env.agent("ana").profile.department.as_deref(),
+            Some("Support")
+        );
+        // The run after that has nothing to do, and leaves every agent recorded again.
+        let again = env.run(false, false);
+        assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
+        for (digest, at, version) in stamped(&env) {
+            assert!(digest.is_some());
+            assert_eq!(at, Some(version));
+        }
+    }
+);
+
 both!(mover_leaver_disabled_flag_and_returner, |b| {
     let slapd = directory(&[
         "ana", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo",
