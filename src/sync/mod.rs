@@ -376,6 +376,149 @@ fn failed(
     Ok(report)
 }
 
+/// Records a run the guard refused (with an audit entry saying why, unless it was a dry
+/// run); nothing of its plan is applied.
+fn refuse(
+    conn: &mut DbConn,
+    src: &SyncSource,
+    mut report: RunReport,
+    why: String,
+    opts: RunOptions,
+    now: NaiveDateTime,
+) -> Result<RunReport, SyncError> {
+    let run_id = report.run_id;
+    report.status = RunStatus::Refused;
+    if !opts.dry_run {
+        let actor = format!("sync:{}#{run_id}", src.name);
+        write_tx(conn, |conn| {
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor: &actor,
+                    action: "sync.refused",
+                    target_type: "source",
+                    target_id: &src.name,
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "run": run_id,
+                        "wouldDisableOrDelete": report.plan.removals(),
+                        "owned": report.plan.owned,
+                    })),
+                    reason: Some(&why),
+                },
+            )
+        })?;
+    }
+    report.error = Some(why);
+    finish(conn, &report, now)?;
+    Ok(report)
+}
+
+/// A source's first run (it owns no agents, and none can be linked), applied while it is
+/// read: the people are created a chunk at a time as they are planned, all in one
+/// transaction that commits only once the read has ended well and the guard has passed —
+/// a failed or refused run still changes nothing. On SQLite the transaction holds the
+/// database's one write lock until then, so other writers wait for the read.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_first(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    run_id: i64,
+    pages: impl IntoIterator<Item = Vec<crate::sources::SourceRecord>>,
+    outcome: impl FnOnce() -> Result<Changes, SourceError>,
+    mut planner: plan::Planner<'_>,
+    opts: RunOptions,
+    progress: Option<Progress>,
+    now: NaiveDateTime,
+) -> Result<RunReport, SyncError> {
+    /// Why the transaction was rolled back.
+    enum Stop {
+        Read(SourceError),
+        Refused(String, Plan),
+        Db(SyncError),
+    }
+    impl From<diesel::result::Error> for Stop {
+        fn from(e: diesel::result::Error) -> Stop {
+            Stop::Db(e.into())
+        }
+    }
+    impl From<SyncError> for Stop {
+        fn from(e: SyncError) -> Stop {
+            Stop::Db(e)
+        }
+    }
+    let mut report = RunReport::new(run_id, src, opts);
+    report.plan_was_full = true;
+    let mut method = "full";
+    let mut tick = ticker(progress, 0);
+    let applied = write_tx(conn, |conn| -> Result<(Plan, Failures), Stop> {
+        let mut failures = Vec::new();
+        let mut done = 0;
+        for page in pages {
+            planner.push_all(page);
+            let planned = planner.changes();
+            if planned.len() - done >= APPLY_CHUNK {
+                failures.extend(apply(
+                    conn,
+                    accounts,
+                    src,
+                    run_id,
+                    &planned[done..],
+                    &[],
+                    &mut tick,
+                    now,
+                )?);
+                let upto = planned.len();
+                planner.release(done..upto);
+                done = upto;
+            }
+        }
+        let changes = outcome().map_err(Stop::Read)?;
+        method = changes.method;
+        let plan = planner.finish(&changes.gone, true, &mut |ids| {
+            sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
+        })?;
+        if let Some(why) = guard::check(&plan, &src.guard, true) {
+            if !opts.force {
+                return Err(Stop::Refused(why, plan));
+            }
+            tracing::warn!(source = %src.name, reason = %why, "guard overridden with --force");
+        }
+        failures.extend(apply(
+            conn,
+            accounts,
+            src,
+            run_id,
+            &plan.changes[done..],
+            &plan.stamps,
+            &mut tick,
+            now,
+        )?);
+        Ok((plan, failures))
+    });
+    report.method = method;
+    match applied {
+        Ok((plan, failures)) => {
+            report.plan = plan;
+            report.failures = failures;
+            if !report.failures.is_empty() {
+                report.status = RunStatus::Partial;
+                report.error = Some(format!("{} changes failed", report.failures.len()));
+            }
+            finish(conn, &report, now)?;
+            Ok(report)
+        }
+        Err(Stop::Read(e)) => failed(conn, report, &e, now),
+        Err(Stop::Refused(why, plan)) => {
+            report.plan = plan;
+            refuse(conn, src, report, why, opts, now)
+        }
+        Err(Stop::Db(e)) => Err(e),
+    }
+}
+
 /// Guards the planned run, applies it unless it is a dry run or refused, and records it.
 #[allow(clippy::too_many_arguments)]
 fn conclude(
@@ -391,37 +534,22 @@ fn conclude(
     let run_id = report.run_id;
     if let Some(why) = guard::check(&report.plan, &src.guard, complete) {
         if !opts.force {
-            report.status = RunStatus::Refused;
-            report.error = Some(why.clone());
-            if !opts.dry_run {
-                let actor = format!("sync:{}#{run_id}", src.name);
-                write_tx(conn, |conn| {
-                    audit::append(
-                        conn,
-                        Entry {
-                            at: now,
-                            actor: &actor,
-                            action: "sync.refused",
-                            target_type: "source",
-                            target_id: &src.name,
-                            before: None,
-                            after: Some(serde_json::json!({
-                                "run": run_id,
-                                "wouldDisableOrDelete": report.plan.removals(),
-                                "owned": report.plan.owned,
-                            })),
-                            reason: Some(&why),
-                        },
-                    )
-                })?;
-            }
-            finish(conn, &report, now)?;
-            return Ok(report);
+            return refuse(conn, src, report, why, opts, now);
         }
         tracing::warn!(source = %src.name, reason = %why, "guard overridden with --force");
     }
     if !opts.dry_run {
-        report.failures = apply(conn, accounts, src, run_id, &report.plan, progress, now)?;
+        let mut tick = ticker(progress, report.plan.changes.len());
+        report.failures = apply(
+            conn,
+            accounts,
+            src,
+            run_id,
+            &report.plan.changes,
+            &report.plan.stamps,
+            &mut tick,
+            now,
+        )?;
         if !report.failures.is_empty() {
             report.status = RunStatus::Partial;
             report.error = Some(format!("{} changes failed", report.failures.len()));
@@ -431,30 +559,37 @@ fn conclude(
     Ok(report)
 }
 
+/// Changes that could not be applied: (user name, action, error).
+type Failures = Vec<(String, String, String)>;
+
+/// Calls `progress` with the changes applied so far out of `total`.
+fn ticker(progress: Option<Progress>, total: usize) -> impl FnMut(usize) {
+    let mut done = 0;
+    move |n: usize| {
+        done += n;
+        if let Some(p) = &progress {
+            p(done, total.max(done));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn apply(
     conn: &mut DbConn,
     accounts: &Accounts,
     src: &SyncSource,
     run_id: i64,
-    plan: &Plan,
-    progress: Option<Progress>,
+    changes: &[Change],
+    stamps: &[plan::Stamp],
+    tick: &mut dyn FnMut(usize),
     now: NaiveDateTime,
-) -> Result<Vec<(String, String, String)>, SyncError> {
+) -> Result<Failures, SyncError> {
     let actor = format!("sync:{}#{run_id}", src.name);
     let mut failures = Vec::new();
-    let total = plan.changes.len();
-    let mut done = 0;
-    let mut tick = |n: usize| {
-        done += n;
-        if let Some(p) = &progress {
-            p(done, total);
-        }
-    };
     // Creates first, many per statement (a directory's first run is all creates); the
     // others one by one. Creates depend on nothing else in the plan: ids, managers included,
     // were chosen while planning.
-    let (creates, others): (Vec<&Change>, Vec<&Change>) = plan
-        .changes
+    let (creates, others): (Vec<&Change>, Vec<&Change>) = changes
         .iter()
         .partition(|c| matches!(c, Change::Create { .. }));
     for chunk in creates.chunks(APPLY_CHUNK) {
@@ -464,7 +599,7 @@ fn apply(
                 Change::Create {
                     id,
                     key,
-                    profile,
+                    profile: Some(profile),
                     reason,
                     digest,
                     ..
@@ -523,7 +658,7 @@ fn apply(
         tick(chunk.len());
     }
     // What the source confirmed for agents that needed no change.
-    for chunk in plan.stamps.chunks(APPLY_CHUNK) {
+    for chunk in stamps.chunks(APPLY_CHUNK) {
         let stamps: Vec<(&str, &str, i64)> = chunk
             .iter()
             .map(|s| (s.agent_id.as_str(), s.digest.as_str(), s.version))
@@ -555,7 +690,7 @@ fn apply_one(
         Change::Create {
             id,
             key,
-            profile,
+            profile: Some(profile),
             reason,
             ..
         } => {
@@ -570,6 +705,8 @@ fn apply_one(
                 .create_agent(conn, actor, &src.tag, input, now)
                 .map(|_| ())
         }
+        // Applied already, while the source was read.
+        Change::Create { profile: None, .. } => Ok(()),
         Change::Link {
             agent_id,
             key,

@@ -56,8 +56,10 @@ pub enum Change {
         id: String,
         key: String,
         user_name: String,
+        /// `None` once applied by a run that applies as it reads (it lets go of what it
+        /// wrote).
         #[serde(skip)]
-        profile: Box<AgentProfile>,
+        profile: Option<Box<AgentProfile>>,
         reason: String,
         /// What the source writes, recorded with the agent (see `OwnedAgent::digest`).
         #[serde(skip)]
@@ -460,6 +462,26 @@ impl<'a> Planner<'a> {
         self.owned.len()
     }
 
+    /// Whether this is a source's first run: it owns no agents and has none to link.
+    pub fn is_first(&self) -> bool {
+        self.owned.is_empty() && self.linkable.is_empty()
+    }
+
+    /// The changes planned so far.
+    pub fn changes(&self) -> &[Change] {
+        &self.plan.changes
+    }
+
+    /// Lets go of the profiles of the creates in `range` of the changes planned so far
+    /// (they have been applied).
+    pub fn release(&mut self, range: std::ops::Range<usize>) {
+        for change in &mut self.plan.changes[range] {
+            if let Change::Create { profile, .. } = change {
+                *profile = None;
+            }
+        }
+    }
+
     pub fn push_all(&mut self, records: Vec<SourceRecord>) {
         for r in records {
             self.push(r);
@@ -613,7 +635,7 @@ impl<'a> Planner<'a> {
                     id: id.clone(),
                     key,
                     user_name,
-                    profile: Box::new(profile),
+                    profile: Some(Box::new(profile)),
                     reason: format!("{source}: joined the directory"),
                     digest,
                 });
@@ -1170,7 +1192,7 @@ mod tests {
                     ..
                 } => Some((
                     id.as_str(),
-                    profile.manager_id.as_deref(),
+                    profile.as_ref().and_then(|p| p.manager_id.as_deref()),
                     user_name.as_str(),
                 )),
                 _ => None,

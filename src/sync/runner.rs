@@ -273,13 +273,30 @@ async fn read_and_plan(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "owned agents loaded"
         );
+        let outcome = move || {
+            outcome
+                .recv()
+                .unwrap_or_else(|_| Err(SourceError::Search("read abandoned".into())))
+        };
+        if planner.is_first() && !opts.dry_run {
+            return Ok(super::execute_first(
+                &mut conn,
+                &accounts,
+                &src,
+                run_id,
+                pages,
+                outcome,
+                planner,
+                opts,
+                progress,
+                crate::store::now(),
+            )?);
+        }
         // Ends when the reader drops the sink: the read is over, one way or another.
         for page in pages {
             planner.push_all(page);
         }
-        let read = outcome
-            .recv()
-            .unwrap_or_else(|_| Err(SourceError::Search("read abandoned".into())));
+        let read = outcome();
         Ok(super::execute_streamed(
             &mut conn,
             &accounts,

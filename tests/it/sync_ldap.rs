@@ -218,6 +218,70 @@ both!(joiners_then_an_idempotent_second_run, |b| {
     }
 });
 
+both!(a_first_run_cut_short_creates_nobody, |b| {
+    // A first run applies its creates while it reads; a read that then fails takes them
+    // all back. The server cuts the read short (a size limit, which applies to a reader
+    // that is not the directory's root).
+    let slapd = directory(&["ana", "bob"]);
+    let mut ldif = String::from(
+        "dn: cn=reader,dc=example,dc=com\nobjectClass: simpleSecurityObject\n\
+         objectClass: organizationalRole\ncn: reader\nuserPassword: reader-secret\n\n",
+    );
+    for i in 0..1_200 {
+        ldif.push_str(&person(&format!("p{i:04}"), ""));
+    }
+    slapd.add_ldif(&ldif);
+    let limit = |limit: &str| {
+        slapd.modify_config(&format!(
+            "dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nreplace: olcSizeLimit\n\
+             olcSizeLimit: {limit}\n"
+        ))
+    };
+    limit("size.soft=1100 size.hard=1100 size.pr=1100 size.prtotal=1100");
+    let db = TestDb::new(b);
+    let text = format!(
+        r#"
+[database]
+url = "{db}"
+[[sources]]
+name = "corp"
+kind = "ldap"
+schedule = "0 0 * * * *"
+[sources.ldap]
+url = "{url}"
+bind_dn = "cn=reader,{BASE_DN}"
+bind_password = "reader-secret"
+base_dn = "ou=people,{BASE_DN}"
+group_base_dn = "ou=groups,{BASE_DN}"
+page_size = 100
+timeout_secs = 3
+"#,
+        db = db.url,
+        url = slapd.url(),
+    );
+    let env = Env::from_toml(db, &text);
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Failed, "{:?}", r.error);
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("incomplete"),
+        "{:?}",
+        r.error
+    );
+    assert!(env.agents().is_empty());
+    let mut conn = env.pool.get().expect("conn");
+    match rollcall::audit::verify(&mut conn).expect("verify") {
+        rollcall::audit::Verdict::Intact { entries } => assert_eq!(entries, 0),
+        other => panic!("audit chain: {other:?}"),
+    }
+    drop(conn);
+    // Once the whole directory can be read, everyone is created.
+    limit("size.soft=1000 size.hard=unlimited size.pr=unlimited size.prtotal=unlimited");
+    let r = env.run(false, false);
+    assert_eq!(r.status, RunStatus::Ok, "{:?}", r.error);
+    assert_eq!(r.plan.count("create"), 1_202);
+    assert_eq!(env.agents().len(), 1_202);
+});
+
 both!(
     an_edit_to_a_managed_field_is_put_back_by_the_next_run,
     |b| {
