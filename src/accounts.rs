@@ -13,7 +13,7 @@ mod snapshot;
 
 use crate::audit::{self, Entry, TextEntry};
 use crate::domain::{Agent, AgentProfile, MemberKind, Status};
-use crate::events::{self, Event};
+use crate::events::Event;
 use crate::store::models::{AgentRow, GroupRow};
 use crate::store::schema::{agents, roles, sessions};
 use crate::store::{DbConn, agents as agent_store, groups as group_store, write_tx};
@@ -142,7 +142,6 @@ impl Accounts {
                     reason: input.reason.as_deref(),
                 },
             )?;
-            events::enqueue(conn, Event::Created, &id, &snap, now)?;
             Ok(agent_store::to_agent(
                 row,
                 agent_store::value_rows(&id, &profile),
@@ -255,12 +254,6 @@ impl Accounts {
                 })
                 .collect();
             audit::append_many(conn, &entries)?;
-            let events: Vec<(&str, &str)> = created
-                .iter()
-                .zip(&snapshots)
-                .map(|((_, row, _, _, _), snap)| (row.id.as_str(), snap.as_str()))
-                .collect();
-            events::enqueue_many(conn, Event::Created, &events, now)?;
             Ok(())
         })?;
         Ok(outcome)
@@ -405,7 +398,6 @@ impl Accounts {
                     reason,
                 },
             )?;
-            events::enqueue(conn, event, id, &a, now)?;
             agent_store::get(conn, id)?.ok_or_else(|| AccountError::NotFound(id.to_owned()))
         })
     }
@@ -523,7 +515,6 @@ impl Accounts {
                     reason,
                 },
             )?;
-            events::enqueue(conn, Event::Deleted, id, &after, now)?;
             Ok(())
         })
     }

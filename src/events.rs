@@ -1,11 +1,14 @@
-//! Outbound events, written to the outbox in the same transaction as the change.
+//! Outbound events: what happened to an agent, as subscribers are told. An event is the
+//! agent's audit entry itself — written in the same transaction as the change, ordered by
+//! id, hash-chained — so nothing is written twice and no event can exist without its
+//! change or go missing with it. A deliverer keeps, for each subscriber, the id of the last
+//! entry it delivered and reads on from there with [`after`].
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde_json::Value;
 
 use crate::store::DbConn;
-use crate::store::schema::outbox;
+use crate::store::schema::audit_log;
 
 /// What happened to an agent, as announced to subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,17 @@ pub enum Event {
     ForcedOffline,
 }
 
+/// Each event and the audit action that records it. Other agent actions (linking to a
+/// source, purging a deleted agent, seeding test data) are bookkeeping, not events.
+const EVENTS: [(Event, &str); 6] = [
+    (Event::Created, "agent.create"),
+    (Event::Updated, "agent.update"),
+    (Event::Disabled, "agent.disable"),
+    (Event::Enabled, "agent.enable"),
+    (Event::Deleted, "agent.delete"),
+    (Event::ForcedOffline, "agent.force_offline"),
+];
+
 impl Event {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,78 +43,76 @@ impl Event {
             Event::ForcedOffline => "agent.forced_offline",
         }
     }
-}
 
-pub fn enqueue(
-    conn: &mut DbConn,
-    event: Event,
-    agent_id: &str,
-    payload: &Value,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::event.eq(event.as_str()),
-            outbox::agent_id.eq(agent_id),
-            outbox::payload.eq(payload.to_string()),
-            outbox::created_at.eq(now),
-            outbox::attempts.eq(0),
-        ))
-        .execute(conn)
-        .map(drop)
-}
-
-/// An outbox row to write.
-#[derive(Insertable)]
-#[diesel(table_name = outbox)]
-struct NewEvent<'a> {
-    event: &'a str,
-    agent_id: &'a str,
-    payload: &'a str,
-    created_at: NaiveDateTime,
-    attempts: i32,
-}
-
-/// Enqueues one event per `(agent id, payload as JSON text)` with multi-row statements.
-pub fn enqueue_many(
-    conn: &mut DbConn,
-    event: Event,
-    items: &[(&str, &str)],
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    let rows: Vec<NewEvent<'_>> = items
-        .iter()
-        .map(|(agent_id, payload)| NewEvent {
-            event: event.as_str(),
-            agent_id,
-            payload,
-            created_at: now,
-            attempts: 0,
-        })
-        .collect();
-    // Multi-row statements on PostgreSQL; a single-row statement prepared once on SQLite
-    // (see `store::agents::insert_rows`).
-    match conn {
-        DbConn::Sqlite(c) => {
-            for row in &rows {
-                diesel::insert_into(outbox::table)
-                    .values((
-                        outbox::event.eq(row.event),
-                        outbox::agent_id.eq(row.agent_id),
-                        outbox::payload.eq(row.payload),
-                        outbox::created_at.eq(row.created_at),
-                        outbox::attempts.eq(row.attempts),
-                    ))
-                    .execute(c)?;
-            }
-        }
-        DbConn::Pg(c) => {
-            for chunk in rows.chunks(800) {
-                diesel::insert_into(outbox::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
+    /// The audit action that records this event.
+    pub fn action(self) -> &'static str {
+        EVENTS
+            .iter()
+            .find(|(e, _)| *e == self)
+            .map_or("", |(_, a)| a)
     }
-    Ok(())
+
+    /// The event an audit action records, if it is one.
+    pub fn of_action(action: &str) -> Option<Event> {
+        EVENTS.iter().find(|(_, a)| *a == action).map(|(e, _)| *e)
+    }
+}
+
+/// One event to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// The audit entry's id: the event's place in the stream, and a deliverer's cursor.
+    pub id: i64,
+    pub event: Event,
+    pub agent_id: String,
+    pub at: NaiveDateTime,
+    /// What changed, as the audit entry's `after` (JSON text): the whole agent for a
+    /// create, the changed fields for the others.
+    pub payload: Option<String>,
+}
+
+/// Up to `limit` events after the one with id `cursor` (0: from the start), oldest first.
+pub fn after(conn: &mut DbConn, cursor: i64, limit: i64) -> QueryResult<Vec<EventRecord>> {
+    let actions: Vec<&str> = EVENTS.iter().map(|(_, a)| *a).collect();
+    let rows: Vec<(i64, String, String, NaiveDateTime, Option<String>)> = audit_log::table
+        .filter(audit_log::id.gt(cursor))
+        .filter(audit_log::target_type.eq("agent"))
+        .filter(audit_log::action.eq_any(actions))
+        .order(audit_log::id.asc())
+        .limit(limit)
+        .select((
+            audit_log::id,
+            audit_log::action,
+            audit_log::target_id,
+            audit_log::at,
+            audit_log::after,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, action, agent_id, at, payload)| {
+            Event::of_action(&action).map(|event| EventRecord {
+                id,
+                event,
+                agent_id,
+                at,
+                payload,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_has_one_action_and_back() {
+        for (e, a) in EVENTS {
+            assert_eq!(e.action(), a);
+            assert_eq!(Event::of_action(a), Some(e));
+        }
+        assert_eq!(Event::of_action("agent.link"), None);
+        assert_eq!(Event::of_action("agent.purge"), None);
+    }
 }

@@ -127,18 +127,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    outbox (id) {
-        id -> BigInt,
-        event -> Text,
-        agent_id -> Text,
-        payload -> Text,
-        created_at -> Timestamp,
-        attempts -> Integer,
-        delivered_at -> Nullable<Timestamp>,
-    }
-}
-
 diesel::joinable!(agent_values -> agents (agent_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(sessions -> agents (agent_id));
@@ -151,7 +139,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     sessions,
     audit_log,
-    outbox,
 );
 
 diesel::table! {

@@ -73,3 +73,54 @@ both!(deleted_agents_are_purged_after_grace, |b| {
     assert_eq!(log[0].action, "agent.purge");
     assert_eq!(log[0].actor, "system");
 });
+
+both!(events_are_the_agent_entries_of_the_audit_log, |b| {
+    use rollcall::events::{Event, after};
+    let s = TestServer::start(b);
+    let u = s.create_user("ev");
+    let id = u["id"].as_str().expect("id").to_owned();
+    let patch = |ops: serde_json::Value| {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": ops,
+        });
+        let (status, v) = s.scim("PATCH", &format!("/Users/{id}"), Some(body));
+        assert_eq!(status, 200, "{v}");
+    };
+    patch(serde_json::json!([{"op": "replace", "path": "title", "value": "Lead"}]));
+    patch(serde_json::json!([{"op": "replace", "path": "active", "value": false}]));
+    patch(serde_json::json!([{"op": "replace", "path": "active", "value": true}]));
+    s.scim("DELETE", &format!("/Users/{id}"), None);
+    s.create_user("other");
+    let mut conn = s.conn();
+    let events = after(&mut conn, 0, 100).expect("events");
+    let kinds: Vec<Event> = events.iter().map(|e| e.event).collect();
+    assert_eq!(
+        kinds,
+        [
+            Event::Created,
+            Event::Updated,
+            Event::Disabled,
+            Event::Enabled,
+            Event::Deleted,
+            Event::Created
+        ]
+    );
+    assert!(events[..5].iter().all(|e| e.agent_id == id));
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    // Each payload is what the audit log recorded for the change.
+    let log = rollcall::audit::for_target(&mut conn, &id).expect("audit");
+    for (e, entry) in events[..5].iter().zip(&log) {
+        assert_eq!(e.id, entry.id);
+        assert_eq!(e.payload, entry.after);
+    }
+    let title: serde_json::Value =
+        serde_json::from_str(events[1].payload.as_deref().expect("payload")).expect("json");
+    assert_eq!(title["title"], "Lead");
+    // A deliverer reads on from its cursor.
+    let rest = after(&mut conn, events[3].id, 100).expect("events");
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].event, Event::Deleted);
+    assert_eq!(after(&mut conn, events[5].id, 100).expect("events"), []);
+    assert_eq!(after(&mut conn, 0, 2).expect("events").len(), 2);
+});
