@@ -14,9 +14,9 @@ mod snapshot;
 use crate::audit::{self, Entry, TextEntry};
 use crate::domain::{Agent, AgentProfile, MemberKind, Status};
 use crate::events::Event;
-use crate::store::models::{AgentRow, GroupRow};
+use crate::store::models::{AgentRow, AgentValueRow, GroupRow};
 use crate::store::schema::{agents, roles, sessions};
-use crate::store::{DbConn, agents as agent_store, groups as group_store, write_tx};
+use crate::store::{DbConn, agents as agent_store, groups as group_store, join_write_tx, write_tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -63,14 +63,28 @@ pub struct AgentInput {
     pub source_digest: Option<String>,
 }
 
-/// A create ready to insert: its place among the inputs, row, profile, reason and digest.
-type Ready = (
-    usize,
-    AgentRow,
-    AgentProfile,
-    Option<String>,
-    Option<String>,
-);
+/// Creates checked and rendered, ready to be written by [`Accounts::write_creates`]: made
+/// without a connection, so a bulk writer can prepare the next batch on one thread while the
+/// previous one is written on another.
+#[derive(Debug, Default)]
+pub struct PreparedCreates {
+    /// Per input in order: `None`, or the error that keeps it out.
+    outcome: Vec<Option<AccountError>>,
+    ready: Vec<Ready>,
+}
+
+/// One create ready to insert.
+#[derive(Debug)]
+struct Ready {
+    /// Its place among the inputs.
+    index: usize,
+    row: AgentRow,
+    values: Vec<AgentValueRow>,
+    /// The audit entry's `after` (and the event's payload).
+    snapshot: String,
+    reason: Option<String>,
+    digest: Option<String>,
+}
 
 /// A change to a group's members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,13 +175,24 @@ impl Accounts {
         inputs: Vec<AgentInput>,
         now: NaiveDateTime,
     ) -> Result<Vec<Option<AccountError>>, AccountError> {
-        let known: HashSet<String> = roles::table
-            .select(roles::name)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
+        let known = known_roles(conn)?;
+        let prepared = self.prepare_creates(&known, actor, source, inputs, now);
+        self.write_creates(conn, actor, prepared, now)
+    }
+
+    /// The part of [`Accounts::create_agents`] that needs no connection: checks each input
+    /// (`known` are the role names, from [`known_roles`]), builds its row and value rows and
+    /// renders its snapshot.
+    pub fn prepare_creates(
+        &self,
+        known: &HashSet<String>,
+        actor: &str,
+        source: &str,
+        inputs: Vec<AgentInput>,
+        now: NaiveDateTime,
+    ) -> PreparedCreates {
         let mut outcome: Vec<Option<AccountError>> = Vec::with_capacity(inputs.len());
-        let mut ready: Vec<Ready> = Vec::new();
+        let mut ready: Vec<Ready> = Vec::with_capacity(inputs.len());
         for (i, mut input) in inputs.into_iter().enumerate() {
             let profile = match normalise(std::mem::take(&mut input.profile)) {
                 Ok(p) => p,
@@ -198,59 +223,68 @@ impl Accounts {
             }
             let id = input
                 .id
-                .clone()
+                .take()
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             let row = new_row(&profile, &id, role, &input, source, actor, now);
+            let values = agent_store::value_rows(&id, &profile);
+            let snapshot = snapshot::text(&profile, &row);
             outcome.push(None);
-            ready.push((i, row, profile, input.reason, input.source_digest));
+            ready.push(Ready {
+                index: i,
+                row,
+                values,
+                snapshot,
+                reason: input.reason,
+                digest: input.source_digest,
+            });
         }
-        write_tx(conn, |conn| -> Result<(), AccountError> {
-            let mut created: Vec<&Ready> = Vec::new();
-            for chunk in ready.chunks(agent_store::INSERT_CHUNK) {
-                let rows: Vec<(&AgentRow, Option<&str>)> =
-                    chunk.iter().map(|c| (&c.1, c.4.as_deref())).collect();
-                match conn.transaction(|c| agent_store::insert_rows(c, &rows)) {
-                    Ok(()) => created.extend(chunk),
-                    Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        // Someone in this chunk clashes: find who, one by one.
-                        for item in chunk {
-                            let one = [(&item.1, item.4.as_deref())];
-                            match conn.transaction(|c| agent_store::insert_rows(c, &one)) {
-                                Ok(()) => created.push(item),
-                                Err(DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                                    outcome[item.0] = Some(AccountError::Conflict(format!(
-                                        "userName {:?} is already taken",
-                                        item.1.user_name
-                                    )));
-                                }
-                                Err(e) => return Err(e.into()),
-                            }
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
+        PreparedCreates { outcome, ready }
+    }
+
+    /// Writes what [`Accounts::prepare_creates`] made: rows, values and audit entries, inside
+    /// the caller's write transaction when there is one (then an error must end it). An input
+    /// whose user name is taken is left out and reported as a conflict.
+    pub fn write_creates(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        prepared: PreparedCreates,
+        now: NaiveDateTime,
+    ) -> Result<Vec<Option<AccountError>>, AccountError> {
+        let PreparedCreates { mut outcome, ready } = prepared;
+        // No savepoint: a clash leaves its row out instead of failing the statement, and any
+        // other error ends the caller's transaction too.
+        join_write_tx(conn, |conn| -> Result<(), AccountError> {
+            let rows: Vec<(&AgentRow, Option<&str>)> = ready
+                .iter()
+                .map(|c| (&c.row, c.digest.as_deref()))
+                .collect();
+            let written = agent_store::insert_rows(conn, &rows)?;
+            let mut created: Vec<&Ready> = Vec::with_capacity(ready.len());
+            for (item, ok) in ready.iter().zip(written) {
+                if ok {
+                    created.push(item);
+                } else {
+                    outcome[item.index] = Some(AccountError::Conflict(format!(
+                        "userName {:?} is already taken",
+                        item.row.user_name
+                    )));
                 }
             }
-            let values: Vec<_> = created
-                .iter()
-                .flat_map(|(_, row, profile, _, _)| agent_store::value_rows(&row.id, profile))
-                .collect();
+            let values: Vec<&AgentValueRow> =
+                created.iter().flat_map(|c| c.values.iter()).collect();
             agent_store::insert_value_rows(conn, &values)?;
-            let snapshots: Vec<String> = created
-                .iter()
-                .map(|(_, row, profile, _, _)| snapshot::text(profile, row))
-                .collect();
             let entries: Vec<TextEntry<'_>> = created
                 .iter()
-                .zip(&snapshots)
-                .map(|((_, row, _, reason, _), snap)| TextEntry {
+                .map(|c| TextEntry {
                     at: now,
                     actor,
                     action: "agent.create",
                     target_type: "agent",
-                    target_id: &row.id,
+                    target_id: &c.row.id,
                     before: None,
-                    after: Some(snap),
-                    reason: reason.as_deref(),
+                    after: Some(&c.snapshot),
+                    reason: c.reason.as_deref(),
                 })
                 .collect();
             audit::append_many(conn, &entries)?;
@@ -319,6 +353,8 @@ impl Accounts {
             row.title = profile.title.clone();
             row.email = AgentProfile::primary_of(&profile.emails).map(str::to_owned);
             row.phone = AgentProfile::primary_of(&profile.phones).map(str::to_owned);
+            row.emails_inline = AgentProfile::lone_work(&profile.emails).is_some();
+            row.phones_inline = AgentProfile::lone_work(&profile.phones).is_some();
             row.employee_number = profile.employee_number.clone();
             row.department = profile.department.clone();
             row.manager_id = profile.manager_id.clone();
@@ -743,6 +779,15 @@ impl Accounts {
 }
 
 /// Creates the built-in roles that are missing (idempotent).
+/// The names of the roles an agent can be given.
+pub fn known_roles(conn: &mut DbConn) -> QueryResult<HashSet<String>> {
+    Ok(roles::table
+        .select(roles::name)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
 pub fn ensure_builtin_roles(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     let mut created = 0;
     for t in crate::domain::roles::BUILTIN_ROLES {
@@ -923,6 +968,8 @@ fn new_row(
         created_at: now,
         updated_at: now,
         version: 1,
+        emails_inline: AgentProfile::lone_work(&profile.emails).is_some(),
+        phones_inline: AgentProfile::lone_work(&profile.phones).is_some(),
     }
 }
 

@@ -172,10 +172,11 @@ pub fn append_many(conn: &mut DbConn, entries: &[TextEntry<'_>]) -> QueryResult<
     // (see `store::agents::insert_rows`).
     match conn {
         DbConn::Sqlite(c) => {
+            let mut times = crate::store::times::SqliteTimes::default();
             for row in &rows {
                 diesel::insert_into(audit_log::table)
                     .values((
-                        audit_log::at.eq(row.at),
+                        audit_log::at.eq(times.of(row.at)),
                         audit_log::actor.eq(row.actor),
                         audit_log::action.eq(row.action),
                         audit_log::target_type.eq(row.target_type),

@@ -172,6 +172,8 @@ mod tests {
             created_at: at,
             updated_at: at,
             version: 1,
+            emails_inline: false,
+            phones_inline: false,
         }
     }
 

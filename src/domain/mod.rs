@@ -82,6 +82,19 @@ pub struct AgentProfile {
 
 impl AgentProfile {
     /// The primary value of a multi-valued attribute, else its first.
+    /// The value of a list that is one primary `work` value without display — the form a
+    /// directory source writes and most IdPs send, kept in the agent's own column alone.
+    pub fn lone_work(values: &[MultiValue]) -> Option<&str> {
+        match values {
+            [one]
+                if one.primary && one.kind.as_deref() == Some("work") && one.display.is_none() =>
+            {
+                Some(one.value.as_str())
+            }
+            _ => None,
+        }
+    }
+
     pub fn primary_of(values: &[MultiValue]) -> Option<&str> {
         values
             .iter()

@@ -104,6 +104,16 @@ pub fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
         max_concurrent_chats: row.max_concurrent_chats,
         ..AgentProfile::default()
     };
+    if row.emails_inline
+        && let Some(email) = &row.email
+    {
+        profile.emails.push(work_value(email));
+    }
+    if row.phones_inline
+        && let Some(phone) = &row.phone
+    {
+        profile.phones.push(work_value(phone));
+    }
     for v in values {
         let mv = MultiValue {
             value: v.value,
@@ -137,7 +147,18 @@ pub fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
     }
 }
 
-/// Rows of `agent_values` for a profile.
+/// The one primary work value of an inline list (see [`AgentProfile::lone_work`]).
+fn work_value(value: &str) -> MultiValue {
+    MultiValue {
+        value: value.to_owned(),
+        kind: Some("work".to_owned()),
+        primary: true,
+        display: None,
+    }
+}
+
+/// Rows of `agent_values` for a profile. An email or phone list that is one primary work
+/// value is kept in the agent's row alone (`emails_inline`, `phones_inline`): no rows.
 pub fn value_rows(agent_id: &str, profile: &AgentProfile) -> Vec<AgentValueRow> {
     let mut rows = Vec::new();
     let mut push = |attr: &str, list: Vec<MultiValue>| {
@@ -153,8 +174,12 @@ pub fn value_rows(agent_id: &str, profile: &AgentProfile) -> Vec<AgentValueRow> 
             });
         }
     };
-    push(EMAILS, profile.emails.clone());
-    push(PHONES, profile.phones.clone());
+    if AgentProfile::lone_work(&profile.emails).is_none() {
+        push(EMAILS, profile.emails.clone());
+    }
+    if AgentProfile::lone_work(&profile.phones).is_none() {
+        push(PHONES, profile.phones.clone());
+    }
     push(ROLES, profile.roles.clone());
     let plain = |list: &[String]| {
         list.iter()
@@ -180,16 +205,27 @@ pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> Qu
 /// widest table, and few round trips.
 pub const INSERT_CHUNK: usize = 200;
 
-/// Writes many agent rows. PostgreSQL: multi-row statements (one round trip per chunk).
+/// Writes many agent rows, leaving out any that would break a uniqueness rule (a user name
+/// taken by a live agent): returns, per row in order, whether it was written. Nothing is
+/// rolled back, so this needs no savepoint inside a caller's transaction.
+/// PostgreSQL: multi-row statements (one round trip per chunk) that return the ids written.
 /// SQLite: one single-row statement, prepared once and run per row. Its values are a tuple
 /// of column assignments, which diesel caches by type; a derived `Insertable` (or a
 /// multi-row statement) has its SQL text rebuilt for every execution to look the statement
 /// up, which costs more than SQLite's work of inserting the row.
-pub fn insert_rows(conn: &mut DbConn, rows: &[(&AgentRow, Option<&str>)]) -> QueryResult<()> {
+pub fn insert_rows(
+    conn: &mut DbConn,
+    rows: &[(&AgentRow, Option<&str>)],
+) -> QueryResult<Vec<bool>> {
+    let mut written = Vec::with_capacity(rows.len());
     match conn {
         DbConn::Sqlite(c) => {
+            let mut times = super::times::SqliteTimes::default();
             for (row, digest) in rows {
-                diesel::insert_into(agents::table)
+                // `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same for a unique
+                // index, and diesel caches the statement by type (the upsert clause has its
+                // SQL rebuilt for every row).
+                let n = diesel::insert_or_ignore_into(agents::table)
                     .values((
                         agents::id.eq(&row.id),
                         agents::external_id.eq(&row.external_id),
@@ -211,25 +247,28 @@ pub fn insert_rows(conn: &mut DbConn, rows: &[(&AgentRow, Option<&str>)]) -> Que
                         agents::max_concurrent_chats.eq(row.max_concurrent_chats),
                         agents::status.eq(&row.status),
                         agents::login_blocked.eq(row.login_blocked),
-                        agents::sessions_revoked_at.eq(row.sessions_revoked_at),
+                        agents::sessions_revoked_at.eq(times.opt(row.sessions_revoked_at)),
                         agents::password_hash.eq(&row.password_hash),
-                        agents::password_changed_at.eq(row.password_changed_at),
+                        agents::password_changed_at.eq(times.opt(row.password_changed_at)),
                         agents::must_change_password.eq(row.must_change_password),
                         agents::failed_logins.eq(row.failed_logins),
-                        agents::locked_until.eq(row.locked_until),
+                        agents::locked_until.eq(times.opt(row.locked_until)),
                         agents::source.eq(&row.source),
                         agents::source_key.eq(&row.source_key),
-                        agents::last_seen_at.eq(row.last_seen_at),
-                        agents::disabled_at.eq(row.disabled_at),
+                        agents::last_seen_at.eq(times.opt(row.last_seen_at)),
+                        agents::disabled_at.eq(times.opt(row.disabled_at)),
                         agents::disabled_reason.eq(&row.disabled_reason),
-                        agents::purge_after.eq(row.purge_after),
-                        agents::created_at.eq(row.created_at),
-                        agents::updated_at.eq(row.updated_at),
+                        agents::purge_after.eq(times.opt(row.purge_after)),
+                        agents::created_at.eq(times.of(row.created_at)),
+                        agents::updated_at.eq(times.of(row.updated_at)),
                         agents::version.eq(row.version),
                         agents::sync_digest.eq(digest),
                         agents::sync_version.eq(digest.map(|_| row.version)),
+                        agents::emails_inline.eq(row.emails_inline),
+                        agents::phones_inline.eq(row.phones_inline),
                     ))
                     .execute(c)?;
+                written.push(n == 1);
             }
         }
         DbConn::Pg(c) => {
@@ -242,13 +281,18 @@ pub fn insert_rows(conn: &mut DbConn, rows: &[(&AgentRow, Option<&str>)]) -> Que
                         sync_version: digest.map(|_| row.version),
                     })
                     .collect();
-                diesel::insert_into(agents::table)
+                let ids: std::collections::HashSet<String> = diesel::insert_into(agents::table)
                     .values(&owned)
-                    .execute(c)?;
+                    .on_conflict_do_nothing()
+                    .returning(agents::id)
+                    .get_results::<String>(c)?
+                    .into_iter()
+                    .collect();
+                written.extend(chunk.iter().map(|(row, _)| ids.contains(&row.id)));
             }
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// An agent row with what its owning source wrote (see `OwnedAgent::digest`).
@@ -263,7 +307,7 @@ struct NewAgent {
 
 /// Writes many value rows (as [`insert_rows`]: multi-row on PostgreSQL, a single-row
 /// statement prepared once on SQLite).
-pub fn insert_value_rows(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()> {
+pub fn insert_value_rows(conn: &mut DbConn, values: &[&AgentValueRow]) -> QueryResult<()> {
     match conn {
         DbConn::Sqlite(c) => {
             for v in values {
@@ -282,8 +326,9 @@ pub fn insert_value_rows(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryRe
         }
         DbConn::Pg(c) => {
             for chunk in values.chunks(INSERT_CHUNK * 4) {
+                let owned: Vec<AgentValueRow> = chunk.iter().map(|v| (*v).clone()).collect();
                 diesel::insert_into(agent_values::table)
-                    .values(chunk)
+                    .values(&owned)
                     .execute(c)?;
             }
         }
@@ -437,6 +482,10 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<String>,
+        Option<String>,
+        bool,
+        bool,
     );
     // Both queries list agents in the same order, so values are matched to their agent
     // by walking the two lists side by side.
@@ -459,6 +508,10 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
             agents::employee_number,
             agents::department,
             agents::manager_id,
+            agents::email,
+            agents::phone,
+            agents::emails_inline,
+            agents::phones_inline,
         ))
         .load_iter::<Columns, DefaultLoadingMode>(conn)?;
     for row in rows {
@@ -479,7 +532,15 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
             employee_number,
             department,
             manager_id,
+            email,
+            phone,
+            emails_inline,
+            phones_inline,
         ) = row?;
+        let inline = |inline: bool, value: Option<String>| match value {
+            Some(v) if inline => SyncedValues::Work(v),
+            _ => SyncedValues::Empty,
+        };
         out.push(SourcedAgent {
             id,
             key,
@@ -497,8 +558,8 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
             employee_number,
             department,
             manager_id,
-            emails: SyncedValues::Empty,
-            phones: SyncedValues::Empty,
+            emails: inline(emails_inline, email),
+            phones: inline(phones_inline, phone),
             skill_groups: Vec::new(),
         });
     }
@@ -536,8 +597,13 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
         };
         at += found;
         let agent = &mut out[at];
-        agent.emails = SyncedValues::of(emails);
-        agent.phones = SyncedValues::of(phones);
+        // Rows make the whole list; an inline list has none.
+        if !emails.is_empty() {
+            agent.emails = SyncedValues::of(emails);
+        }
+        if !phones.is_empty() {
+            agent.phones = SyncedValues::of(phones);
+        }
         agent.skill_groups = skills;
     };
     for v in values {

@@ -43,6 +43,10 @@ pub struct AgentRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    /// The email list is `email` alone, as its one primary work value (no value rows).
+    pub emails_inline: bool,
+    /// The phone list is `phone` alone, as its one primary work value (no value rows).
+    pub phones_inline: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -343,13 +343,7 @@ fn user_value_path(
         return Err(unsupported(path));
     }
     if let Some(stored) = multi_attr(schema, &attr) {
-        let cond = value_filter(inner, depth + 1)?;
-        let ids = agent_values::table
-            .into_boxed::<Db>()
-            .filter(agent_values::attr.eq(stored))
-            .filter(cond)
-            .select(agent_values::agent_id);
-        return Ok(Box::new(in_subselect(agents::id, ids)));
+        return multi_value_cond(stored, inner, depth + 1);
     }
     match (schema, attr.as_str()) {
         (None | Some(Schema::Core), "groups") => {
@@ -361,6 +355,104 @@ fn user_value_path(
             Ok(Box::new(in_subselect(agents::id, ids)))
         }
         _ => Err(unsupported(path)),
+    }
+}
+
+/// Agents with a value of the multi-valued attribute `stored` that matches `inner`: among
+/// their value rows or, for emails and phone numbers, as the one primary work value kept
+/// inline in the agent's row (`emails_inline`, `phones_inline`).
+fn multi_value_cond(
+    stored: &'static str,
+    inner: &Filter,
+    depth: usize,
+) -> Result<Cond<agents::table>, ScimError> {
+    let cond = value_filter(inner, depth)?;
+    let ids = agent_values::table
+        .into_boxed::<Db>()
+        .filter(agent_values::attr.eq(stored))
+        .filter(cond)
+        .select(agent_values::agent_id);
+    let rows: Cond<agents::table> = Box::new(in_subselect(agents::id, ids));
+    let inline: Cond<agents::table> = match stored {
+        super::agents::EMAILS => {
+            Box::new(agents::emails_inline.and(inline_filter(inner, depth, InlineList::Emails)?))
+        }
+        super::agents::PHONES => {
+            Box::new(agents::phones_inline.and(inline_filter(inner, depth, InlineList::Phones)?))
+        }
+        _ => return Ok(rows),
+    };
+    Ok(Box::new(rows.or(inline)))
+}
+
+/// A list kept inline in the agent's row: its value is that column, of type `work`, primary,
+/// without display.
+#[derive(Clone, Copy)]
+enum InlineList {
+    Emails,
+    Phones,
+}
+
+/// `value_filter` for an inline list: `value` compares with the column, the other
+/// sub-attributes are constants and are decided here.
+fn inline_filter(
+    filter: &Filter,
+    depth: usize,
+    list: InlineList,
+) -> Result<Cond<agents::table>, ScimError> {
+    combine(filter, depth, &|f, _| match f {
+        Filter::Present(p) => inline_leaf(p, None, list),
+        Filter::Compare(p, op, v) => inline_leaf(p, Some((*op, v)), list),
+        Filter::ValuePath(p, _) => Err(unsupported(p)),
+        other => inline_filter(other, depth + 1, list),
+    })
+}
+
+fn inline_leaf(
+    path: &AttrPath,
+    cmp: Option<(CompareOp, &CompValue)>,
+    list: InlineList,
+) -> Result<Cond<agents::table>, ScimError> {
+    if path.urn.is_some() || path.sub_attr.is_some() {
+        return Err(unsupported(path));
+    }
+    type Qs = agents::table;
+    let sub = path.attr.to_ascii_lowercase();
+    Ok(match (sub.as_str(), cmp, list) {
+        ("value", None, InlineList::Emails) => text_present!(Qs, agents::email),
+        ("value", None, InlineList::Phones) => text_present!(Qs, agents::phone),
+        ("value", Some((op, v)), InlineList::Emails) => {
+            text_leaf!(Qs, agents::email, path, op, v, false)
+        }
+        ("value", Some((op, v)), InlineList::Phones) => {
+            text_leaf!(Qs, agents::phone, path, op, v, false)
+        }
+        ("type", None, _) => always(true),
+        ("type", Some((op, v)), _) => always(text_matches("work", op, text_value(path, v)?)),
+        ("display", None, _) => always(false),
+        ("display", Some((op, v)), _) => {
+            text_value(path, v)?;
+            always(op == CompareOp::Ne)
+        }
+        ("primary", None, _) => always(true),
+        ("primary", Some((op, v)), _) => always(bool_op(path, op, v)?),
+        _ => return Err(unsupported(path)),
+    })
+}
+
+/// A case-insensitive comparison of two texts, as `text_leaf!` makes it in SQL.
+fn text_matches(have: &str, op: CompareOp, want: &str) -> bool {
+    let (have, want) = (have.to_lowercase(), want.to_lowercase());
+    match op {
+        CompareOp::Eq => have == want,
+        CompareOp::Ne => have != want,
+        CompareOp::Co => have.contains(&want),
+        CompareOp::Sw => have.starts_with(&want),
+        CompareOp::Ew => have.ends_with(&want),
+        CompareOp::Gt => have > want,
+        CompareOp::Ge => have >= want,
+        CompareOp::Lt => have < want,
+        CompareOp::Le => have <= want,
     }
 }
 
@@ -439,13 +531,7 @@ fn user_compare(
             None => Filter::Present(sub_path),
             Some((op, v)) => Filter::Compare(sub_path, op, v.clone()),
         };
-        let cond = value_filter(&inner, 1)?;
-        let ids = agent_values::table
-            .into_boxed::<Db>()
-            .filter(agent_values::attr.eq(stored))
-            .filter(cond)
-            .select(agent_values::agent_id);
-        return Ok(Box::new(in_subselect(agents::id, ids)));
+        return multi_value_cond(stored, &inner, 1);
     }
     type Qs = agents::table;
     let key = (

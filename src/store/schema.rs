@@ -52,6 +52,8 @@ diesel::table! {
         version -> BigInt,
         sync_digest -> Nullable<Text>,
         sync_version -> Nullable<BigInt>,
+        emails_inline -> Bool,
+        phones_inline -> Bool,
     }
 }
 

@@ -74,6 +74,8 @@ pub fn seed_agents(
                     created_at: now,
                     updated_at: now,
                     version: 1,
+                    emails_inline: AgentProfile::lone_work(&profile.emails).is_some(),
+                    phones_inline: false,
                 };
                 agents::insert(conn, &row, &agents::value_rows(&id, &profile))?;
             }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::accounts::{AccountError, Accounts, AgentInput};
 use crate::audit::{self, Entry};
-use crate::domain::{OwnedAgent, SourcedAgent};
+use crate::domain::{AgentProfile, OwnedAgent, SourcedAgent};
 use crate::sources::{Changes, Position, SourceError, Usn};
 use crate::store::agents::{self as agent_store, SourceFilter, owned_agents, sourced_by};
 use crate::store::schema::sync_runs;
@@ -420,19 +420,27 @@ fn refuse(
 /// transaction that commits only once the read has ended well and the guard has passed —
 /// a failed or refused run still changes nothing. On SQLite the transaction holds the
 /// database's one write lock until then, so other writers wait for the read.
+///
+/// Two threads share the work: this one writes (it holds the connection), a second one
+/// plans each page as it arrives and prepares its creates (rows, values, snapshots), so
+/// that the next chunk is ready when the last one is written.
 #[allow(clippy::too_many_arguments)]
-pub fn execute_first(
+pub fn execute_first<P>(
     conn: &mut DbConn,
     accounts: &Accounts,
     src: &SyncSource,
     run_id: i64,
-    pages: impl IntoIterator<Item = Vec<crate::sources::SourceRecord>>,
+    pages: P,
     outcome: impl FnOnce() -> Result<Changes, SourceError>,
-    mut planner: plan::Planner<'_>,
+    planner: plan::Planner<'_>,
     opts: RunOptions,
     progress: Option<Progress>,
     now: NaiveDateTime,
-) -> Result<RunReport, SyncError> {
+) -> Result<RunReport, SyncError>
+where
+    P: IntoIterator<Item = Vec<crate::sources::SourceRecord>>,
+    P::IntoIter: Send,
+{
     /// Why the transaction was rolled back.
     enum Stop {
         Read(SourceError),
@@ -453,28 +461,63 @@ pub fn execute_first(
     report.plan_was_full = true;
     let mut method = "full";
     let mut tick = ticker(progress, 0);
+    let actor = actor(src, run_id);
+    let pages = pages.into_iter();
     let applied = write_tx(conn, |conn| -> Result<(Plan, Failures), Stop> {
-        let mut failures = Vec::new();
-        let mut done = 0;
-        for page in pages {
-            planner.push_all(page);
-            let planned = planner.changes();
-            if planned.len() - done >= APPLY_CHUNK {
-                failures.extend(apply(
-                    conn,
-                    accounts,
-                    src,
-                    run_id,
-                    &planned[done..],
-                    &[],
-                    &mut tick,
-                    now,
-                )?);
-                let upto = planned.len();
-                planner.release(done..upto);
-                done = upto;
+        let known = crate::accounts::known_roles(conn)?;
+        let (batches, prepared) = std::sync::mpsc::sync_channel::<CreateBatch>(2);
+        let (planner, done, mut failures) = std::thread::scope(|scope| {
+            let preparer = scope.spawn(|| {
+                // Owned here, so the writer's loop ends when this thread does.
+                let batches = batches;
+                let mut planner = planner;
+                let mut done = 0;
+                for page in pages {
+                    planner.push_all(page);
+                    // Creates only (a first run plans nothing else before the end).
+                    let ready = planner.changes()[done..]
+                        .iter()
+                        .take_while(|c| matches!(c, Change::Create { .. }))
+                        .count();
+                    if ready >= APPLY_CHUNK {
+                        let upto = done + ready;
+                        let batch = prepare_creates(
+                            accounts,
+                            &known,
+                            src,
+                            &actor,
+                            planner.changes_mut(done..upto),
+                            now,
+                        );
+                        done = upto;
+                        if batches.send(batch).is_err() {
+                            break; // the writer stopped: it says why
+                        }
+                    }
+                }
+                (planner, done)
+            });
+            let mut failures = Vec::new();
+            let mut error = None;
+            for batch in prepared.iter() {
+                match write_batch(conn, accounts, src, &actor, batch, &mut tick, now) {
+                    Ok(f) => failures.extend(f),
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
             }
-        }
+            // A preparer waiting to hand over a batch sees the writer gone and stops.
+            drop(prepared);
+            let (planner, done) = preparer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            match error {
+                Some(e) => Err(Stop::Db(e)),
+                None => Ok((planner, done, failures)),
+            }
+        })?;
         let changes = outcome().map_err(Stop::Read)?;
         method = changes.method;
         let plan = planner.finish(&changes.gone, true, &mut |ids| {
@@ -517,6 +560,103 @@ pub fn execute_first(
         }
         Err(Stop::Db(e)) => Err(e),
     }
+}
+
+/// Who the audit log names for the changes of a run.
+fn actor(src: &SyncSource, run_id: i64) -> String {
+    format!("sync:{}#{run_id}", src.name)
+}
+
+/// Creates checked and rendered, with the user names their failures are reported under.
+struct CreateBatch {
+    user_names: Vec<String>,
+    prepared: crate::accounts::PreparedCreates,
+}
+
+/// Prepares the creates among `changes`, taking their profiles (a run that applies as it
+/// reads lets go of what it wrote).
+fn prepare_creates(
+    accounts: &Accounts,
+    known: &std::collections::HashSet<String>,
+    src: &SyncSource,
+    actor: &str,
+    changes: &mut [Change],
+    now: NaiveDateTime,
+) -> CreateBatch {
+    let mut user_names = Vec::with_capacity(changes.len());
+    let mut inputs = Vec::with_capacity(changes.len());
+    for change in changes {
+        if let Change::Create {
+            id,
+            key,
+            user_name,
+            profile,
+            reason,
+            digest,
+        } = change
+            && let Some(profile) = profile.take()
+        {
+            user_names.push(user_name.clone());
+            inputs.push(create_input(id, key, *profile, reason, digest));
+        }
+    }
+    CreateBatch {
+        user_names,
+        prepared: accounts.prepare_creates(known, actor, &src.tag, inputs, now),
+    }
+}
+
+fn create_input(
+    id: &str,
+    key: &str,
+    profile: AgentProfile,
+    reason: &str,
+    digest: &str,
+) -> AgentInput {
+    AgentInput {
+        id: Some(id.to_owned()),
+        profile,
+        source_key: Some(key.to_owned()),
+        reason: Some(reason.to_owned()),
+        source_digest: Some(digest.to_owned()),
+        ..AgentInput::default()
+    }
+}
+
+/// Writes a batch of creates; what could not be created comes back as failures.
+fn write_batch(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    actor: &str,
+    batch: CreateBatch,
+    tick: &mut dyn FnMut(usize),
+    now: NaiveDateTime,
+) -> Result<Failures, SyncError> {
+    let CreateBatch {
+        user_names,
+        prepared,
+    } = batch;
+    let outcome = match accounts.write_creates(conn, actor, prepared, now) {
+        Ok(o) => o,
+        Err(AccountError::Db(e)) => return Err(e.into()),
+        Err(e) => {
+            // Not a database failure: report it against every create of the batch.
+            user_names
+                .iter()
+                .map(|_| Some(AccountError::Invalid(e.to_string())))
+                .collect()
+        }
+    };
+    let mut failures = Vec::new();
+    for (user, result) in user_names.iter().zip(outcome) {
+        if let Some(e) = result {
+            tracing::warn!(source = %src.name, user = %user, error = %e, "create not applied");
+            failures.push((user.clone(), "create".to_owned(), e.to_string()));
+        }
+    }
+    tick(user_names.len());
+    Ok(failures)
 }
 
 /// Guards the planned run, applies it unless it is a dry run or refused, and records it.
@@ -584,7 +724,7 @@ fn apply(
     tick: &mut dyn FnMut(usize),
     now: NaiveDateTime,
 ) -> Result<Failures, SyncError> {
-    let actor = format!("sync:{}#{run_id}", src.name);
+    let actor = actor(src, run_id);
     let mut failures = Vec::new();
     // Creates first, many per statement (a directory's first run is all creates); the
     // others one by one. Creates depend on nothing else in the plan: ids, managers included,
@@ -592,50 +732,31 @@ fn apply(
     let (creates, others): (Vec<&Change>, Vec<&Change>) = changes
         .iter()
         .partition(|c| matches!(c, Change::Create { .. }));
-    for chunk in creates.chunks(APPLY_CHUNK) {
-        let inputs: Vec<AgentInput> = chunk
-            .iter()
-            .filter_map(|c| match c {
-                Change::Create {
+    if !creates.is_empty() {
+        let known = crate::accounts::known_roles(conn)?;
+        for chunk in creates.chunks(APPLY_CHUNK) {
+            let mut user_names = Vec::with_capacity(chunk.len());
+            let mut inputs = Vec::with_capacity(chunk.len());
+            for change in chunk {
+                if let Change::Create {
                     id,
                     key,
+                    user_name,
                     profile: Some(profile),
                     reason,
                     digest,
-                    ..
-                } => Some(AgentInput {
-                    id: Some(id.clone()),
-                    profile: (**profile).clone(),
-                    source_key: Some(key.clone()),
-                    reason: Some(reason.clone()),
-                    source_digest: Some(digest.clone()),
-                    ..AgentInput::default()
-                }),
-                _ => None,
-            })
-            .collect();
-        let outcome = match accounts.create_agents(conn, &actor, &src.tag, inputs, now) {
-            Ok(o) => o,
-            Err(AccountError::Db(e)) => return Err(e.into()),
-            Err(e) => {
-                // Not a database failure: report it against every create of the chunk.
-                chunk
-                    .iter()
-                    .map(|_| Some(AccountError::Invalid(e.to_string())))
-                    .collect()
+                } = change
+                {
+                    user_names.push(user_name.clone());
+                    inputs.push(create_input(id, key, (**profile).clone(), reason, digest));
+                }
             }
-        };
-        for (change, result) in chunk.iter().zip(outcome) {
-            if let Some(e) = result {
-                tracing::warn!(source = %src.name, user = change.user_name(), error = %e, "create not applied");
-                failures.push((
-                    change.user_name().to_owned(),
-                    "create".to_owned(),
-                    e.to_string(),
-                ));
-            }
+            let batch = CreateBatch {
+                user_names,
+                prepared: accounts.prepare_creates(&known, &actor, &src.tag, inputs, now),
+            };
+            failures.extend(write_batch(conn, accounts, src, &actor, batch, tick, now)?);
         }
-        tick(chunk.len());
     }
     for chunk in others.chunks(APPLY_CHUNK) {
         write_tx(conn, |conn| -> Result<(), SyncError> {

@@ -472,14 +472,10 @@ impl<'a> Planner<'a> {
         &self.plan.changes
     }
 
-    /// Lets go of the profiles of the creates in `range` of the changes planned so far
-    /// (they have been applied).
-    pub fn release(&mut self, range: std::ops::Range<usize>) {
-        for change in &mut self.plan.changes[range] {
-            if let Change::Create { profile, .. } = change {
-                *profile = None;
-            }
-        }
+    /// The changes in `range` of those planned so far, to take the profiles of creates
+    /// applied while reading (see `sync::execute_first`).
+    pub fn changes_mut(&mut self, range: std::ops::Range<usize>) -> &mut [Change] {
+        &mut self.plan.changes[range]
     }
 
     pub fn push_all(&mut self, records: Vec<SourceRecord>) {

@@ -492,3 +492,164 @@ both!(idp_roles_round_trip_and_select_a_rollcall_role, |b| {
     );
     assert_eq!(ids(&found), vec!["roles1"]);
 });
+
+// A list of one primary work email (or phone) is kept in the agent's row alone; any other
+// list in value rows. Both read back as sent and answer the same filters.
+both!(inline_work_values_read_and_filter_like_rows, |b| {
+    let s = TestServer::start(b);
+    let people = [
+        // (userName, emails, phoneNumbers)
+        (
+            "ina",
+            json!([{"value": "ina@corp.example", "type": "work", "primary": true}]),
+            json!([{"value": "+1 555 0100", "type": "work", "primary": true}]),
+        ),
+        (
+            "hom",
+            json!([{"value": "hom@home.example", "type": "home", "primary": true}]),
+            json!([]),
+        ),
+        (
+            "dis",
+            json!([{"value": "dis@corp.example", "type": "work", "primary": true, "display": "Dis at work"}]),
+            json!([{"value": "+1 555 0199", "type": "mobile", "primary": false}]),
+        ),
+        (
+            "two",
+            json!([{"value": "two@corp.example", "type": "work", "primary": true}, {"value": "two@home.example", "type": "home", "primary": false}]),
+            json!([]),
+        ),
+    ];
+    for (n, emails, phones) in &people {
+        let (st, v) = s.scim(
+            "POST",
+            "/Users",
+            Some(json!({"userName": n, "emails": emails, "phoneNumbers": phones})),
+        );
+        assert_eq!(st, 201, "{v}");
+        let (_, got) = s.scim(
+            "GET",
+            &format!("/Users/{}", v["id"].as_str().unwrap()),
+            None,
+        );
+        assert_eq!(got["emails"], *emails, "{n}");
+        if phones.as_array().is_some_and(|p| !p.is_empty()) {
+            assert_eq!(got["phoneNumbers"], *phones, "{n}");
+        }
+    }
+    // Only the lists that are not one primary work value have rows.
+    {
+        use diesel::prelude::*;
+        use rollcall::store::schema::{agent_values, agents};
+        let mut conn = s.conn();
+        let mut rows: Vec<(String, String)> = agent_values::table
+            .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
+            .filter(agent_values::attr.eq_any(["emails", "phoneNumbers"]))
+            .select((agents::user_name, agent_values::attr))
+            .load(&mut *conn)
+            .unwrap();
+        rows.sort();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("dis", "emails"),
+                ("dis", "phoneNumbers"),
+                ("hom", "emails"),
+                ("two", "emails"),
+                ("two", "emails"),
+            ]
+        );
+    }
+    let cases: &[(&str, &[&str])] = &[
+        ("emails.value eq \"INA@corp.example\"", &["ina"]),
+        ("emails eq \"ina@corp.example\"", &["ina"]),
+        ("emails[type eq \"work\"]", &["dis", "ina", "two"]),
+        ("emails[type eq \"home\"]", &["hom", "two"]),
+        ("emails[type ne \"work\"]", &["hom", "two"]),
+        (
+            "emails[type sw \"WO\" and value ew \"@corp.example\"]",
+            &["dis", "ina", "two"],
+        ),
+        ("emails[display pr]", &["dis"]),
+        (
+            "emails[display ne \"x\" and type eq \"work\"]",
+            &["dis", "ina", "two"],
+        ),
+        ("emails[primary eq false]", &["two"]),
+        ("emails[primary eq true and value co \"ina\"]", &["ina"]),
+        (
+            "emails.type eq \"work\" and not (emails[type eq \"home\"])",
+            &["dis", "ina"],
+        ),
+        ("emails pr", &["dis", "hom", "ina", "two"]),
+        ("phoneNumbers eq \"+1 555 0100\"", &["ina"]),
+        ("phoneNumbers[type eq \"work\"]", &["ina"]),
+        ("phoneNumbers pr", &["dis", "ina"]),
+        ("not (phoneNumbers pr)", &["hom", "two"]),
+    ];
+    for (filter, want) in cases {
+        let (st, list) = s.scim(
+            "GET",
+            &format!("/Users?sortBy=userName&filter={}", q(filter)),
+            None,
+        );
+        assert_eq!(st, 200, "{filter}: {list}");
+        assert_eq!(ids(&list), *want, "filter {filter}");
+    }
+    // A PATCH that turns the inline list into two values, then back into one.
+    let (_, list) = s.scim(
+        "GET",
+        &format!("/Users?filter={}", q("userName eq \"ina\"")),
+        None,
+    );
+    let id = list["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let (st, v) = s.scim(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+            {"op": "add", "path": "emails", "value": [{"value": "ina@home.example", "type": "home"}]}]})),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["emails"].as_array().map(Vec::len), Some(2), "{v}");
+    let (_, list) = s.scim(
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            q("emails[type eq \"home\"] and userName eq \"ina\"")
+        ),
+        None,
+    );
+    assert_eq!(ids(&list), ["ina"]);
+    let (st, v) = s.scim(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+            {"op": "remove", "path": "emails[type eq \"home\"]"}]}),
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["emails"],
+        json!([{"value": "ina@corp.example", "type": "work", "primary": true}])
+    );
+    let (_, list) = s.scim(
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            q("emails[type eq \"home\"] and userName eq \"ina\"")
+        ),
+        None,
+    );
+    assert_eq!(ids(&list), Vec::<String>::new());
+    let (_, list) = s.scim(
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            q("emails.value eq \"ina@corp.example\"")
+        ),
+        None,
+    );
+    assert_eq!(ids(&list), ["ina"]);
+});

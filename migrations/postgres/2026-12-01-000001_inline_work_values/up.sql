@@ -1,0 +1,22 @@
+-- An email or phone list that is just the agent's own `email` / `phone`, as its one primary
+-- work value without display (what directory sources write, and what most IdPs send), is
+-- kept in that column alone: `emails_inline` / `phones_inline` say so, and agent_values
+-- holds rows only for other lists. Two value rows and two index entries fewer per agent.
+ALTER TABLE agents ADD COLUMN emails_inline BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE agents ADD COLUMN phones_inline BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE agents SET emails_inline = TRUE
+WHERE email IS NOT NULL
+  AND (SELECT count(*) FROM agent_values v WHERE v.agent_id = agents.id AND v.attr = 'emails') = 1
+  AND EXISTS (SELECT 1 FROM agent_values v WHERE v.agent_id = agents.id AND v.attr = 'emails'
+              AND v.is_primary AND v.kind = 'work' AND v.display IS NULL AND v.value = agents.email);
+UPDATE agents SET phones_inline = TRUE
+WHERE phone IS NOT NULL
+  AND (SELECT count(*) FROM agent_values v WHERE v.agent_id = agents.id AND v.attr = 'phoneNumbers') = 1
+  AND EXISTS (SELECT 1 FROM agent_values v WHERE v.agent_id = agents.id AND v.attr = 'phoneNumbers'
+              AND v.is_primary AND v.kind = 'work' AND v.display IS NULL AND v.value = agents.phone);
+DELETE FROM agent_values WHERE attr = 'emails'
+  AND agent_id IN (SELECT id FROM agents WHERE emails_inline);
+DELETE FROM agent_values WHERE attr = 'phoneNumbers'
+  AND agent_id IN (SELECT id FROM agents WHERE phones_inline);
+-- Filters on emails look at the column too (phone filters are rare enough to scan).
+CREATE INDEX agents_email ON agents (lower(email));
