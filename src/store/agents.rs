@@ -225,6 +225,42 @@ pub fn insert_rows(
                 // `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same for a unique
                 // index, and diesel caches the statement by type (the upsert clause has its
                 // SQL rebuilt for every row).
+                if is_plain(row) {
+                    // The columns a new agent usually sets; the others take their defaults.
+                    // Diesel's work per bound value is a large part of an insert.
+                    let n = diesel::insert_or_ignore_into(agents::table)
+                        .values((
+                            agents::id.eq(&row.id),
+                            agents::external_id.eq(&row.external_id),
+                            agents::user_name.eq(&row.user_name),
+                            agents::display_name.eq(&row.display_name),
+                            agents::given_name.eq(&row.given_name),
+                            agents::family_name.eq(&row.family_name),
+                            agents::middle_name.eq(&row.middle_name),
+                            agents::formatted_name.eq(&row.formatted_name),
+                            agents::nickname.eq(&row.nickname),
+                            agents::title.eq(&row.title),
+                            agents::email.eq(&row.email),
+                            agents::phone.eq(&row.phone),
+                            agents::employee_number.eq(&row.employee_number),
+                            agents::department.eq(&row.department),
+                            agents::manager_id.eq(&row.manager_id),
+                            agents::role.eq(&row.role),
+                            agents::status.eq(&row.status),
+                            agents::source.eq(&row.source),
+                            agents::source_key.eq(&row.source_key),
+                            agents::last_seen_at.eq(times.opt(row.last_seen_at)),
+                            agents::created_at.eq(times.of(row.created_at)),
+                            agents::updated_at.eq(times.of(row.updated_at)),
+                            agents::sync_digest.eq(digest),
+                            agents::sync_version.eq(digest.map(|_| row.version)),
+                            agents::emails_inline.eq(row.emails_inline),
+                            agents::phones_inline.eq(row.phones_inline),
+                        ))
+                        .execute(c)?;
+                    written.push(n == 1);
+                    continue;
+                }
                 let n = diesel::insert_or_ignore_into(agents::table)
                     .values((
                         agents::id.eq(&row.id),
@@ -293,6 +329,23 @@ pub fn insert_rows(
         }
     }
     Ok(written)
+}
+
+/// Whether every column the narrow insert leaves out holds its default.
+fn is_plain(row: &AgentRow) -> bool {
+    row.permission_overrides == "{}"
+        && row.max_concurrent_chats.is_none()
+        && !row.login_blocked
+        && row.sessions_revoked_at.is_none()
+        && row.password_hash.is_none()
+        && row.password_changed_at.is_none()
+        && !row.must_change_password
+        && row.failed_logins == 0
+        && row.locked_until.is_none()
+        && row.disabled_at.is_none()
+        && row.disabled_reason.is_none()
+        && row.purge_after.is_none()
+        && row.version == 1
 }
 
 /// An agent row with what its owning source wrote (see `OwnedAgent::digest`).

@@ -197,7 +197,7 @@ pub fn list_agents(
         None => {
             let all: i64 = agents::table.count().get_result(conn)?;
             let deleted: i64 = agents::table
-                .filter(agents::status.eq(crate::domain::Status::Deleted.as_str()))
+                .filter(super::query::DeletedAgent)
                 .count()
                 .get_result(conn)?;
             all - deleted

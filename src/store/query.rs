@@ -89,6 +89,33 @@ impl ValidGrouping<()> for LiveAgent {
     type IsAggregate = diesel::expression::is_aggregate::No;
 }
 
+/// `agents.status = 'deleted'` as a literal, so that SQLite can use the partial index
+/// `agents_deleted` (a bound value could be anything) and the statement stays cacheable.
+#[derive(Debug, Clone, Copy)]
+pub struct DeletedAgent;
+
+impl diesel::Expression for DeletedAgent {
+    type SqlType = Bool;
+}
+
+impl QueryFragment<Db> for DeletedAgent {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.push_sql("agents.status = 'deleted'");
+        Ok(())
+    }
+}
+
+impl QueryId for DeletedAgent {
+    type QueryId = DeletedAgent;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl AppearsOnTable<agents::table> for DeletedAgent {}
+impl SelectableExpression<agents::table> for DeletedAgent {}
+impl ValidGrouping<()> for DeletedAgent {
+    type IsAggregate = diesel::expression::is_aggregate::No;
+}
+
 /// A boolean SQL condition over the table `QS`.
 pub type Cond<QS> = Box<dyn BoxableExpression<QS, Db, SqlType = Bool>>;
 

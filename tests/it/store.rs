@@ -124,3 +124,112 @@ both!(events_are_the_agent_entries_of_the_audit_log, |b| {
     assert_eq!(after(&mut conn, events[5].id, 100).expect("events"), []);
     assert_eq!(after(&mut conn, 0, 2).expect("events").len(), 2);
 });
+
+// Bulk creates (a directory's first run): rows with only the usual columns and rows with
+// others set take different statements; a taken user name is reported and leaves the rest
+// in; every created agent has its audit entry, and the chain verifies.
+both!(bulk_creates_write_both_row_shapes_and_report_clashes, |b| {
+    use rollcall::accounts::{AccountError, Accounts, AgentInput};
+    use rollcall::domain::{AgentProfile, MultiValue, Status};
+    let s = TestServer::start(b);
+    s.create_user("taken");
+    let accounts = Accounts::new("agent", 30);
+    let input = |name: &str| AgentInput {
+        profile: AgentProfile {
+            user_name: name.to_owned(),
+            emails: vec![MultiValue {
+                value: format!("{name}@example.com"),
+                kind: Some("work".into()),
+                primary: true,
+                display: None,
+            }],
+            ..AgentProfile::default()
+        },
+        source_key: Some(format!("key-{name}")),
+        ..AgentInput::default()
+    };
+    let mut blocked = input("blocked");
+    blocked.login_blocked = Some(true);
+    blocked.active = Some(false);
+    let mut chats = input("chats");
+    chats.profile.max_concurrent_chats = Some(7);
+    let inputs = vec![
+        input("plain"),
+        blocked,
+        input("TAKEN"),
+        chats,
+        input("plain"),
+    ];
+    let mut conn = s.conn();
+    let now = rollcall::store::now();
+    let outcome = accounts
+        .create_agents(&mut conn, "test", "ldap:bulk", inputs, now)
+        .expect("create_agents");
+    let verdicts: Vec<&str> = outcome
+        .iter()
+        .map(|o| match o {
+            None => "created",
+            Some(AccountError::Conflict(_)) => "conflict",
+            Some(_) => "other",
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["created", "created", "conflict", "created", "conflict"]
+    );
+    let agents = rollcall::store::agents::by_source(
+        &mut conn,
+        rollcall::store::agents::SourceFilter::Is("ldap:bulk"),
+    )
+    .expect("by_source");
+    // (user name, status, login blocked, chat limit, emails, source key)
+    type Seen = (String, Status, bool, Option<i32>, usize, Option<String>);
+    let mut got: Vec<Seen> = agents
+        .into_iter()
+        .map(|(a, key)| {
+            (
+                a.profile.user_name,
+                a.status,
+                a.login_blocked,
+                a.profile.max_concurrent_chats,
+                a.profile.emails.len(),
+                key,
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            (
+                "blocked".into(),
+                Status::Suspended,
+                true,
+                None,
+                1,
+                Some("key-blocked".into())
+            ),
+            (
+                "chats".into(),
+                Status::Active,
+                false,
+                Some(7),
+                1,
+                Some("key-chats".into())
+            ),
+            (
+                "plain".into(),
+                Status::Active,
+                false,
+                None,
+                1,
+                Some("key-plain".into())
+            ),
+        ]
+    );
+    match rollcall::audit::verify(&mut conn).expect("verify") {
+        // One entry for "taken", three for the bulk creates.
+        rollcall::audit::Verdict::Intact { entries } => assert_eq!(entries, 4),
+        other => panic!("expected intact chain, got {other:?}"),
+    }
+});

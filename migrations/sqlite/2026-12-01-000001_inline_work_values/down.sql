@@ -1,3 +1,5 @@
+DROP INDEX agents_deleted;
+CREATE INDEX agents_status ON agents (status);
 INSERT INTO agent_values (agent_id, attr, position, value, kind, is_primary, display)
     SELECT id, 'emails', 0, email, 'work', 1, NULL FROM agents WHERE emails_inline AND email IS NOT NULL;
 INSERT INTO agent_values (agent_id, attr, position, value, kind, is_primary, display)
