@@ -117,6 +117,7 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 /// over many rows (see [`with_small_cache`]).
 const SQLITE_CACHE: &str = "PRAGMA cache_size = -32000";
 const SQLITE_SMALL_CACHE: &str = "PRAGMA cache_size = -4000";
+const SQLITE_LARGE_CACHE: &str = "PRAGMA cache_size = -64000";
 
 /// Runs `f` with a small SQLite page cache: for a read of many rows once (a sync run loading
 /// the agents a source owns), which gains little from the usual 32 MB and would leave them
@@ -131,6 +132,26 @@ where
         return f(conn);
     };
     inner.batch_execute(SQLITE_SMALL_CACHE)?;
+    let result = f(conn);
+    if let DbConn::Sqlite(inner) = conn {
+        inner.batch_execute(SQLITE_CACHE)?;
+    }
+    result
+}
+
+/// Runs `f` with a larger SQLite page cache (64 MB): for one long transaction that writes
+/// far more pages than the usual cache holds (a directory's first run), which otherwise
+/// spills pages to the WAL one at a time while it runs. The usual size is set again
+/// afterwards. Nothing changes on PostgreSQL.
+pub fn with_large_cache<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConn::Sqlite(inner) = conn else {
+        return f(conn);
+    };
+    inner.batch_execute(SQLITE_LARGE_CACHE)?;
     let result = f(conn);
     if let DbConn::Sqlite(inner) = conn {
         inner.batch_execute(SQLITE_CACHE)?;

@@ -463,83 +463,85 @@ where
     let mut tick = ticker(progress, 0);
     let actor = actor(src, run_id);
     let pages = pages.into_iter();
-    let applied = write_tx(conn, |conn| -> Result<(Plan, Failures), Stop> {
-        let known = crate::accounts::known_roles(conn)?;
-        let (batches, prepared) = std::sync::mpsc::sync_channel::<CreateBatch>(2);
-        let (planner, done, mut failures) = std::thread::scope(|scope| {
-            let preparer = scope.spawn(|| {
-                // Owned here, so the writer's loop ends when this thread does.
-                let batches = batches;
-                let mut planner = planner;
-                let mut done = 0;
-                for page in pages {
-                    planner.push_all(page);
-                    // Creates only (a first run plans nothing else before the end).
-                    let ready = planner.changes()[done..]
-                        .iter()
-                        .take_while(|c| matches!(c, Change::Create { .. }))
-                        .count();
-                    if ready >= APPLY_CHUNK {
-                        let upto = done + ready;
-                        let batch = prepare_creates(
-                            accounts,
-                            &known,
-                            src,
-                            &actor,
-                            planner.changes_mut(done..upto),
-                            now,
-                        );
-                        done = upto;
-                        if batches.send(batch).is_err() {
-                            break; // the writer stopped: it says why
+    let applied = crate::store::with_large_cache(conn, |conn| {
+        write_tx(conn, |conn| -> Result<(Plan, Failures), Stop> {
+            let known = crate::accounts::known_roles(conn)?;
+            let (batches, prepared) = std::sync::mpsc::sync_channel::<CreateBatch>(2);
+            let (planner, done, mut failures) = std::thread::scope(|scope| {
+                let preparer = scope.spawn(|| {
+                    // Owned here, so the writer's loop ends when this thread does.
+                    let batches = batches;
+                    let mut planner = planner;
+                    let mut done = 0;
+                    for page in pages {
+                        planner.push_all(page);
+                        // Creates only (a first run plans nothing else before the end).
+                        let ready = planner.changes()[done..]
+                            .iter()
+                            .take_while(|c| matches!(c, Change::Create { .. }))
+                            .count();
+                        if ready >= APPLY_CHUNK {
+                            let upto = done + ready;
+                            let batch = prepare_creates(
+                                accounts,
+                                &known,
+                                src,
+                                &actor,
+                                planner.changes_mut(done..upto),
+                                now,
+                            );
+                            done = upto;
+                            if batches.send(batch).is_err() {
+                                break; // the writer stopped: it says why
+                            }
+                        }
+                    }
+                    (planner, done)
+                });
+                let mut failures = Vec::new();
+                let mut error = None;
+                for batch in prepared.iter() {
+                    match write_batch(conn, accounts, src, &actor, batch, &mut tick, now) {
+                        Ok(f) => failures.extend(f),
+                        Err(e) => {
+                            error = Some(e);
+                            break;
                         }
                     }
                 }
-                (planner, done)
-            });
-            let mut failures = Vec::new();
-            let mut error = None;
-            for batch in prepared.iter() {
-                match write_batch(conn, accounts, src, &actor, batch, &mut tick, now) {
-                    Ok(f) => failures.extend(f),
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
+                // A preparer waiting to hand over a batch sees the writer gone and stops.
+                drop(prepared);
+                let (planner, done) = preparer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                match error {
+                    Some(e) => Err(Stop::Db(e)),
+                    None => Ok((planner, done, failures)),
                 }
+            })?;
+            let changes = outcome().map_err(Stop::Read)?;
+            method = changes.method;
+            let plan = planner.finish(&changes.gone, true, &mut |ids| {
+                sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
+            })?;
+            if let Some(why) = guard::check(&plan, &src.guard, true) {
+                if !opts.force {
+                    return Err(Stop::Refused(why, plan));
+                }
+                tracing::warn!(source = %src.name, reason = %why, "guard overridden with --force");
             }
-            // A preparer waiting to hand over a batch sees the writer gone and stops.
-            drop(prepared);
-            let (planner, done) = preparer
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            match error {
-                Some(e) => Err(Stop::Db(e)),
-                None => Ok((planner, done, failures)),
-            }
-        })?;
-        let changes = outcome().map_err(Stop::Read)?;
-        method = changes.method;
-        let plan = planner.finish(&changes.gone, true, &mut |ids| {
-            sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
-        })?;
-        if let Some(why) = guard::check(&plan, &src.guard, true) {
-            if !opts.force {
-                return Err(Stop::Refused(why, plan));
-            }
-            tracing::warn!(source = %src.name, reason = %why, "guard overridden with --force");
-        }
-        failures.extend(apply(
-            conn,
-            accounts,
-            src,
-            run_id,
-            &plan.changes[done..],
-            &plan.stamps,
-            &mut tick,
-            now,
-        )?);
-        Ok((plan, failures))
+            failures.extend(apply(
+                conn,
+                accounts,
+                src,
+                run_id,
+                &plan.changes[done..],
+                &plan.stamps,
+                &mut tick,
+                now,
+            )?);
+            Ok((plan, failures))
+        })
     });
     report.method = method;
     match applied {
