@@ -1,33 +1,28 @@
-//! What the audit log and the outbox record of an agent (no secrets): the profile with the
-//! row's status, role and password time, as JSON. Two forms that produce the same text: a
-//! `Value`, for updates that keep only the keys that changed, and text written straight from
-//! the profile, for creates (no intermediate tree, one rendering for both the audit entry and
-//! the event).
+//! What the audit log records of an agent (no secrets), which is also the event's payload:
+//! the profile with the row's status, role and password time, as JSON with its keys sorted.
+//! Fields without a value (`null`, an empty list) are left out. Two forms that produce the
+//! same text: a `Value`, for updates that keep only the keys that changed, and text written
+//! straight from the profile, for creates (no intermediate tree).
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::domain::{AgentProfile, MultiValue};
 use crate::store::models::AgentRow;
 
 /// The snapshot as a JSON value (keys in sorted order, as `serde_json::Map` keeps them).
 pub(super) fn value(profile: &AgentProfile, row: &AgentRow) -> Value {
-    let mut v = serde_json::to_value(profile).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("status".into(), json!(row.status));
-        m.insert("login_blocked".into(), json!(row.login_blocked));
-        m.insert("role".into(), json!(row.role));
-        if row.password_changed_at.is_some() {
-            m.insert("password_changed_at".into(), json!(row.password_changed_at));
-        }
-    }
-    v
+    serde_json::to_value(view(profile, row)).unwrap_or(Value::Null)
 }
 
 /// The snapshot as JSON text, the same text `value(..).to_string()` gives.
 pub(super) fn text(profile: &AgentProfile, row: &AgentRow) -> String {
-    let view = View {
+    serde_json::to_string(&view(profile, row)).unwrap_or_else(|_| value(profile, row).to_string())
+}
+
+fn view<'a>(profile: &'a AgentProfile, row: &'a AgentRow) -> View<'a> {
+    View {
         channels: &profile.channels,
         department: &profile.department,
         display_name: &profile.display_name,
@@ -50,40 +45,62 @@ pub(super) fn text(profile: &AgentProfile, row: &AgentRow) -> String {
         status: &row.status,
         title: &profile.title,
         user_name: &profile.user_name,
-    };
-    serde_json::to_string(&view).unwrap_or_else(|_| value(profile, row).to_string())
+    }
 }
 
 /// The snapshot's keys in the order a `serde_json::Map` sorts them.
 #[derive(Serialize)]
 struct View<'a> {
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     channels: &'a [String],
+    #[serde(skip_serializing_if = "is_none")]
     department: &'a Option<String>,
+    #[serde(skip_serializing_if = "is_none")]
     display_name: &'a Option<String>,
+    #[serde(skip_serializing_if = "Values::is_empty")]
     emails: Values<'a>,
+    #[serde(skip_serializing_if = "is_none")]
     employee_number: &'a Option<String>,
+    #[serde(skip_serializing_if = "is_none")]
     external_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "is_none")]
     family_name: &'a Option<String>,
+    #[serde(skip_serializing_if = "is_none")]
     formatted_name: &'a Option<String>,
+    #[serde(skip_serializing_if = "is_none")]
     given_name: &'a Option<String>,
     login_blocked: bool,
+    #[serde(skip_serializing_if = "is_none")]
     manager_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_concurrent_chats: Option<i32>,
+    #[serde(skip_serializing_if = "is_none")]
     middle_name: &'a Option<String>,
+    #[serde(skip_serializing_if = "is_none")]
     nickname: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     password_changed_at: Option<NaiveDateTime>,
+    #[serde(skip_serializing_if = "Values::is_empty")]
     phones: Values<'a>,
     role: &'a str,
+    #[serde(skip_serializing_if = "Values::is_empty")]
     roles: Values<'a>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     skill_groups: &'a [String],
     status: &'a str,
+    #[serde(skip_serializing_if = "is_none")]
     title: &'a Option<String>,
     user_name: &'a str,
 }
 
 /// A multi-valued attribute with each element's keys sorted.
 struct Values<'a>(&'a [MultiValue]);
+
+impl Values<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 impl Serialize for Values<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -111,7 +128,8 @@ fn is_none(v: &&Option<String>) -> bool {
     v.is_none()
 }
 
-/// Keeps only the keys whose values differ.
+/// Keeps only the keys whose values differ; a key on one side only stands for `null` on the
+/// other (snapshots leave out fields without a value), and is shown as `null` there.
 pub(super) fn diff(before: &Value, after: &Value) -> (Value, Value) {
     let (Value::Object(b), Value::Object(a)) = (before, after) else {
         return (before.clone(), after.clone());
@@ -123,6 +141,12 @@ pub(super) fn diff(before: &Value, after: &Value) -> (Value, Value) {
         if bv != av {
             ob.insert(k.clone(), bv.clone());
             oa.insert(k.clone(), av.clone());
+        }
+    }
+    for (k, bv) in b {
+        if !a.contains_key(k) {
+            ob.insert(k.clone(), bv.clone());
+            oa.insert(k.clone(), Value::Null);
         }
     }
     (Value::Object(ob), Value::Object(oa))
@@ -228,5 +252,33 @@ mod tests {
                 assert_eq!(text(profile, row), value(profile, row).to_string());
             }
         }
+        // Fields without a value are left out.
+        assert_eq!(
+            text(&empty, &row()),
+            r#"{"login_blocked":false,"role":"team_lead","status":"active","user_name":""}"#
+        );
+    }
+
+    #[test]
+    fn diff_shows_a_field_that_lost_its_value_as_null() {
+        let before = AgentProfile {
+            nickname: Some("an".into()),
+            title: Some("Agent".into()),
+            ..AgentProfile::default()
+        };
+        let after = AgentProfile {
+            title: Some("Lead".into()),
+            department: Some("Support".into()),
+            ..AgentProfile::default()
+        };
+        let (b, a) = diff(&value(&before, &row()), &value(&after, &row()));
+        assert_eq!(
+            b,
+            serde_json::json!({"nickname": "an", "title": "Agent", "department": null})
+        );
+        assert_eq!(
+            a,
+            serde_json::json!({"nickname": null, "title": "Lead", "department": "Support"})
+        );
     }
 }

@@ -1,3 +1,5 @@
+DROP INDEX agents_external_id;
+CREATE INDEX agents_external_id ON agents (external_id);
 DROP INDEX agents_deleted;
 CREATE INDEX agents_status ON agents (status);
 INSERT INTO agent_values (agent_id, attr, position, value, kind, is_primary, display)

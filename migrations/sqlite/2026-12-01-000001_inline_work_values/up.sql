@@ -24,3 +24,6 @@ CREATE INDEX agents_email ON agents (lower(email));
 -- without an entry for every live agent, as the index of all statuses had.
 DROP INDEX agents_status;
 CREATE INDEX agents_deleted ON agents (id) WHERE status = 'deleted';
+-- Agents a directory creates have no externalId: index only the agents that have one.
+DROP INDEX agents_external_id;
+CREATE INDEX agents_external_id ON agents (external_id) WHERE external_id IS NOT NULL;
