@@ -215,27 +215,30 @@ fn element_field<'a>(element: &'a Value, path: &AttrPath) -> Option<&'a Value> {
     }
 }
 
+/// `actual op expected` on two texts, ignoring case unless `case_exact` (RFC 7644 §3.4.2.2).
+pub fn compare_text(actual: &str, op: CompareOp, expected: &str, case_exact: bool) -> bool {
+    let (a, e) = if case_exact {
+        (actual.to_owned(), expected.to_owned())
+    } else {
+        (actual.to_lowercase(), expected.to_lowercase())
+    };
+    match op {
+        CompareOp::Eq => a == e,
+        CompareOp::Ne => a != e,
+        CompareOp::Co => a.contains(&e),
+        CompareOp::Sw => a.starts_with(&e),
+        CompareOp::Ew => a.ends_with(&e),
+        CompareOp::Gt => a > e,
+        CompareOp::Ge => a >= e,
+        CompareOp::Lt => a < e,
+        CompareOp::Le => a <= e,
+    }
+}
+
 fn compare_json(actual: &Value, op: CompareOp, expected: &CompValue, case_exact: bool) -> bool {
     use std::cmp::Ordering;
     let ordering: Option<Ordering> = match (actual, expected) {
-        (Value::String(a), CompValue::Str(e)) => {
-            let (a, e) = if case_exact {
-                (a.clone(), e.clone())
-            } else {
-                (a.to_lowercase(), e.to_lowercase())
-            };
-            return match op {
-                CompareOp::Eq => a == e,
-                CompareOp::Ne => a != e,
-                CompareOp::Co => a.contains(&e),
-                CompareOp::Sw => a.starts_with(&e),
-                CompareOp::Ew => a.ends_with(&e),
-                CompareOp::Gt => a > e,
-                CompareOp::Ge => a >= e,
-                CompareOp::Lt => a < e,
-                CompareOp::Le => a <= e,
-            };
-        }
+        (Value::String(a), CompValue::Str(e)) => return compare_text(a, op, e, case_exact),
         (Value::Bool(a), CompValue::Bool(e)) => Some(a.cmp(e)),
         (Value::Bool(a), CompValue::Str(e)) if e.eq_ignore_ascii_case("true") => Some(a.cmp(&true)),
         (Value::Bool(a), CompValue::Str(e)) if e.eq_ignore_ascii_case("false") => {

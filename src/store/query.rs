@@ -11,7 +11,7 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use super::Db;
 use super::schema::{agent_values, agents, group_members, groups};
 use crate::scim::error::ScimError;
-use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
+use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, compare_text};
 
 diesel::define_sql_function!(fn lower(x: Text) -> Text);
 diesel::define_sql_function! {
@@ -455,7 +455,7 @@ fn inline_leaf(
             text_leaf!(Qs, agents::phone, path, op, v, false)
         }
         ("type", None, _) => always(true),
-        ("type", Some((op, v)), _) => always(text_matches("work", op, text_value(path, v)?)),
+        ("type", Some((op, v)), _) => always(compare_text("work", op, text_value(path, v)?, false)),
         ("display", None, _) => always(false),
         ("display", Some((op, v)), _) => {
             text_value(path, v)?;
@@ -465,22 +465,6 @@ fn inline_leaf(
         ("primary", Some((op, v)), _) => always(bool_op(path, op, v)?),
         _ => return Err(unsupported(path)),
     })
-}
-
-/// A case-insensitive comparison of two texts, as `text_leaf!` makes it in SQL.
-fn text_matches(have: &str, op: CompareOp, want: &str) -> bool {
-    let (have, want) = (have.to_lowercase(), want.to_lowercase());
-    match op {
-        CompareOp::Eq => have == want,
-        CompareOp::Ne => have != want,
-        CompareOp::Co => have.contains(&want),
-        CompareOp::Sw => have.starts_with(&want),
-        CompareOp::Ew => have.ends_with(&want),
-        CompareOp::Gt => have > want,
-        CompareOp::Ge => have >= want,
-        CompareOp::Lt => have < want,
-        CompareOp::Le => have <= want,
-    }
 }
 
 /// Conditions inside `emails[…]`, `phoneNumbers[…]`, `skillGroups[…]`, `channels[…]`.
