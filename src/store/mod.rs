@@ -113,37 +113,38 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32000; \
      PRAGMA case_sensitive_like = ON;";
 
-/// The page cache `SQLITE_PRAGMAS` gives a connection, and a small one for a single pass
-/// over many rows (see [`with_small_cache`]).
+/// The page cache `SQLITE_PRAGMAS` gives a connection, a small one for a single pass over
+/// many rows and a large one for a long bulk write (see [`with_small_cache`],
+/// [`with_large_cache`]).
 const SQLITE_CACHE: &str = "PRAGMA cache_size = -32000";
 const SQLITE_SMALL_CACHE: &str = "PRAGMA cache_size = -4000";
 const SQLITE_LARGE_CACHE: &str = "PRAGMA cache_size = -64000";
 
 /// Runs `f` with a small SQLite page cache: for a read of many rows once (a sync run loading
 /// the agents a source owns), which gains little from the usual 32 MB and would leave them
-/// allocated for the rest of the run. The usual size is set again afterwards. Nothing
-/// changes on PostgreSQL.
+/// allocated for the rest of the run.
 pub fn with_small_cache<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let DbConn::Sqlite(inner) = conn else {
-        return f(conn);
-    };
-    inner.batch_execute(SQLITE_SMALL_CACHE)?;
-    let result = f(conn);
-    if let DbConn::Sqlite(inner) = conn {
-        inner.batch_execute(SQLITE_CACHE)?;
-    }
-    result
+    with_cache(conn, SQLITE_SMALL_CACHE, f)
 }
 
 /// Runs `f` with a larger SQLite page cache (64 MB): for one long transaction that writes
 /// far more pages than the usual cache holds (a directory's first run), which otherwise
-/// spills pages to the WAL one at a time while it runs. The usual size is set again
-/// afterwards. Nothing changes on PostgreSQL.
+/// spills pages to the WAL one at a time while it runs.
 pub fn with_large_cache<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    with_cache(conn, SQLITE_LARGE_CACHE, f)
+}
+
+/// Runs `f` with the page cache `pragma` sets, then sets the usual size again. Nothing
+/// changes on PostgreSQL.
+fn with_cache<T, E, F>(conn: &mut DbConn, pragma: &str, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
@@ -151,7 +152,7 @@ where
     let DbConn::Sqlite(inner) = conn else {
         return f(conn);
     };
-    inner.batch_execute(SQLITE_LARGE_CACHE)?;
+    inner.batch_execute(pragma)?;
     let result = f(conn);
     if let DbConn::Sqlite(inner) = conn {
         inner.batch_execute(SQLITE_CACHE)?;

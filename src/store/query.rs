@@ -61,60 +61,51 @@ impl<C> ValidGrouping<()> for InSubselect<C> {
     type IsAggregate = diesel::expression::is_aggregate::No;
 }
 
-/// `agents.status <> 'deleted'`, written as a literal so SQLite can use the partial indexes
-/// declared with that exact predicate. Unlike `diesel::dsl::sql`, it keeps the statement
-/// cacheable (prepared once per connection).
-#[derive(Debug, Clone, Copy)]
-pub struct LiveAgent;
+/// A fixed condition on `agents` written as SQL text: unlike `diesel::dsl::sql`, it keeps
+/// the statement cacheable (prepared once per connection), and unlike a bound value SQLite
+/// can match it against a partial index's predicate.
+macro_rules! agents_literal {
+    ($(#[$doc:meta])* $name:ident, $sql:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
 
-impl diesel::Expression for LiveAgent {
-    type SqlType = Bool;
+        impl diesel::Expression for $name {
+            type SqlType = Bool;
+        }
+
+        impl QueryFragment<Db> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl QueryId for $name {
+            type QueryId = $name;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl AppearsOnTable<agents::table> for $name {}
+        impl SelectableExpression<agents::table> for $name {}
+        impl ValidGrouping<()> for $name {
+            type IsAggregate = diesel::expression::is_aggregate::No;
+        }
+    };
 }
 
-impl QueryFragment<Db> for LiveAgent {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
-        out.push_sql("agents.status <> 'deleted'");
-        Ok(())
-    }
-}
+agents_literal!(
+    /// `agents.status <> 'deleted'`: the partial indexes of live agents are declared with
+    /// that exact predicate.
+    LiveAgent,
+    "agents.status <> 'deleted'"
+);
 
-impl QueryId for LiveAgent {
-    type QueryId = LiveAgent;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl AppearsOnTable<agents::table> for LiveAgent {}
-impl SelectableExpression<agents::table> for LiveAgent {}
-impl ValidGrouping<()> for LiveAgent {
-    type IsAggregate = diesel::expression::is_aggregate::No;
-}
-
-/// `agents.status = 'deleted'` as a literal, so that SQLite can use the partial index
-/// `agents_deleted` (a bound value could be anything) and the statement stays cacheable.
-#[derive(Debug, Clone, Copy)]
-pub struct DeletedAgent;
-
-impl diesel::Expression for DeletedAgent {
-    type SqlType = Bool;
-}
-
-impl QueryFragment<Db> for DeletedAgent {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
-        out.push_sql("agents.status = 'deleted'");
-        Ok(())
-    }
-}
-
-impl QueryId for DeletedAgent {
-    type QueryId = DeletedAgent;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl AppearsOnTable<agents::table> for DeletedAgent {}
-impl SelectableExpression<agents::table> for DeletedAgent {}
-impl ValidGrouping<()> for DeletedAgent {
-    type IsAggregate = diesel::expression::is_aggregate::No;
-}
+agents_literal!(
+    /// `agents.status = 'deleted'`: the partial index `agents_deleted`.
+    DeletedAgent,
+    "agents.status = 'deleted'"
+);
 
 /// A boolean SQL condition over the table `QS`.
 pub type Cond<QS> = Box<dyn BoxableExpression<QS, Db, SqlType = Bool>>;
