@@ -222,66 +222,47 @@ pub fn insert_rows(
         DbConn::Sqlite(c) => {
             let mut times = super::times::SqliteTimes::default();
             for (row, digest) in rows {
+                // The columns a new agent usually sets; when the others hold their defaults
+                // they are left to them (diesel's work per bound value is a large part of an
+                // insert), else they follow as a second tuple.
+                let usual = (
+                    agents::id.eq(&row.id),
+                    agents::external_id.eq(&row.external_id),
+                    agents::user_name.eq(&row.user_name),
+                    agents::display_name.eq(&row.display_name),
+                    agents::given_name.eq(&row.given_name),
+                    agents::family_name.eq(&row.family_name),
+                    agents::middle_name.eq(&row.middle_name),
+                    agents::formatted_name.eq(&row.formatted_name),
+                    agents::nickname.eq(&row.nickname),
+                    agents::title.eq(&row.title),
+                    agents::email.eq(&row.email),
+                    agents::phone.eq(&row.phone),
+                    agents::employee_number.eq(&row.employee_number),
+                    agents::department.eq(&row.department),
+                    agents::manager_id.eq(&row.manager_id),
+                    agents::role.eq(&row.role),
+                    agents::status.eq(&row.status),
+                    agents::source.eq(&row.source),
+                    agents::source_key.eq(&row.source_key),
+                    agents::last_seen_at.eq(times.opt(row.last_seen_at)),
+                    agents::created_at.eq(times.of(row.created_at)),
+                    agents::updated_at.eq(times.of(row.updated_at)),
+                    agents::sync_digest.eq(digest),
+                    agents::sync_version.eq(digest.map(|_| row.version)),
+                    agents::emails_inline.eq(row.emails_inline),
+                    agents::phones_inline.eq(row.phones_inline),
+                );
                 // `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same for a unique
                 // index, and diesel caches the statement by type (the upsert clause has its
                 // SQL rebuilt for every row).
-                if is_plain(row) {
-                    // The columns a new agent usually sets; the others take their defaults.
-                    // Diesel's work per bound value is a large part of an insert.
-                    let n = diesel::insert_or_ignore_into(agents::table)
-                        .values((
-                            agents::id.eq(&row.id),
-                            agents::external_id.eq(&row.external_id),
-                            agents::user_name.eq(&row.user_name),
-                            agents::display_name.eq(&row.display_name),
-                            agents::given_name.eq(&row.given_name),
-                            agents::family_name.eq(&row.family_name),
-                            agents::middle_name.eq(&row.middle_name),
-                            agents::formatted_name.eq(&row.formatted_name),
-                            agents::nickname.eq(&row.nickname),
-                            agents::title.eq(&row.title),
-                            agents::email.eq(&row.email),
-                            agents::phone.eq(&row.phone),
-                            agents::employee_number.eq(&row.employee_number),
-                            agents::department.eq(&row.department),
-                            agents::manager_id.eq(&row.manager_id),
-                            agents::role.eq(&row.role),
-                            agents::status.eq(&row.status),
-                            agents::source.eq(&row.source),
-                            agents::source_key.eq(&row.source_key),
-                            agents::last_seen_at.eq(times.opt(row.last_seen_at)),
-                            agents::created_at.eq(times.of(row.created_at)),
-                            agents::updated_at.eq(times.of(row.updated_at)),
-                            agents::sync_digest.eq(digest),
-                            agents::sync_version.eq(digest.map(|_| row.version)),
-                            agents::emails_inline.eq(row.emails_inline),
-                            agents::phones_inline.eq(row.phones_inline),
-                        ))
-                        .execute(c)?;
-                    written.push(n == 1);
-                    continue;
-                }
-                let n = diesel::insert_or_ignore_into(agents::table)
-                    .values((
-                        agents::id.eq(&row.id),
-                        agents::external_id.eq(&row.external_id),
-                        agents::user_name.eq(&row.user_name),
-                        agents::display_name.eq(&row.display_name),
-                        agents::given_name.eq(&row.given_name),
-                        agents::family_name.eq(&row.family_name),
-                        agents::middle_name.eq(&row.middle_name),
-                        agents::formatted_name.eq(&row.formatted_name),
-                        agents::nickname.eq(&row.nickname),
-                        agents::title.eq(&row.title),
-                        agents::email.eq(&row.email),
-                        agents::phone.eq(&row.phone),
-                        agents::employee_number.eq(&row.employee_number),
-                        agents::department.eq(&row.department),
-                        agents::manager_id.eq(&row.manager_id),
-                        agents::role.eq(&row.role),
+                let insert = diesel::insert_or_ignore_into(agents::table);
+                let n = if is_plain(row) {
+                    insert.values(usual).execute(c)?
+                } else {
+                    let rest = (
                         agents::permission_overrides.eq(&row.permission_overrides),
                         agents::max_concurrent_chats.eq(row.max_concurrent_chats),
-                        agents::status.eq(&row.status),
                         agents::login_blocked.eq(row.login_blocked),
                         agents::sessions_revoked_at.eq(times.opt(row.sessions_revoked_at)),
                         agents::password_hash.eq(&row.password_hash),
@@ -289,21 +270,13 @@ pub fn insert_rows(
                         agents::must_change_password.eq(row.must_change_password),
                         agents::failed_logins.eq(row.failed_logins),
                         agents::locked_until.eq(times.opt(row.locked_until)),
-                        agents::source.eq(&row.source),
-                        agents::source_key.eq(&row.source_key),
-                        agents::last_seen_at.eq(times.opt(row.last_seen_at)),
                         agents::disabled_at.eq(times.opt(row.disabled_at)),
                         agents::disabled_reason.eq(&row.disabled_reason),
                         agents::purge_after.eq(times.opt(row.purge_after)),
-                        agents::created_at.eq(times.of(row.created_at)),
-                        agents::updated_at.eq(times.of(row.updated_at)),
                         agents::version.eq(row.version),
-                        agents::sync_digest.eq(digest),
-                        agents::sync_version.eq(digest.map(|_| row.version)),
-                        agents::emails_inline.eq(row.emails_inline),
-                        agents::phones_inline.eq(row.phones_inline),
-                    ))
-                    .execute(c)?;
+                    );
+                    insert.values((usual, rest)).execute(c)?
+                };
                 written.push(n == 1);
             }
         }
