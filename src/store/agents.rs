@@ -147,6 +147,15 @@ pub fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
     }
 }
 
+/// What a sync run sees of a list kept inline in the row (`emails_inline`, `phones_inline`)
+/// before its value rows, if any, are read.
+fn inline_list(inline: bool, value: Option<String>) -> SyncedValues {
+    match value {
+        Some(v) if inline => SyncedValues::Work(v),
+        _ => SyncedValues::Empty,
+    }
+}
+
 /// The one primary work value of an inline list (see [`AgentProfile::lone_work`]).
 fn work_value(value: &str) -> MultiValue {
     MultiValue {
@@ -563,10 +572,6 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
             emails_inline,
             phones_inline,
         ) = row?;
-        let inline = |inline: bool, value: Option<String>| match value {
-            Some(v) if inline => SyncedValues::Work(v),
-            _ => SyncedValues::Empty,
-        };
         out.push(SourcedAgent {
             id,
             key,
@@ -584,8 +589,8 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
             employee_number,
             department,
             manager_id,
-            emails: inline(emails_inline, email),
-            phones: inline(phones_inline, phone),
+            emails: inline_list(emails_inline, email),
+            phones: inline_list(phones_inline, phone),
             skill_groups: Vec::new(),
         });
     }

@@ -469,34 +469,11 @@ where
             let (batches, prepared) = std::sync::mpsc::sync_channel::<CreateBatch>(2);
             let (planner, done, mut failures) = std::thread::scope(|scope| {
                 let preparer = scope.spawn(|| {
-                    // Owned here, so the writer's loop ends when this thread does.
-                    let batches = batches;
-                    let mut planner = planner;
-                    let mut done = 0;
-                    for page in pages {
-                        planner.push_all(page);
-                        // Creates only (a first run plans nothing else before the end).
-                        let ready = planner.changes()[done..]
-                            .iter()
-                            .take_while(|c| matches!(c, Change::Create { .. }))
-                            .count();
-                        if ready >= APPLY_CHUNK {
-                            let upto = done + ready;
-                            let batch = prepare_creates(
-                                accounts,
-                                &known,
-                                src,
-                                &actor,
-                                planner.changes_mut(done..upto),
-                                now,
-                            );
-                            done = upto;
-                            if batches.send(batch).is_err() {
-                                break; // the writer stopped: it says why
-                            }
-                        }
-                    }
-                    (planner, done)
+                    let prepare = |changes: &mut [Change]| {
+                        let creates = changes.iter_mut().filter_map(take_create);
+                        prepare_creates(accounts, &known, src, &actor, creates, now)
+                    };
+                    plan_ahead(planner, pages, batches, prepare)
                 });
                 let mut failures = Vec::new();
                 let mut error = None;
@@ -564,6 +541,36 @@ where
     }
 }
 
+/// The preparing side of a first run: plans each page and hands each `APPLY_CHUNK` or more
+/// creates planned, as `prepare` makes them into a batch, to the writer. Returns the planner
+/// and how many of its changes were handed over. Stops early when the writer has stopped.
+fn plan_ahead<'p>(
+    mut planner: plan::Planner<'p>,
+    pages: impl Iterator<Item = Vec<crate::sources::SourceRecord>>,
+    batches: std::sync::mpsc::SyncSender<CreateBatch>,
+    prepare: impl Fn(&mut [Change]) -> CreateBatch,
+) -> (plan::Planner<'p>, usize) {
+    // `batches` is owned here, so the writer's loop ends when this does.
+    let mut done = 0;
+    for page in pages {
+        planner.push_all(page);
+        // Creates only (a first run plans nothing else before the end).
+        let ready = planner.changes()[done..]
+            .iter()
+            .take_while(|c| matches!(c, Change::Create { .. }))
+            .count();
+        if ready >= APPLY_CHUNK {
+            let upto = done + ready;
+            let batch = prepare(planner.changes_mut(done..upto));
+            done = upto;
+            if batches.send(batch).is_err() {
+                break; // the writer stopped: it says why
+            }
+        }
+    }
+    (planner, done)
+}
+
 /// Who the audit log names for the changes of a run.
 fn actor(src: &SyncSource, run_id: i64) -> String {
     format!("sync:{}#{run_id}", src.name)
@@ -575,54 +582,64 @@ struct CreateBatch {
     prepared: crate::accounts::PreparedCreates,
 }
 
-/// Prepares the creates among `changes`, taking their profiles (a run that applies as it
-/// reads lets go of what it wrote).
+/// Checks and renders creates, given with the user names their failures are reported under.
 fn prepare_creates(
     accounts: &Accounts,
     known: &std::collections::HashSet<String>,
     src: &SyncSource,
     actor: &str,
-    changes: &mut [Change],
+    creates: impl Iterator<Item = (String, AgentInput)>,
     now: NaiveDateTime,
 ) -> CreateBatch {
-    let mut user_names = Vec::with_capacity(changes.len());
-    let mut inputs = Vec::with_capacity(changes.len());
-    for change in changes {
-        if let Change::Create {
-            id,
-            key,
-            user_name,
-            profile,
-            reason,
-            digest,
-        } = change
-            && let Some(profile) = profile.take()
-        {
-            user_names.push(user_name.clone());
-            inputs.push(create_input(id, key, *profile, reason, digest));
-        }
-    }
+    let (user_names, inputs): (Vec<String>, Vec<AgentInput>) = creates.unzip();
     CreateBatch {
         user_names,
         prepared: accounts.prepare_creates(known, actor, &src.tag, inputs, now),
     }
 }
 
-fn create_input(
-    id: &str,
-    key: &str,
-    profile: AgentProfile,
-    reason: &str,
-    digest: &str,
-) -> AgentInput {
-    AgentInput {
-        id: Some(id.to_owned()),
-        profile,
-        source_key: Some(key.to_owned()),
-        reason: Some(reason.to_owned()),
-        source_digest: Some(digest.to_owned()),
-        ..AgentInput::default()
+/// A create's user name and gateway input, taking its profile (a run that applies as it
+/// reads lets go of what it wrote). `None` for other changes, or one already taken.
+fn take_create(change: &mut Change) -> Option<(String, AgentInput)> {
+    let Change::Create { profile, .. } = change else {
+        return None;
+    };
+    let profile = profile.take()?;
+    create_item(change, *profile)
+}
+
+/// A create's user name and gateway input, with a copy of its profile.
+fn copy_create(change: &Change) -> Option<(String, AgentInput)> {
+    match change {
+        Change::Create {
+            profile: Some(profile),
+            ..
+        } => create_item(change, (**profile).clone()),
+        _ => None,
     }
+}
+
+fn create_item(change: &Change, profile: AgentProfile) -> Option<(String, AgentInput)> {
+    let Change::Create {
+        id,
+        key,
+        user_name,
+        reason,
+        digest,
+        ..
+    } = change
+    else {
+        return None;
+    };
+    let input = AgentInput {
+        id: Some(id.clone()),
+        profile,
+        source_key: Some(key.clone()),
+        reason: Some(reason.clone()),
+        source_digest: Some(digest.clone()),
+        ..AgentInput::default()
+    };
+    Some((user_name.clone(), input))
 }
 
 /// Writes a batch of creates; what could not be created comes back as failures.
@@ -737,26 +754,8 @@ fn apply(
     if !creates.is_empty() {
         let known = crate::accounts::known_roles(conn)?;
         for chunk in creates.chunks(APPLY_CHUNK) {
-            let mut user_names = Vec::with_capacity(chunk.len());
-            let mut inputs = Vec::with_capacity(chunk.len());
-            for change in chunk {
-                if let Change::Create {
-                    id,
-                    key,
-                    user_name,
-                    profile: Some(profile),
-                    reason,
-                    digest,
-                } = change
-                {
-                    user_names.push(user_name.clone());
-                    inputs.push(create_input(id, key, (**profile).clone(), reason, digest));
-                }
-            }
-            let batch = CreateBatch {
-                user_names,
-                prepared: accounts.prepare_creates(&known, &actor, &src.tag, inputs, now),
-            };
+            let items = chunk.iter().filter_map(|c| copy_create(c));
+            let batch = prepare_creates(accounts, &known, src, &actor, items, now);
             failures.extend(write_batch(conn, accounts, src, &actor, batch, tick, now)?);
         }
     }
