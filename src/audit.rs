@@ -3,11 +3,14 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamp};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::store::models::{AuditRow, NewAuditRow};
+use crate::store::multi_insert::{self, BindRow, RowOut};
 use crate::store::schema::audit_log;
+use crate::store::times::{SqliteTime, SqliteTimes};
 use crate::store::{DbConn, DbConn::Pg};
 
 /// Hash standing before the first entry.
@@ -119,6 +122,36 @@ struct NewAuditRef<'a> {
     hash: String,
 }
 
+/// An entry with its time as SQLite text, for multi-row inserts.
+struct AuditBind<'a> {
+    row: &'a NewAuditRef<'a>,
+    at: SqliteTime,
+}
+
+impl BindRow for AuditBind<'_> {
+    const HEAD: &'static str = "INSERT INTO audit_log (at, actor, action, target_type, \
+        target_id, before, after, reason, prev_hash, hash) VALUES ";
+    type Marker = AuditMarker;
+
+    fn bind<'b>(&'b self, out: &mut RowOut<'_, '_, 'b>) -> QueryResult<()> {
+        let r = self.row;
+        out.bind::<Timestamp, _>(&self.at)?;
+        out.bind::<Text, _>(r.actor)?;
+        out.bind::<Text, _>(r.action)?;
+        out.bind::<Text, _>(r.target_type)?;
+        out.bind::<Text, _>(r.target_id)?;
+        out.bind::<Nullable<Text>, _>(&r.before)?;
+        out.bind::<Nullable<Text>, _>(&r.after)?;
+        out.bind::<Nullable<Text>, _>(&r.reason)?;
+        out.bind::<Text, _>(&r.prev_hash)?;
+        out.bind::<Text, _>(&r.hash)?;
+        Ok(())
+    }
+}
+
+/// Names the audit entries' multi-row statement for diesel's statement cache.
+struct AuditMarker;
+
 /// Appends several entries, chained in order, with multi-row statements. Must run inside
 /// the caller's write transaction.
 pub fn append_many(conn: &mut DbConn, entries: &[TextEntry<'_>]) -> QueryResult<()> {
@@ -168,27 +201,18 @@ pub fn append_many(conn: &mut DbConn, entries: &[TextEntry<'_>]) -> QueryResult<
             hash,
         });
     }
-    // Multi-row statements on PostgreSQL; a single-row statement prepared once on SQLite
-    // (see `store::agents::insert_rows`).
+    // Multi-row statements on both backends (see `store::agents::insert_rows`).
     match conn {
         DbConn::Sqlite(c) => {
-            let mut times = crate::store::times::SqliteTimes::default();
-            for row in &rows {
-                diesel::insert_into(audit_log::table)
-                    .values((
-                        audit_log::at.eq(times.of(row.at)),
-                        audit_log::actor.eq(row.actor),
-                        audit_log::action.eq(row.action),
-                        audit_log::target_type.eq(row.target_type),
-                        audit_log::target_id.eq(row.target_id),
-                        audit_log::before.eq(row.before),
-                        audit_log::after.eq(row.after),
-                        audit_log::reason.eq(row.reason),
-                        audit_log::prev_hash.eq(&row.prev_hash),
-                        audit_log::hash.eq(&row.hash),
-                    ))
-                    .execute(c)?;
-            }
+            let mut times = SqliteTimes::default();
+            let rows: Vec<AuditBind<'_>> = rows
+                .iter()
+                .map(|row| AuditBind {
+                    at: times.of(row.at),
+                    row,
+                })
+                .collect();
+            multi_insert::insert_all(c, &rows)?;
         }
         Pg(c) => {
             for chunk in rows.chunks(400) {

@@ -4,9 +4,13 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
+
 use super::DbConn;
 use super::models::{AgentRow, AgentValueRow};
+use super::multi_insert::{self, BindRow, RowOut};
 use super::schema::{agent_values, agents};
+use super::times::{SqliteTime, SqliteTimes};
 use crate::domain::{
     Agent, AgentProfile, MultiValue, OwnedAgent, SourcedAgent, Status, SyncedValues,
 };
@@ -218,10 +222,9 @@ pub const INSERT_CHUNK: usize = 200;
 /// taken by a live agent): returns, per row in order, whether it was written. Nothing is
 /// rolled back, so this needs no savepoint inside a caller's transaction.
 /// PostgreSQL: multi-row statements (one round trip per chunk) that return the ids written.
-/// SQLite: one single-row statement, prepared once and run per row. Its values are a tuple
-/// of column assignments, which diesel caches by type; a derived `Insertable` (or a
-/// multi-row statement) has its SQL text rebuilt for every execution to look the statement
-/// up, which costs more than SQLite's work of inserting the row.
+/// SQLite: runs of plain rows through `multi_insert` (a statement of a fixed number of rows,
+/// prepared once), other rows one by one through a statement diesel caches by type (a
+/// derived `Insertable` has its SQL text rebuilt for every execution to look it up).
 pub fn insert_rows(
     conn: &mut DbConn,
     rows: &[(&AgentRow, Option<&str>)],
@@ -230,63 +233,42 @@ pub fn insert_rows(
     match conn {
         DbConn::Sqlite(c) => {
             let mut times = super::times::SqliteTimes::default();
-            for (row, digest) in rows {
-                // The columns a new agent usually sets; when the others hold their defaults
-                // they are left to them (diesel's work per bound value is a large part of an
-                // insert), else they follow as a second tuple.
-                let usual = (
-                    agents::id.eq(&row.id),
-                    agents::external_id.eq(&row.external_id),
-                    agents::user_name.eq(&row.user_name),
-                    agents::display_name.eq(&row.display_name),
-                    agents::given_name.eq(&row.given_name),
-                    agents::family_name.eq(&row.family_name),
-                    agents::middle_name.eq(&row.middle_name),
-                    agents::formatted_name.eq(&row.formatted_name),
-                    agents::nickname.eq(&row.nickname),
-                    agents::title.eq(&row.title),
-                    agents::email.eq(&row.email),
-                    agents::phone.eq(&row.phone),
-                    agents::employee_number.eq(&row.employee_number),
-                    agents::department.eq(&row.department),
-                    agents::manager_id.eq(&row.manager_id),
-                    agents::role.eq(&row.role),
-                    agents::status.eq(&row.status),
-                    agents::source.eq(&row.source),
-                    agents::source_key.eq(&row.source_key),
-                    agents::last_seen_at.eq(times.opt(row.last_seen_at)),
-                    agents::created_at.eq(times.of(row.created_at)),
-                    agents::updated_at.eq(times.of(row.updated_at)),
-                    agents::sync_digest.eq(digest),
-                    agents::sync_version.eq(digest.map(|_| row.version)),
-                    agents::emails_inline.eq(row.emails_inline),
-                    agents::phones_inline.eq(row.phones_inline),
-                );
-                // `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same for a unique
-                // index, and diesel caches the statement by type (the upsert clause has its
-                // SQL rebuilt for every row).
-                let insert = diesel::insert_or_ignore_into(agents::table);
-                let n = if is_plain(row) {
-                    insert.values(usual).execute(c)?
-                } else {
-                    let rest = (
-                        agents::permission_overrides.eq(&row.permission_overrides),
-                        agents::max_concurrent_chats.eq(row.max_concurrent_chats),
-                        agents::login_blocked.eq(row.login_blocked),
-                        agents::sessions_revoked_at.eq(times.opt(row.sessions_revoked_at)),
-                        agents::password_hash.eq(&row.password_hash),
-                        agents::password_changed_at.eq(times.opt(row.password_changed_at)),
-                        agents::must_change_password.eq(row.must_change_password),
-                        agents::failed_logins.eq(row.failed_logins),
-                        agents::locked_until.eq(times.opt(row.locked_until)),
-                        agents::disabled_at.eq(times.opt(row.disabled_at)),
-                        agents::disabled_reason.eq(&row.disabled_reason),
-                        agents::purge_after.eq(times.opt(row.purge_after)),
-                        agents::version.eq(row.version),
-                    );
-                    insert.values((usual, rest)).execute(c)?
-                };
-                written.push(n == 1);
+            let mut at = 0;
+            while at < rows.len() {
+                // A run of plain rows goes in through multi-row statements; a row that sets
+                // more than the usual columns goes in alone.
+                let run = rows[at..]
+                    .iter()
+                    .take_while(|(row, _)| is_plain(row))
+                    .count();
+                if run == 0 {
+                    let (row, digest) = rows[at];
+                    written.push(insert_one(c, &mut times, row, digest)?);
+                    at += 1;
+                    continue;
+                }
+                let plain: Vec<PlainAgent<'_>> = rows[at..at + run]
+                    .iter()
+                    .map(|&(row, digest)| PlainAgent::new(row, digest, &mut times))
+                    .collect();
+                multi_insert::insert_each(c, &plain, |c, batch, n| {
+                    if n == batch.len() {
+                        written.extend(std::iter::repeat_n(true, n));
+                        return Ok(());
+                    }
+                    // A clash left some out; the ids are new, so a row holding one of
+                    // them is a row this statement wrote.
+                    let ids: Vec<&str> = batch.iter().map(|p| p.row.id.as_str()).collect();
+                    let present: std::collections::HashSet<String> = agents::table
+                        .filter(agents::id.eq_any(&ids))
+                        .select(agents::id)
+                        .load(c)?
+                        .into_iter()
+                        .collect();
+                    written.extend(batch.iter().map(|p| present.contains(&p.row.id)));
+                    Ok(())
+                })?;
+                at += run;
             }
         }
         DbConn::Pg(c) => {
@@ -314,6 +296,139 @@ pub fn insert_rows(
 }
 
 /// Whether every column the narrow insert leaves out holds its default.
+/// A plain agent row (see `is_plain`) with its timestamps as SQLite text, for multi-row
+/// inserts: the columns `insert_one` sets for a plain row, in its order.
+struct PlainAgent<'a> {
+    row: &'a AgentRow,
+    digest: Option<&'a str>,
+    sync_version: Option<i64>,
+    last_seen_at: Option<SqliteTime>,
+    created_at: SqliteTime,
+    updated_at: SqliteTime,
+}
+
+impl<'a> PlainAgent<'a> {
+    fn new(row: &'a AgentRow, digest: Option<&'a str>, times: &mut SqliteTimes) -> Self {
+        PlainAgent {
+            row,
+            digest,
+            sync_version: digest.map(|_| row.version),
+            last_seen_at: times.opt(row.last_seen_at),
+            created_at: times.of(row.created_at),
+            updated_at: times.of(row.updated_at),
+        }
+    }
+}
+
+impl BindRow for PlainAgent<'_> {
+    const HEAD: &'static str = "INSERT OR IGNORE INTO agents (id, external_id, user_name, \
+        display_name, given_name, family_name, middle_name, formatted_name, nickname, title, \
+        email, phone, employee_number, department, manager_id, role, status, source, \
+        source_key, last_seen_at, created_at, updated_at, sync_digest, sync_version, \
+        emails_inline, phones_inline) VALUES ";
+    type Marker = AgentRow;
+
+    fn bind<'b>(&'b self, out: &mut RowOut<'_, '_, 'b>) -> QueryResult<()> {
+        let r = self.row;
+        out.bind::<Text, _>(&r.id)?;
+        out.bind::<Nullable<Text>, _>(&r.external_id)?;
+        out.bind::<Text, _>(&r.user_name)?;
+        for text in [
+            &r.display_name,
+            &r.given_name,
+            &r.family_name,
+            &r.middle_name,
+            &r.formatted_name,
+            &r.nickname,
+            &r.title,
+            &r.email,
+            &r.phone,
+            &r.employee_number,
+            &r.department,
+            &r.manager_id,
+        ] {
+            out.bind::<Nullable<Text>, _>(text)?;
+        }
+        out.bind::<Text, _>(&r.role)?;
+        out.bind::<Text, _>(&r.status)?;
+        out.bind::<Text, _>(&r.source)?;
+        out.bind::<Nullable<Text>, _>(&r.source_key)?;
+        out.bind::<Nullable<Timestamp>, _>(&self.last_seen_at)?;
+        out.bind::<Timestamp, _>(&self.created_at)?;
+        out.bind::<Timestamp, _>(&self.updated_at)?;
+        out.bind::<Nullable<Text>, _>(&self.digest)?;
+        out.bind::<Nullable<BigInt>, _>(&self.sync_version)?;
+        out.bind::<Bool, _>(&r.emails_inline)?;
+        out.bind::<Bool, _>(&r.phones_inline)?;
+        Ok(())
+    }
+}
+
+/// One agent row on SQLite; false when a clash left it out. The columns a new agent usually
+/// sets, and when the others do not hold their defaults those too (diesel's work per bound
+/// value is a large part of an insert).
+fn insert_one(
+    c: &mut diesel::SqliteConnection,
+    times: &mut super::times::SqliteTimes,
+    row: &AgentRow,
+    digest: Option<&str>,
+) -> QueryResult<bool> {
+    // The columns a new agent usually sets.
+    let usual = (
+        agents::id.eq(&row.id),
+        agents::external_id.eq(&row.external_id),
+        agents::user_name.eq(&row.user_name),
+        agents::display_name.eq(&row.display_name),
+        agents::given_name.eq(&row.given_name),
+        agents::family_name.eq(&row.family_name),
+        agents::middle_name.eq(&row.middle_name),
+        agents::formatted_name.eq(&row.formatted_name),
+        agents::nickname.eq(&row.nickname),
+        agents::title.eq(&row.title),
+        agents::email.eq(&row.email),
+        agents::phone.eq(&row.phone),
+        agents::employee_number.eq(&row.employee_number),
+        agents::department.eq(&row.department),
+        agents::manager_id.eq(&row.manager_id),
+        agents::role.eq(&row.role),
+        agents::status.eq(&row.status),
+        agents::source.eq(&row.source),
+        agents::source_key.eq(&row.source_key),
+        agents::last_seen_at.eq(times.opt(row.last_seen_at)),
+        agents::created_at.eq(times.of(row.created_at)),
+        agents::updated_at.eq(times.of(row.updated_at)),
+        agents::sync_digest.eq(digest),
+        agents::sync_version.eq(digest.map(|_| row.version)),
+        agents::emails_inline.eq(row.emails_inline),
+        agents::phones_inline.eq(row.phones_inline),
+    );
+    // `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same for a unique index, and
+    // diesel caches the statement by type (the upsert clause has its SQL rebuilt for every
+    // row).
+    let insert = diesel::insert_or_ignore_into(agents::table);
+    let n = if is_plain(row) {
+        insert.values(usual).execute(c)?
+    } else {
+        let rest = (
+            agents::permission_overrides.eq(&row.permission_overrides),
+            agents::max_concurrent_chats.eq(row.max_concurrent_chats),
+            agents::login_blocked.eq(row.login_blocked),
+            agents::sessions_revoked_at.eq(times.opt(row.sessions_revoked_at)),
+            agents::password_hash.eq(&row.password_hash),
+            agents::password_changed_at.eq(times.opt(row.password_changed_at)),
+            agents::must_change_password.eq(row.must_change_password),
+            agents::failed_logins.eq(row.failed_logins),
+            agents::locked_until.eq(times.opt(row.locked_until)),
+            agents::disabled_at.eq(times.opt(row.disabled_at)),
+            agents::disabled_reason.eq(&row.disabled_reason),
+            agents::purge_after.eq(times.opt(row.purge_after)),
+            agents::version.eq(row.version),
+        );
+        insert.values((usual, rest)).execute(c)?
+    };
+    Ok(n == 1)
+}
+
 fn is_plain(row: &AgentRow) -> bool {
     row.permission_overrides == "{}"
         && row.max_concurrent_chats.is_none()
@@ -340,25 +455,27 @@ struct NewAgent {
     sync_version: Option<i64>,
 }
 
-/// Writes many value rows (as [`insert_rows`]: multi-row on PostgreSQL, a single-row
-/// statement prepared once on SQLite).
+impl BindRow for &AgentValueRow {
+    const HEAD: &'static str = "INSERT INTO agent_values \
+        (agent_id, attr, position, value, kind, is_primary, display) VALUES ";
+    type Marker = AgentValueRow;
+
+    fn bind<'b>(&'b self, out: &mut RowOut<'_, '_, 'b>) -> QueryResult<()> {
+        out.bind::<Text, _>(&self.agent_id)?;
+        out.bind::<Text, _>(&self.attr)?;
+        out.bind::<Integer, _>(&self.position)?;
+        out.bind::<Text, _>(&self.value)?;
+        out.bind::<Nullable<Text>, _>(&self.kind)?;
+        out.bind::<Bool, _>(&self.is_primary)?;
+        out.bind::<Nullable<Text>, _>(&self.display)?;
+        Ok(())
+    }
+}
+
+/// Writes many value rows (as [`insert_rows`], multi-row statements on both backends).
 pub fn insert_value_rows(conn: &mut DbConn, values: &[&AgentValueRow]) -> QueryResult<()> {
     match conn {
-        DbConn::Sqlite(c) => {
-            for v in values {
-                diesel::insert_into(agent_values::table)
-                    .values((
-                        agent_values::agent_id.eq(&v.agent_id),
-                        agent_values::attr.eq(&v.attr),
-                        agent_values::position.eq(v.position),
-                        agent_values::value.eq(&v.value),
-                        agent_values::kind.eq(&v.kind),
-                        agent_values::is_primary.eq(v.is_primary),
-                        agent_values::display.eq(&v.display),
-                    ))
-                    .execute(c)?;
-            }
-        }
+        DbConn::Sqlite(c) => multi_insert::insert_all(c, values)?,
         DbConn::Pg(c) => {
             for chunk in values.chunks(INSERT_CHUNK * 4) {
                 let owned: Vec<AgentValueRow> = chunk.iter().map(|v| (*v).clone()).collect();

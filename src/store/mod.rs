@@ -5,6 +5,7 @@ pub mod agents;
 pub mod groups;
 pub mod list;
 pub mod models;
+pub mod multi_insert;
 pub mod query;
 pub mod schema;
 pub mod seed;

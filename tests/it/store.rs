@@ -233,3 +233,96 @@ both!(bulk_creates_write_both_row_shapes_and_report_clashes, |b| {
         other => panic!("expected intact chain, got {other:?}"),
     }
 });
+
+// A first run's creates in bulk: runs of plain rows go in through multi-row statements of
+// a fixed size, the rest one by one. Clashes inside a multi-row statement (a live agent's
+// name, and two rows of one batch that differ only in case) are told apart from the rows
+// written, in order, and every written agent has its values and audit entry.
+both!(
+    bulk_creates_through_multi_row_statements_keep_order_and_clashes,
+    |b| {
+        use rollcall::accounts::{AccountError, Accounts, AgentInput};
+        use rollcall::domain::{AgentProfile, MultiValue};
+        let s = TestServer::start(b);
+        s.create_user("taken");
+        let accounts = Accounts::new("agent", 30);
+        let email = |name: &str, kind: &str, primary: bool| MultiValue {
+            value: format!("{name}@{kind}.example.com"),
+            kind: Some(kind.into()),
+            primary,
+            display: None,
+        };
+        let mut inputs = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..100usize {
+            let name = match i {
+                5 => "TAKEN".to_owned(),
+                20 => "User-003".to_owned(),
+                _ => format!("user-{i:03}"),
+            };
+            let mut emails = vec![email(&name, "work", true)];
+            if i.is_multiple_of(7) {
+                emails.push(email(&name, "home", false));
+            }
+            let mut input = AgentInput {
+                profile: AgentProfile {
+                    user_name: name.clone(),
+                    emails,
+                    ..AgentProfile::default()
+                },
+                source_key: Some(format!("key-{i}")),
+                ..AgentInput::default()
+            };
+            if i == 40 || i == 41 {
+                input.profile.max_concurrent_chats = Some(3);
+            }
+            inputs.push(input);
+            expected.push(!matches!(i, 5 | 20));
+        }
+        let mut conn = s.conn();
+        let now = rollcall::store::now();
+        let outcome = accounts
+            .create_agents(&mut conn, "test", "ldap:bulk", inputs, now)
+            .expect("create_agents");
+        let verdicts: Vec<bool> = outcome
+            .iter()
+            .map(|o| match o {
+                None => true,
+                Some(AccountError::Conflict(_)) => false,
+                Some(other) => panic!("unexpected outcome {other:?}"),
+            })
+            .collect();
+        assert_eq!(verdicts, expected);
+        let agents = rollcall::store::agents::by_source(
+            &mut conn,
+            rollcall::store::agents::SourceFilter::Is("ldap:bulk"),
+        )
+        .expect("by_source");
+        assert_eq!(agents.len(), 98);
+        for (agent, key) in &agents {
+            let i: usize = key.as_deref().expect("key")[4..].parse().expect("index");
+            assert_eq!(agent.profile.user_name, format!("user-{i:03}"));
+            let kinds: Vec<&str> = agent
+                .profile
+                .emails
+                .iter()
+                .map(|e| e.kind.as_deref().unwrap_or(""))
+                .collect();
+            let want: &[&str] = if i.is_multiple_of(7) {
+                &["work", "home"]
+            } else {
+                &["work"]
+            };
+            assert_eq!(kinds, want, "emails of {}", agent.profile.user_name);
+            let chats = if i == 40 || i == 41 { Some(3) } else { None };
+            assert_eq!(agent.profile.max_concurrent_chats, chats);
+            let log = rollcall::audit::for_target(&mut conn, &agent.id).expect("audit");
+            assert_eq!(log.len(), 1, "audit entries of {}", agent.profile.user_name);
+            assert_eq!(log[0].action, "agent.create");
+        }
+        match rollcall::audit::verify(&mut conn).expect("verify") {
+            rollcall::audit::Verdict::Intact { entries } => assert_eq!(entries, 99),
+            other => panic!("expected intact chain, got {other:?}"),
+        }
+    }
+);
