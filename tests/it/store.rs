@@ -235,7 +235,9 @@ both!(bulk_creates_write_both_row_shapes_and_report_clashes, |b| {
 });
 
 // A first run's creates in bulk: runs of plain rows go in through multi-row statements of
-// a fixed size, the rest one by one. Clashes inside a multi-row statement (a live agent's
+// a fixed size (`store::multi_insert::ROWS`, 64: here two of them, then the rest of that run
+// and the rows after the two that set a chat limit one by one; the value rows and audit
+// entries also fill more than one statement). Clashes inside a multi-row statement (a live agent's
 // name, and two rows of one batch that differ only in case) are told apart from the rows
 // written, in order, and every written agent has its values and audit entry.
 both!(
@@ -254,14 +256,14 @@ both!(
         };
         let mut inputs = Vec::new();
         let mut expected = Vec::new();
-        for i in 0..100usize {
+        for i in 0..200usize {
             let name = match i {
                 5 => "TAKEN".to_owned(),
                 20 => "User-003".to_owned(),
                 _ => format!("user-{i:03}"),
             };
             let mut emails = vec![email(&name, "work", true)];
-            if i.is_multiple_of(7) {
+            if i.is_multiple_of(3) {
                 emails.push(email(&name, "home", false));
             }
             let mut input = AgentInput {
@@ -273,7 +275,7 @@ both!(
                 source_key: Some(format!("key-{i}")),
                 ..AgentInput::default()
             };
-            if i == 40 || i == 41 {
+            if i == 140 || i == 141 {
                 input.profile.max_concurrent_chats = Some(3);
             }
             inputs.push(input);
@@ -298,7 +300,7 @@ both!(
             rollcall::store::agents::SourceFilter::Is("ldap:bulk"),
         )
         .expect("by_source");
-        assert_eq!(agents.len(), 98);
+        assert_eq!(agents.len(), 198);
         for (agent, key) in &agents {
             let i: usize = key.as_deref().expect("key")[4..].parse().expect("index");
             assert_eq!(agent.profile.user_name, format!("user-{i:03}"));
@@ -308,20 +310,20 @@ both!(
                 .iter()
                 .map(|e| e.kind.as_deref().unwrap_or(""))
                 .collect();
-            let want: &[&str] = if i.is_multiple_of(7) {
+            let want: &[&str] = if i.is_multiple_of(3) {
                 &["work", "home"]
             } else {
                 &["work"]
             };
             assert_eq!(kinds, want, "emails of {}", agent.profile.user_name);
-            let chats = if i == 40 || i == 41 { Some(3) } else { None };
+            let chats = if i == 140 || i == 141 { Some(3) } else { None };
             assert_eq!(agent.profile.max_concurrent_chats, chats);
             let log = rollcall::audit::for_target(&mut conn, &agent.id).expect("audit");
             assert_eq!(log.len(), 1, "audit entries of {}", agent.profile.user_name);
             assert_eq!(log[0].action, "agent.create");
         }
         match rollcall::audit::verify(&mut conn).expect("verify") {
-            rollcall::audit::Verdict::Intact { entries } => assert_eq!(entries, 99),
+            rollcall::audit::Verdict::Intact { entries } => assert_eq!(entries, 199),
             other => panic!("expected intact chain, got {other:?}"),
         }
     }
