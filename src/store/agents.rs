@@ -223,8 +223,7 @@ pub const INSERT_CHUNK: usize = 200;
 /// rolled back, so this needs no savepoint inside a caller's transaction.
 /// PostgreSQL: multi-row statements (one round trip per chunk) that return the ids written.
 /// SQLite: runs of plain rows through `multi_insert` (a statement of a fixed number of rows,
-/// prepared once), other rows one by one through a statement diesel caches by type (a
-/// derived `Insertable` has its SQL text rebuilt for every execution to look it up).
+/// prepared once), other rows one by one (`insert_one`).
 pub fn insert_rows(
     conn: &mut DbConn,
     rows: &[(&AgentRow, Option<&str>)],
@@ -243,7 +242,7 @@ pub fn insert_rows(
                     .count();
                 if run == 0 {
                     let (row, digest) = rows[at];
-                    written.push(insert_one(c, &mut times, row, digest)?);
+                    written.push(insert_one(c, row, digest)?);
                     at += 1;
                     continue;
                 }
@@ -297,7 +296,7 @@ pub fn insert_rows(
 
 /// Whether every column the narrow insert leaves out holds its default.
 /// A plain agent row (see `is_plain`) with its timestamps as SQLite text, for multi-row
-/// inserts: the columns `insert_one` sets for a plain row, in its order.
+/// inserts: the columns a new agent usually sets.
 struct PlainAgent<'a> {
     row: &'a AgentRow,
     digest: Option<&'a str>,
@@ -364,68 +363,22 @@ impl BindRow for PlainAgent<'_> {
     }
 }
 
-/// One agent row on SQLite; false when a clash left it out. The columns a new agent usually
-/// sets, and when the others do not hold their defaults those too (diesel's work per bound
-/// value is a large part of an insert).
+/// One agent row on SQLite that sets more than a plain row's columns (plain rows go
+/// through `PlainAgent`); false when a clash left it out. Such rows are rare (an agent
+/// created suspended, say), so the derived insert, whose SQL is rebuilt per row, will do.
 fn insert_one(
     c: &mut diesel::SqliteConnection,
-    times: &mut super::times::SqliteTimes,
     row: &AgentRow,
     digest: Option<&str>,
 ) -> QueryResult<bool> {
-    // The columns a new agent usually sets.
-    let usual = (
-        agents::id.eq(&row.id),
-        agents::external_id.eq(&row.external_id),
-        agents::user_name.eq(&row.user_name),
-        agents::display_name.eq(&row.display_name),
-        agents::given_name.eq(&row.given_name),
-        agents::family_name.eq(&row.family_name),
-        agents::middle_name.eq(&row.middle_name),
-        agents::formatted_name.eq(&row.formatted_name),
-        agents::nickname.eq(&row.nickname),
-        agents::title.eq(&row.title),
-        agents::email.eq(&row.email),
-        agents::phone.eq(&row.phone),
-        agents::employee_number.eq(&row.employee_number),
-        agents::department.eq(&row.department),
-        agents::manager_id.eq(&row.manager_id),
-        agents::role.eq(&row.role),
-        agents::status.eq(&row.status),
-        agents::source.eq(&row.source),
-        agents::source_key.eq(&row.source_key),
-        agents::last_seen_at.eq(times.opt(row.last_seen_at)),
-        agents::created_at.eq(times.of(row.created_at)),
-        agents::updated_at.eq(times.of(row.updated_at)),
-        agents::sync_digest.eq(digest),
-        agents::sync_version.eq(digest.map(|_| row.version)),
-        agents::emails_inline.eq(row.emails_inline),
-        agents::phones_inline.eq(row.phones_inline),
-    );
-    // `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the same for a unique index, and
-    // diesel caches the statement by type (the upsert clause has its SQL rebuilt for every
-    // row).
-    let insert = diesel::insert_or_ignore_into(agents::table);
-    let n = if is_plain(row) {
-        insert.values(usual).execute(c)?
-    } else {
-        let rest = (
-            agents::permission_overrides.eq(&row.permission_overrides),
-            agents::max_concurrent_chats.eq(row.max_concurrent_chats),
-            agents::login_blocked.eq(row.login_blocked),
-            agents::sessions_revoked_at.eq(times.opt(row.sessions_revoked_at)),
-            agents::password_hash.eq(&row.password_hash),
-            agents::password_changed_at.eq(times.opt(row.password_changed_at)),
-            agents::must_change_password.eq(row.must_change_password),
-            agents::failed_logins.eq(row.failed_logins),
-            agents::locked_until.eq(times.opt(row.locked_until)),
-            agents::disabled_at.eq(times.opt(row.disabled_at)),
-            agents::disabled_reason.eq(&row.disabled_reason),
-            agents::purge_after.eq(times.opt(row.purge_after)),
-            agents::version.eq(row.version),
-        );
-        insert.values((usual, rest)).execute(c)?
+    let new = NewAgent {
+        row: row.clone(),
+        sync_digest: digest.map(str::to_owned),
+        sync_version: digest.map(|_| row.version),
     };
+    let n = diesel::insert_or_ignore_into(agents::table)
+        .values(&new)
+        .execute(c)?;
     Ok(n == 1)
 }
 
