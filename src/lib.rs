@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod fast_hash;
 pub mod http;
 pub mod scim;
 pub mod server;

@@ -8,6 +8,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
 use crate::domain::{AgentProfile, MultiValue, OwnedAgent, SourcedAgent, Status};
+use crate::fast_hash::{FastMap, FastSet, map_with_capacity};
 use crate::sources::SourceRecord;
 
 /// A group → role / skill-group rule. Rules are tried in order: the first matching rule
@@ -246,7 +247,7 @@ fn apply_rules(mapping: &Mapping, groups: &[String]) -> (String, Vec<String>, Op
 
 /// The rules' outcome for a set of groups, worked out once per distinct set.
 fn rules_for<'m>(
-    ruled: &'m mut HashMap<Vec<String>, Ruled>,
+    ruled: &'m mut FastMap<Vec<String>, Ruled>,
     mapping: &Mapping,
     groups: &[String],
 ) -> &'m Ruled {
@@ -388,17 +389,17 @@ pub struct Planner<'a> {
     linkable: Vec<SourcedAgent>,
     manager_keys: HashMap<String, String>,
     /// Owned agents by key (index into `owned`).
-    by_key: HashMap<String, usize>,
-    by_employee: HashMap<String, usize>,
-    by_email: HashMap<String, usize>,
+    by_key: FastMap<String, usize>,
+    by_employee: FastMap<String, usize>,
+    by_email: FastMap<String, usize>,
     /// Linkable agents already claimed by someone in this run.
-    claimed: HashSet<usize>,
+    claimed: FastSet<usize>,
     /// Owned agents the source still has.
     seen: Vec<bool>,
     /// Lower-cased DN → the id of that person's agent (existing or chosen now).
-    id_by_dn: HashMap<String, String>,
+    id_by_dn: FastMap<String, String>,
     /// The rules' outcome per distinct set of groups.
-    ruled: HashMap<Vec<String>, Ruled>,
+    ruled: FastMap<Vec<String>, Ruled>,
     /// People waiting for their manager to be known.
     waiting: Vec<(SourceRecord, Target)>,
     /// People whose owned agent (index) needs comparing field by field, with their
@@ -417,13 +418,15 @@ impl<'a> Planner<'a> {
             manager_keys,
             now,
         } = inputs;
-        let by_key: HashMap<String, usize> = owned
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| o.key.clone().map(|k| (k, i)))
-            .collect();
-        let mut by_employee = HashMap::new();
-        let mut by_email = HashMap::new();
+        let mut by_key = map_with_capacity(owned.len());
+        by_key.extend(
+            owned
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| o.key.clone().map(|k| (k, i))),
+        );
+        let mut by_employee = FastMap::default();
+        let mut by_email = FastMap::default();
         for (i, a) in linkable.iter().enumerate() {
             if let Some(n) = &a.employee_number {
                 by_employee.entry(n.to_ascii_lowercase()).or_insert(i);
@@ -448,9 +451,11 @@ impl<'a> Planner<'a> {
             by_key,
             by_employee,
             by_email,
-            claimed: HashSet::new(),
-            id_by_dn: HashMap::new(),
-            ruled: HashMap::new(),
+            claimed: FastSet::default(),
+            // Everyone the source still has is named here once: room for as many as it
+            // owns saves growing the map step by step.
+            id_by_dn: map_with_capacity(plan.owned),
+            ruled: FastMap::default(),
             waiting: Vec::new(),
             closer: Vec::new(),
             plan,
@@ -498,7 +503,7 @@ impl<'a> Planner<'a> {
             self.id_by_dn.insert(r.dn.to_ascii_lowercase(), id);
         }
         match &r.manager_dn {
-            Some(dn) if !self.id_by_dn.contains_key(&dn.to_ascii_lowercase()) => {
+            Some(dn) if !self.id_by_dn.contains_key(ascii_lower(dn).as_ref()) => {
                 self.waiting.push((r, target));
             }
             _ => self.person(r, &target),
@@ -601,11 +606,11 @@ impl<'a> Planner<'a> {
 
     /// Managers are named by DN: the DN's person → their agent's id.
     fn manager_of(&self, r: &SourceRecord) -> Option<String> {
-        let dn = r.manager_dn.as_deref()?.to_ascii_lowercase();
-        if let Some(id) = self.id_by_dn.get(&dn) {
+        let dn = ascii_lower(r.manager_dn.as_deref()?);
+        if let Some(id) = self.id_by_dn.get(dn.as_ref()) {
             return Some(id.clone());
         }
-        let key = self.manager_keys.get(&dn)?;
+        let key = self.manager_keys.get(dn.as_ref())?;
         self.by_key
             .get(key.as_str())
             .map(|&i| self.owned[i].id.clone())
@@ -745,6 +750,15 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// `s` with ASCII letters lower-cased, copied only when it has capitals.
+fn ascii_lower(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// Whether a person's agent is to be disabled (`Some(false)`) or enabled again
 /// (`Some(true)`): a source re-enables only agents it suspended itself.
 fn lifecycle(
@@ -789,8 +803,7 @@ fn digest(r: &SourceRecord, manager: Option<&str>, (role, skills, _): &Ruled) ->
     for s in skills {
         field(Some(s));
     }
-    let out = h.finalize();
-    out[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&h.finalize()[..16])
 }
 
 /// Whether a suspension reason is `source`'s own ("ldap:corp: …").
