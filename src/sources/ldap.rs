@@ -16,6 +16,7 @@ pub mod watch;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use ldap3::asn1::StructureTag;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope};
 
 use super::{Changes, Position, RecordSink, Snapshot, SourceError, SourceRecord, Usn};
@@ -124,8 +125,8 @@ async fn session(
 struct Context {
     names: schema::Names,
     root: root_dse::RootDse,
-    graph: GroupGraph,
-    disabled: Option<std::collections::HashSet<String>>,
+    graph: Arc<GroupGraph>,
+    disabled: Option<Arc<std::collections::HashSet<String>>>,
 }
 
 impl Context {
@@ -133,9 +134,9 @@ impl Context {
         bind(ldap, settings).await?;
         let root = root_dse::read(ldap, settings).await?;
         let names = schema::resolve(ldap, settings, root.subschema()).await?;
-        let graph = GroupGraph::read(ldap, settings).await?;
+        let graph = Arc::new(GroupGraph::read(ldap, settings).await?);
         let disabled = match &settings.disabled_filter {
-            Some(filter) => Some(read_disabled(ldap, settings, filter).await?),
+            Some(filter) => Some(Arc::new(read_disabled(ldap, settings, filter).await?)),
             None => None,
         };
         Ok(Context {
@@ -152,7 +153,7 @@ impl Context {
         ldap: &mut Ldap,
         settings: &LdapSettings,
     ) -> Result<(), SourceError> {
-        self.graph = GroupGraph::read(ldap, settings).await?;
+        self.graph = Arc::new(GroupGraph::read(ldap, settings).await?);
         Ok(())
     }
 
@@ -175,16 +176,16 @@ impl Context {
             let any: String = uuids.iter().map(|u| format!("(entryUUID={u})")).collect();
             dns = read_disabled(ldap, settings, &format!("(&{filter}(|{any}))")).await?;
         }
-        self.disabled = Some(dns);
+        self.disabled = Some(Arc::new(dns));
         Ok(())
     }
 
-    fn mapper<'a>(&'a self, settings: &'a LdapSettings, now: SystemTime) -> EntryMapper<'a> {
+    fn mapper(&self, settings: &LdapSettings, now: SystemTime) -> EntryMapper {
         EntryMapper::new(
             settings,
             &self.names,
-            &self.graph,
-            self.disabled.as_ref(),
+            self.graph.clone(),
+            self.disabled.clone(),
             now,
         )
     }
@@ -217,30 +218,11 @@ async fn read_full(
     };
     let (mut snapshot, read) = match sink {
         Some(sink) => {
-            let mut delivered = 0;
-            let mut page = Vec::new();
-            let mut send = |page: &mut Vec<SourceRecord>| {
-                delivered += page.len();
-                sink.send(std::mem::take(page))
-                    .map_err(|_| SourceError::Search("the run stopped reading".into()))
+            let (delivered, skipped) = read_people_into(ldap, settings, ctx, now, sink).await?;
+            let snapshot = Snapshot {
+                skipped,
+                ..Snapshot::default()
             };
-            let mut snapshot = Snapshot::default();
-            people(ldap, settings, ctx, &settings.user_filter, now, |record| {
-                match record {
-                    Some(record) => {
-                        page.push(record);
-                        if page.len() >= SINK_PAGE {
-                            send(&mut page)?;
-                        }
-                    }
-                    None => snapshot.skipped += 1,
-                }
-                Ok(())
-            })
-            .await?;
-            if !page.is_empty() {
-                send(&mut page)?;
-            }
             (snapshot, delivered)
         }
         None => {
@@ -260,6 +242,96 @@ async fn read_full(
         "LDAP directory read"
     );
     Ok(snapshot)
+}
+
+/// Reads everyone under the base and hands them to `sink` page by page, mapped on a
+/// thread of its own: decoding the protocol keeps the reading thread busy on its own, so
+/// mapping the entries (names, values, groups) beside it rather than after it shortens the
+/// read by about the mapping's share. Returns how many people were delivered and skipped.
+async fn read_people_into(
+    ldap: &mut Ldap,
+    settings: &LdapSettings,
+    ctx: &Context,
+    now: SystemTime,
+    sink: RecordSink,
+) -> Result<(usize, usize), SourceError> {
+    let mapper = ctx.mapper(settings, now);
+    let attrs = mapper.requested_attributes();
+    let (pages, raw) = std::sync::mpsc::sync_channel::<Vec<StructureTag>>(4);
+    let span = tracing::Span::current();
+    let mapping = std::thread::Builder::new()
+        .name("ldap-mapper".into())
+        .spawn(move || {
+            let _in_callers_span = span.enter();
+            map_pages(&mapper, raw, &sink)
+        })
+        .map_err(|e| SourceError::Search(format!("cannot start the LDAP mapping thread: {e}")))?;
+    let mut page = Vec::with_capacity(SINK_PAGE);
+    let hand_over = |page: Vec<StructureTag>| pages.send(page).map_err(|_| stopped_reading());
+    let read = paged::search(
+        ldap,
+        settings,
+        paged::Search {
+            what: "people search",
+            base: &settings.base_dn,
+            scope: Scope::Subtree,
+            filter: &settings.user_filter,
+            attrs: &attrs,
+        },
+        |tag| {
+            page.push(tag);
+            if page.len() >= SINK_PAGE {
+                hand_over(std::mem::replace(&mut page, Vec::with_capacity(SINK_PAGE)))?;
+            }
+            Ok(())
+        },
+    )
+    .await
+    .and_then(|_| {
+        if page.is_empty() {
+            Ok(())
+        } else {
+            hand_over(page)
+        }
+    });
+    drop(pages);
+    let mapped = mapping
+        .join()
+        .unwrap_or_else(|_| Err(SourceError::Search("the LDAP mapping thread failed".into())));
+    match (read, mapped) {
+        // The search failing is the reason the run fails, whatever the mapping did since.
+        (Err(e), _) => Err(e),
+        (Ok(()), mapped) => mapped,
+    }
+}
+
+/// Maps the pages of entries from `pages` and hands each page of people to `sink`, until
+/// the reading side is done. Stops at the first entry the server sent malformed, or when
+/// the receiving end is gone; returns how many people were delivered and skipped.
+fn map_pages(
+    mapper: &EntryMapper,
+    pages: std::sync::mpsc::Receiver<Vec<StructureTag>>,
+    sink: &RecordSink,
+) -> Result<(usize, usize), SourceError> {
+    let (mut delivered, mut skipped) = (0, 0);
+    for page in pages {
+        let mut records = Vec::with_capacity(page.len());
+        for tag in page {
+            match mapper.map(tag)? {
+                Some(record) => records.push(record),
+                None => skipped += 1,
+            }
+        }
+        if !records.is_empty() {
+            delivered += records.len();
+            sink.send(records).map_err(|_| stopped_reading())?;
+        }
+    }
+    Ok((delivered, skipped))
+}
+
+fn stopped_reading() -> SourceError {
+    SourceError::Search("the run stopped reading".into())
 }
 
 /// The people matching `filter`, mapped.

@@ -79,6 +79,57 @@ fn bulk_people(count: usize) -> String {
     ldif
 }
 
+/// `ldap::fetch_into`, collecting what reaches the sink: the snapshot it returns, and the
+/// pages in the order they arrived.
+fn fetch_streamed(
+    settings: &LdapSettings,
+) -> (Result<Snapshot, SourceError>, Vec<Vec<SourceRecord>>) {
+    let (sink, pages) = std::sync::mpsc::sync_channel(1);
+    let settings = settings.clone();
+    let reader = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(ldap::fetch_into(&settings, sink))
+    });
+    let pages: Vec<Vec<SourceRecord>> = pages.iter().collect();
+    (reader.join().expect("reader"), pages)
+}
+
+#[test]
+fn streamed_fetch_hands_over_the_same_people_and_counts_the_skipped() {
+    let slapd = org();
+    let mut settings = openldap(&slapd);
+    // Several server pages, so entries from more than one reach the mapping side.
+    settings.page_size = 3;
+    let whole = fetch(&settings).expect("fetch");
+    let (streamed, pages) = fetch_streamed(&settings);
+    let streamed = streamed.expect("streamed fetch");
+    assert!(streamed.records.is_empty(), "people go to the sink only");
+    assert_eq!(streamed.skipped, 1, "cn=No Uid");
+    assert_eq!(streamed.position, whole.position);
+    assert!(pages.iter().all(|p| !p.is_empty()));
+    let people: Vec<SourceRecord> = pages.into_iter().flatten().collect();
+    assert_eq!(people, whole.records);
+}
+
+#[test]
+fn streamed_fetch_stops_when_nobody_receives() {
+    let slapd = org();
+    let (sink, pages) = std::sync::mpsc::sync_channel(1);
+    drop(pages);
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(ldap::fetch_into(&openldap(&slapd), sink));
+    match result {
+        Err(SourceError::Search(why)) => assert!(why.contains("stopped reading"), "{why}"),
+        other => panic!("expected the read to stop, got {other:?}"),
+    }
+}
+
 #[test]
 fn full_fetch_maps_every_field() {
     let slapd = org();

@@ -5,6 +5,7 @@
 //! out, an entry without user name or key is skipped and counted.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ldap3::asn1::{PL, StructureTag};
@@ -98,15 +99,15 @@ enum Target {
 }
 
 /// Maps person entries to records; built once per read.
-pub(super) struct EntryMapper<'a> {
+pub(super) struct EntryMapper {
     flavour: Flavour,
     /// Attribute name (lower case) → what it feeds. One name may feed several targets.
     table: Vec<(String, Target)>,
     /// The names to ask the server for.
     requested: Vec<String>,
-    user_name_attr: &'a str,
-    graph: &'a GroupGraph,
-    disabled: Option<&'a HashSet<String>>,
+    user_name_attr: String,
+    graph: Arc<GroupGraph>,
+    disabled: Option<Arc<HashSet<String>>>,
     /// `now` as a Windows FILETIME (100 ns ticks since 1601), for `accountExpires`.
     now_filetime: i64,
 }
@@ -134,7 +135,7 @@ impl Found {
     /// for single-valued targets.
     fn take(
         &mut self,
-        mapper: &EntryMapper<'_>,
+        mapper: &EntryMapper,
         dn: &str,
         name: &str,
         target: Target,
@@ -170,12 +171,12 @@ impl Found {
     }
 }
 
-impl<'a> EntryMapper<'a> {
+impl EntryMapper {
     pub(super) fn new(
-        settings: &'a LdapSettings,
+        settings: &LdapSettings,
         names: &Names,
-        graph: &'a GroupGraph,
-        disabled: Option<&'a HashSet<String>>,
+        graph: Arc<GroupGraph>,
+        disabled: Option<Arc<HashSet<String>>>,
         now: SystemTime,
     ) -> Self {
         let mut wanted: Vec<(&str, Target)> = vec![(settings.flavour.key_attribute(), Target::Key)];
@@ -203,7 +204,7 @@ impl<'a> EntryMapper<'a> {
             flavour: settings.flavour,
             table,
             requested,
-            user_name_attr: &settings.attributes.user_name,
+            user_name_attr: settings.attributes.user_name.clone(),
             graph,
             disabled,
             now_filetime: filetime(now),
@@ -267,7 +268,7 @@ impl<'a> EntryMapper<'a> {
             manager_dn,
         ] = fields;
         let Some(user_name) = user_name else {
-            tracing::warn!(%dn, attribute = self.user_name_attr, "entry skipped: no user name");
+            tracing::warn!(%dn, attribute = %self.user_name_attr, "entry skipped: no user name");
             return Ok(None);
         };
         let key = match key {
@@ -281,7 +282,7 @@ impl<'a> EntryMapper<'a> {
                 return Ok(None);
             }
         };
-        let mut disabled = self.disabled.is_some_and(|set| set.contains(&dn));
+        let mut disabled = self.disabled.as_ref().is_some_and(|set| set.contains(&dn));
         if self.flavour == Flavour::ActiveDirectory {
             if let Some(value) = account_control {
                 disabled |= account_disabled(&dn, &value);
@@ -453,8 +454,8 @@ mod tests {
 
     fn map(flavour: Flavour, tag: StructureTag) -> Result<Option<SourceRecord>, SourceError> {
         let settings = LdapSettings::new("ldap://h", "dc=x", flavour);
-        let graph = GroupGraph::default();
-        let mapper = EntryMapper::new(&settings, &Names::default(), &graph, None, UNIX_EPOCH);
+        let graph = Arc::new(GroupGraph::default());
+        let mapper = EntryMapper::new(&settings, &Names::default(), graph, None, UNIX_EPOCH);
         mapper.map(tag)
     }
 

@@ -3,7 +3,9 @@
 //! person's groups cost no further searches. Works the same for OpenLDAP and Active
 //! Directory (whose in-chain matching rule OpenLDAP lacks); cycles end where they close.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+
+use crate::fast_hash::FastMap;
 
 use ldap3::{Ldap, Scope};
 
@@ -17,9 +19,9 @@ pub(super) struct GroupGraph {
     /// Normalised DN of each group node.
     names: Vec<String>,
     /// Normalised DN → group node.
-    index: HashMap<String, u32>,
+    index: FastMap<String, u32>,
     /// Normalised DN of a member (person or group) → the groups that list it directly.
-    parents: HashMap<String, Vec<u32>>,
+    parents: FastMap<String, Vec<u32>>,
     /// Group node → itself and every group it is nested in, sorted.
     ancestors: Vec<Box<[u32]>>,
 }
@@ -119,24 +121,24 @@ impl GroupGraph {
     pub(super) fn groups_of(&self, dn: &str, member_of: &[String]) -> Vec<String> {
         let mut nodes: Vec<u32> = Vec::new();
         let mut outside: Vec<String> = Vec::new();
-        if let Some(parents) = self.parents.get(&normalize_dn(dn)) {
+        if let Some(parents) = self.parents.get(normalized_dn(dn).as_ref()) {
             for &p in parents {
                 nodes.extend_from_slice(self.ancestors_of(p));
             }
         }
         for group in member_of {
-            let group = normalize_dn(group);
-            match self.index.get(&group) {
+            let group = normalized_dn(group);
+            match self.index.get(group.as_ref()) {
                 Some(&g) => nodes.extend_from_slice(self.ancestors_of(g)),
                 None => {
                     // A group the graph does not hold (outside the group base); what holds
                     // it may still be known.
-                    if let Some(parents) = self.parents.get(&group) {
+                    if let Some(parents) = self.parents.get(group.as_ref()) {
                         for &p in parents {
                             nodes.extend_from_slice(self.ancestors_of(p));
                         }
                     }
-                    outside.push(group);
+                    outside.push(group.into_owned());
                 }
             }
         }
@@ -283,7 +285,7 @@ impl GraphBuilder {
     fn member(&mut self, node: u32, member_dn: &str) {
         self.graph
             .parents
-            .entry(normalize_dn(member_dn))
+            .entry(normalized_dn(member_dn).into_owned())
             .or_default()
             .push(node);
     }
@@ -346,6 +348,19 @@ impl GraphBuilder {
 /// characters decoded, lower case. (DN matching proper needs the schema; this covers the
 /// differences servers and administrators actually produce.)
 pub(super) fn normalize_dn(dn: &str) -> String {
+    normalized_dn(dn).into_owned()
+}
+
+/// [`normalize_dn`], borrowing `dn` when it is already in that form: the usual case for
+/// the DNs a directory sends back (OpenLDAP keeps the case they were written with, but
+/// many directories are written in lower case throughout).
+pub(super) fn normalized_dn(dn: &str) -> Cow<'_, str> {
+    // Printable ASCII without capitals, spaces, escapes or quotes normalises to itself.
+    let plain =
+        |b: &u8| b.is_ascii_graphic() && !b.is_ascii_uppercase() && !matches!(b, b'\\' | b'"');
+    if dn.as_bytes().iter().all(plain) {
+        return Cow::Borrowed(dn);
+    }
     const SPECIAL: &[u8] = b",+\"\\<>;=";
     let bytes = dn.trim().as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
@@ -416,10 +431,14 @@ pub(super) fn normalize_dn(dn: &str) -> String {
         }
     }
     out.truncate(keep);
-    match String::from_utf8(out) {
+    if out.is_ascii() {
+        out.make_ascii_lowercase();
+    }
+    Cow::Owned(match String::from_utf8(out) {
+        Ok(s) if s.is_ascii() => s,
         Ok(s) => s.to_lowercase(),
         Err(e) => String::from_utf8_lossy(e.as_bytes()).to_lowercase(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -454,6 +473,35 @@ mod tests {
         for junk in ["\\", "\\4", "\\zz", "\"", "==,,++", "\\C3", "cn=\\ff\\fe"] {
             let _ = normalize_dn(junk);
         }
+    }
+
+    #[test]
+    fn normal_dns_are_borrowed_and_the_rest_normalised_once() {
+        for dn in [
+            "uid=agent000001,ou=people,dc=example,dc=com",
+            "cn=a+sn=b,dc=x",
+            "",
+            "x",
+        ] {
+            assert!(
+                matches!(normalized_dn(dn), Cow::Borrowed(d) if d == dn),
+                "{dn}"
+            );
+        }
+        for dn in [
+            "UID=a,dc=x",
+            "uid=a, dc=x",
+            " uid=a,dc=x",
+            "uid=a,dc=x\t",
+            "cn=Smith\\2C John,dc=x",
+            "cn=\"q, n\",dc=x",
+            "cn=ZÉ,dc=x",
+            "cn=zé,dc=x",
+        ] {
+            let once = normalize_dn(dn);
+            assert_eq!(normalized_dn(&once).as_ref(), once, "{dn}");
+        }
+        assert_eq!(normalize_dn("UID=a, DC=x"), "uid=a,dc=x");
     }
 
     fn graph(edges: &[(&str, &str)], extra_groups: &[&str]) -> GroupGraph {
