@@ -176,8 +176,8 @@ impl Accounts {
         now: NaiveDateTime,
     ) -> Result<Vec<Option<AccountError>>, AccountError> {
         let known = known_roles(conn)?;
-        let prepared = self.prepare_creates(&known, actor, source, inputs, now);
-        self.write_creates(conn, actor, prepared, now)
+        let mut prepared = self.prepare_creates(&known, actor, source, inputs, now);
+        self.write_creates(conn, actor, &mut prepared, now)
     }
 
     /// The part of [`Accounts::create_agents`] that needs no connection: checks each input
@@ -248,10 +248,11 @@ impl Accounts {
         &self,
         conn: &mut DbConn,
         actor: &str,
-        prepared: PreparedCreates,
+        prepared: &mut PreparedCreates,
         now: NaiveDateTime,
     ) -> Result<Vec<Option<AccountError>>, AccountError> {
-        let PreparedCreates { mut outcome, ready } = prepared;
+        let PreparedCreates { outcome, ready } = prepared;
+        let mut outcome = std::mem::take(outcome);
         // No savepoint: a clash leaves its row out instead of failing the statement, and any
         // other error ends the caller's transaction too.
         join_write_tx(conn, |conn| -> Result<(), AccountError> {

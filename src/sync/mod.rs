@@ -467,9 +467,14 @@ where
         write_tx(conn, |conn| -> Result<(Plan, Failures), Stop> {
             let known = crate::accounts::known_roles(conn)?;
             let (batches, prepared) = std::sync::mpsc::sync_channel::<CreateBatch>(2);
+            // Written batches go back to the preparing thread, which made them, to be freed
+            // there: off the writer's path, and each allocation freed by its own thread.
+            let (spent, written) = std::sync::mpsc::channel::<CreateBatch>();
             let (planner, done, mut failures) = std::thread::scope(|scope| {
                 let preparer = scope.spawn(|| {
+                    let written = written;
                     let prepare = |changes: &mut [Change]| {
+                        written.try_iter().for_each(drop);
                         let creates = changes.iter_mut().filter_map(take_create);
                         prepare_creates(accounts, &known, src, &actor, creates, now)
                     };
@@ -477,8 +482,11 @@ where
                 });
                 let mut failures = Vec::new();
                 let mut error = None;
-                for batch in prepared.iter() {
-                    match write_batch(conn, accounts, src, &actor, batch, &mut tick, now) {
+                for mut batch in prepared.iter() {
+                    let result =
+                        write_batch(conn, accounts, src, &actor, &mut batch, &mut tick, now);
+                    let _ = spent.send(batch);
+                    match result {
                         Ok(f) => failures.extend(f),
                         Err(e) => {
                             error = Some(e);
@@ -648,7 +656,7 @@ fn write_batch(
     accounts: &Accounts,
     src: &SyncSource,
     actor: &str,
-    batch: CreateBatch,
+    batch: &mut CreateBatch,
     tick: &mut dyn FnMut(usize),
     now: NaiveDateTime,
 ) -> Result<Failures, SyncError> {
@@ -755,8 +763,10 @@ fn apply(
         let known = crate::accounts::known_roles(conn)?;
         for chunk in creates.chunks(APPLY_CHUNK) {
             let items = chunk.iter().filter_map(|c| copy_create(c));
-            let batch = prepare_creates(accounts, &known, src, &actor, items, now);
-            failures.extend(write_batch(conn, accounts, src, &actor, batch, tick, now)?);
+            let mut batch = prepare_creates(accounts, &known, src, &actor, items, now);
+            failures.extend(write_batch(
+                conn, accounts, src, &actor, &mut batch, tick, now,
+            )?);
         }
     }
     for chunk in others.chunks(APPLY_CHUNK) {

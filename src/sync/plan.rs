@@ -778,15 +778,15 @@ fn lifecycle(
 /// compares it, with the manager's id and the rules' role and skill groups.
 fn digest(r: &SourceRecord, manager: Option<&str>, (role, skills, _): &Ruled) -> String {
     use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    let mut field = |v: Option<&str>| {
-        match v {
-            Some(v) => {
-                h.update((v.len() as u64 + 1).to_le_bytes());
-                h.update(v.as_bytes());
-            }
-            None => h.update(0u64.to_le_bytes()),
-        };
+    // Laid out in one buffer and hashed at once: the same digest as feeding the hasher
+    // field by field, for a fraction of the calls.
+    let mut bytes: Vec<u8> = Vec::with_capacity(384);
+    let mut field = |v: Option<&str>| match v {
+        Some(v) => {
+            bytes.extend_from_slice(&(v.len() as u64 + 1).to_le_bytes());
+            bytes.extend_from_slice(v.as_bytes());
+        }
+        None => bytes.extend_from_slice(&0u64.to_le_bytes()),
     };
     field(Some(&r.user_name));
     field(r.given_name.as_deref());
@@ -803,7 +803,7 @@ fn digest(r: &SourceRecord, manager: Option<&str>, (role, skills, _): &Ruled) ->
     for s in skills {
         field(Some(s));
     }
-    hex::encode(&h.finalize()[..16])
+    hex::encode(&Sha256::digest(&bytes)[..16])
 }
 
 /// Whether a suspension reason is `source`'s own ("ldap:corp: …").
@@ -1031,6 +1031,23 @@ mod tests {
             [Change::Update { fields, .. }] => assert!(fields.contains(&"manager".to_string())),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn digests_stay_what_earlier_runs_recorded() {
+        // Agents carry the digests of earlier runs: the layout must not change, or every
+        // agent would be compared field by field once more.
+        let mut r = record("1", "ana", &[]);
+        r.given_name = Some("Ana".into());
+        r.family_name = None;
+        r.employee_number = None;
+        r.department = None;
+        r.email = Some("ana@x".into());
+        let ruled: Ruled = ("agent".into(), vec!["chat".into()], None);
+        assert_eq!(
+            digest(&r, Some("m-1"), &ruled),
+            "d29aa779acbd77c5aa8a8c0eec327c9c"
+        );
     }
 
     #[test]
