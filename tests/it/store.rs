@@ -328,3 +328,48 @@ both!(
         }
     }
 );
+
+/// `PRAGMA page_size` of the database behind `conn`.
+fn page_size(conn: &mut rollcall::store::DbConn) -> i64 {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT page_size FROM pragma_page_size())",
+    ))
+    .get_result(conn)
+    .expect("page size")
+}
+
+#[test]
+fn new_sqlite_files_get_8_kib_pages_and_existing_ones_keep_theirs() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    use rollcall::store::{self, Target};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fresh = dir.path().join("fresh.db");
+    let mut conn =
+        store::connect(&Target::parse(&format!("sqlite://{}", fresh.display())).expect("url"))
+            .expect("connect");
+    store::migrate(&mut conn).expect("migrate");
+    assert_eq!(page_size(&mut conn), 8192);
+
+    // A file an earlier Rollcall made with SQLite's default pages, holding an agent.
+    let old = dir.path().join("old.db");
+    {
+        let mut c =
+            diesel::sqlite::SqliteConnection::establish(old.to_str().expect("path")).expect("open");
+        c.batch_execute("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE kept (x TEXT); INSERT INTO kept VALUES ('still here');")
+            .expect("old file");
+    }
+    let mut conn =
+        store::connect(&Target::parse(&format!("sqlite://{}", old.display())).expect("url"))
+            .expect("connect");
+    assert_eq!(page_size(&mut conn), 4096);
+    store::migrate(&mut conn).expect("migrate the old file");
+    let kept: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+        "(SELECT x FROM kept)",
+    ))
+    .get_result(&mut conn)
+    .expect("kept row");
+    assert_eq!(kept, "still here");
+    assert_eq!(page_size(&mut conn), 4096);
+}
