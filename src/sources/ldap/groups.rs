@@ -5,12 +5,11 @@
 
 use std::borrow::Cow;
 
-use crate::fast_hash::FastMap;
-
 use ldap3::{Ldap, Scope};
 
 use super::entry::{RawEntry, text};
 use super::{Flavour, LdapSettings, paged};
+use crate::fast_hash::FastMap;
 use crate::sources::SourceError;
 
 /// The groups under the group base and who is directly in each.
