@@ -271,13 +271,7 @@ async fn read_people_into(
     let read = paged::search(
         ldap,
         settings,
-        paged::Search {
-            what: "people search",
-            base: &settings.base_dn,
-            scope: Scope::Subtree,
-            filter: &settings.user_filter,
-            attrs: &attrs,
-        },
+        people_search(settings, &settings.user_filter, &attrs),
         |tag| {
             page.push(tag);
             if page.len() >= SINK_PAGE {
@@ -354,7 +348,7 @@ async fn read_people(
     Ok(snapshot)
 }
 
-/// People handed to a sink per page (see `fetch_into`).
+/// Entries handed to the mapping thread, and people to a sink, per page (see `fetch_into`).
 const SINK_PAGE: usize = 500;
 
 /// Runs a paged search of `filter` and hands each entry, mapped (`None`: skipped, the
@@ -375,17 +369,26 @@ where
     paged::search(
         ldap,
         settings,
-        paged::Search {
-            what: "people search",
-            base: &settings.base_dn,
-            scope: Scope::Subtree,
-            filter,
-            attrs: &attrs,
-        },
+        people_search(settings, filter, &attrs),
         |tag| on_person(mapper.map(tag)?),
     )
     .await?;
     Ok(())
+}
+
+/// The search for the people matching `filter` under the base, asking for `attrs`.
+fn people_search<'a>(
+    settings: &'a LdapSettings,
+    filter: &'a str,
+    attrs: &'a [String],
+) -> paged::Search<'a> {
+    paged::Search {
+        what: "people search",
+        base: &settings.base_dn,
+        scope: Scope::Subtree,
+        filter,
+        attrs,
+    }
 }
 
 /// `(&(user_filter)(extra))`

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::DbConn;
@@ -231,7 +230,7 @@ pub fn insert_rows(
     let mut written = Vec::with_capacity(rows.len());
     match conn {
         DbConn::Sqlite(c) => {
-            let mut times = super::times::SqliteTimes::default();
+            let mut times = SqliteTimes::default();
             let mut at = 0;
             while at < rows.len() {
                 // A run of plain rows goes in through multi-row statements; a row that sets
@@ -294,7 +293,6 @@ pub fn insert_rows(
     Ok(written)
 }
 
-/// Whether every column the narrow insert leaves out holds its default.
 /// A plain agent row (see `is_plain`) with its timestamps as SQLite text, for multi-row
 /// inserts: the columns a new agent usually sets.
 struct PlainAgent<'a> {
@@ -382,6 +380,7 @@ fn insert_one(
     Ok(n == 1)
 }
 
+/// Whether every column a plain row (`PlainAgent`) leaves out holds its default.
 fn is_plain(row: &AgentRow) -> bool {
     row.permission_overrides == "{}"
         && row.max_concurrent_chats.is_none()

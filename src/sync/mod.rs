@@ -472,6 +472,7 @@ where
             let (spent, written) = std::sync::mpsc::channel::<CreateBatch>();
             let (planner, done, mut failures) = std::thread::scope(|scope| {
                 let preparer = scope.spawn(|| {
+                    // Taken by value: a receiver may not be shared between threads.
                     let written = written;
                     let prepare = |changes: &mut [Change]| {
                         written.try_iter().for_each(drop);
