@@ -97,8 +97,13 @@ where
                     SEARCH_RESULT_ENTRY => {
                         in_page += 1;
                         if let Err(e) = on_entry(entry.0) {
-                            // The rest of this search is of no use; the caller drops the
-                            // connection.
+                            // The rest of this search is of no use: the server is asked to
+                            // stop sending it (what is already on its way is dropped), and
+                            // the caller closes the connection.
+                            let ldap = stream.ldap_handle();
+                            let id = ldap.last_id();
+                            let _ = tokio::time::timeout(Duration::from_secs(1), ldap.abandon(id))
+                                .await;
                             let _ = stream.finish().await;
                             return Err(e);
                         }
