@@ -267,7 +267,14 @@ async fn read_people_into(
         })
         .map_err(|e| SourceError::Search(format!("cannot start the LDAP mapping thread: {e}")))?;
     let mut page = Vec::with_capacity(SINK_PAGE);
-    let hand_over = |page: Vec<StructureTag>| pages.send(page).map_err(|_| stopped_reading());
+    // Set when the mapping thread has stopped taking pages: then its error is the reason.
+    let mapper_gone = std::cell::Cell::new(false);
+    let hand_over = |page: Vec<StructureTag>| {
+        pages.send(page).map_err(|_| {
+            mapper_gone.set(true);
+            stopped_reading()
+        })
+    };
     let read = paged::search(
         ldap,
         settings,
@@ -293,6 +300,9 @@ async fn read_people_into(
         .join()
         .unwrap_or_else(|_| Err(SourceError::Search("the LDAP mapping thread failed".into())));
     match (read, mapped) {
+        // The mapping stopped first (a malformed entry, nobody receiving): its reason, not
+        // the reading side's "stopped reading".
+        (Err(_), Err(m)) if mapper_gone.get() => Err(m),
         // The search failing is the reason the run fails, whatever the mapping did since.
         (Err(e), _) => Err(e),
         (Ok(()), mapped) => mapped,
