@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod fast_hash;
+pub mod faults;
 pub mod http;
 pub mod scim;
 pub mod server;

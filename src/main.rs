@@ -112,7 +112,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rollcall: {e:#}");
-            ExitCode::FAILURE
+            // Another run of the source is in progress: try again later (EX_TEMPFAIL).
+            let busy = matches!(
+                e.downcast_ref::<rollcall::sync::runner::RunError>(),
+                Some(rollcall::sync::runner::RunError::Sync(
+                    rollcall::sync::SyncError::Busy(..)
+                ))
+            );
+            if busy {
+                ExitCode::from(75)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -162,6 +162,7 @@ diesel::table! {
         linked -> Integer,
         error -> Nullable<Text>,
         plan -> Nullable<Text>,
+        owner -> Nullable<Text>,
     }
 }
 

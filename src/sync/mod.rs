@@ -3,12 +3,13 @@
 //! its reason. Every run is recorded in `sync_runs`.
 
 pub mod guard;
+pub mod lock;
 pub mod plan;
 pub mod runner;
 pub mod scheduler;
 pub mod watch;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -29,14 +30,12 @@ pub const SYNC_PREFIXES: &[&str] = &["ldap:", "hr:"];
 /// are not held up for long.
 const APPLY_CHUNK: usize = 500;
 
-/// A running process that dies leaves its run `running`; after this long it no longer
-/// blocks the next run.
-const STALE_RUN_HOURS: i64 = 6;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("a run of {0} is already in progress")]
-    Busy(String),
+    /// Another run of the source holds its run lock; the second field says which run, when
+    /// it is recorded (`" (run 12, started … by pid 42 on host-a)"`).
+    #[error("a run of {0} is already in progress{1}")]
+    Busy(String, String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -123,11 +122,17 @@ pub struct SyncSource {
     pub guard: GuardConfig,
 }
 
-/// Opens a run: refuses when another run of the source is in progress.
+/// Opens a run and returns its id. A run that applies must hold the source's run lock
+/// ([`lock::try_lock`]) for its whole life: any other applying run of the source still
+/// recorded as `running` then belongs to a process that is gone, and is marked `failed`
+/// ("interrupted") here first. Dry runs take no lock; one left `running` by a process of
+/// this machine that no longer exists is marked the same way. `owner` is
+/// [`lock::this_owner`].
 pub fn begin(
     conn: &mut DbConn,
     source: &str,
     opts: RunOptions,
+    owner: &str,
     now: NaiveDateTime,
 ) -> Result<i64, SyncError> {
     let mode = if opts.dry_run {
@@ -137,19 +142,43 @@ pub fn begin(
     } else {
         "full"
     };
-    write_tx(conn, |conn| {
-        let stale = now - Duration::hours(STALE_RUN_HOURS);
-        let running: i64 = sync_runs::table
+    let begun = write_tx(conn, |conn| {
+        let running: Vec<(i64, String, Option<String>, NaiveDateTime)> = sync_runs::table
             .filter(sync_runs::source.eq(source))
             .filter(sync_runs::status.eq("running"))
-            .filter(sync_runs::mode.ne("dry_run"))
-            .filter(sync_runs::started_at.gt(stale))
-            .count()
-            .get_result(conn)?;
-        if running > 0 && !opts.dry_run {
-            return Err(SyncError::Busy(source.to_owned()));
+            .select((
+                sync_runs::id,
+                sync_runs::mode,
+                sync_runs::owner,
+                sync_runs::started_at,
+            ))
+            .load(conn)?;
+        for (id, run_mode, run_owner, started_at) in running {
+            let dry = run_mode == "dry_run";
+            let gone = match &run_owner {
+                Some(o) if dry => lock::is_dead_here(o),
+                _ => !dry && !opts.dry_run,
+            };
+            if !gone {
+                continue;
+            }
+            let who = run_owner
+                .as_deref()
+                .map(lock::describe_owner)
+                .unwrap_or_else(|| "its process".to_owned());
+            let why = format!(
+                "interrupted: {who} stopped before the run finished (found at {} UTC)",
+                now.format("%Y-%m-%d %H:%M:%S")
+            );
+            tracing::warn!(source, run = id, started_at = %started_at, owner = %who, "a run of the source was interrupted; marked failed");
+            diesel::update(sync_runs::table.filter(sync_runs::id.eq(id)))
+                .set((
+                    sync_runs::status.eq(RunStatus::Failed.as_str()),
+                    sync_runs::error.eq(Some(why)),
+                ))
+                .execute(conn)?;
         }
-        diesel::insert_into(sync_runs::table)
+        let id = diesel::insert_into(sync_runs::table)
             .values((
                 sync_runs::source.eq(source),
                 sync_runs::mode.eq(mode),
@@ -157,14 +186,49 @@ pub fn begin(
                 sync_runs::forced.eq(opts.force),
                 sync_runs::trigger.eq(opts.trigger),
                 sync_runs::started_at.eq(now),
+                sync_runs::owner.eq(owner),
             ))
-            .execute(conn)?;
-        let id: i64 = sync_runs::table
-            .filter(sync_runs::source.eq(source))
-            .order(sync_runs::id.desc())
-            .select(sync_runs::id)
-            .first(conn)?;
-        Ok(id)
+            .returning(sync_runs::id)
+            .get_result(conn);
+        match id {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Err(SyncError::Busy(source.to_owned(), String::new())),
+            other => Ok(other?),
+        }
+    });
+    match begun {
+        // Another process that skipped the lock (the unique index stopped it): say which
+        // run is in the way, read after the failed transaction has ended.
+        Err(SyncError::Busy(source, _)) => {
+            let holder = holder(conn, &source)?;
+            Err(SyncError::Busy(source, holder))
+        }
+        other => other,
+    }
+}
+
+/// The applying run of `source` recorded as `running`, as people read it: ` (run 12,
+/// started 2026-12-02 10:00:01 UTC by pid 42 on host-a)`; empty when there is none.
+pub fn holder(conn: &mut DbConn, source: &str) -> Result<String, SyncError> {
+    let run: Option<(i64, NaiveDateTime, Option<String>)> = sync_runs::table
+        .filter(sync_runs::source.eq(source))
+        .filter(sync_runs::status.eq("running"))
+        .filter(sync_runs::mode.ne("dry_run"))
+        .select((sync_runs::id, sync_runs::started_at, sync_runs::owner))
+        .order(sync_runs::id.desc())
+        .first(conn)
+        .optional()?;
+    Ok(match run {
+        Some((id, started_at, owner)) => format!(
+            " (run {id}, started {} UTC{})",
+            started_at.format("%Y-%m-%d %H:%M:%S"),
+            owner
+                .map(|o| format!(" by {}", lock::describe_owner(&o)))
+                .unwrap_or_default()
+        ),
+        None => String::new(),
     })
 }
 
@@ -264,7 +328,7 @@ pub fn execute(
     let mut report = RunReport::new(run_id, src, opts);
     let changes = match read {
         Ok(c) => c,
-        Err(e) => return failed(conn, report, &e, now),
+        Err(e) => return failed(conn, report, &e),
     };
     let Loaded {
         owned,
@@ -335,7 +399,7 @@ pub fn execute_streamed(
     let mut report = RunReport::new(run_id, src, opts);
     let changes = match read {
         Ok(c) => c,
-        Err(e) => return failed(conn, report, &e, now),
+        Err(e) => return failed(conn, report, &e),
     };
     report.method = changes.method;
     report.note = changes.note;
@@ -368,11 +432,10 @@ fn failed(
     conn: &mut DbConn,
     mut report: RunReport,
     e: &SourceError,
-    now: NaiveDateTime,
 ) -> Result<RunReport, SyncError> {
     report.status = RunStatus::Failed;
     report.error = Some(e.to_string());
-    finish(conn, &report, now)?;
+    finish(conn, &report)?;
     Ok(report)
 }
 
@@ -411,7 +474,7 @@ fn refuse(
         })?;
     }
     report.error = Some(why);
-    finish(conn, &report, now)?;
+    finish(conn, &report)?;
     Ok(report)
 }
 
@@ -464,7 +527,7 @@ where
     let actor = actor(src, run_id);
     let pages = pages.into_iter();
     let applied = crate::store::with_large_cache(conn, |conn| {
-        write_tx(conn, |conn| -> Result<(Plan, Failures), Stop> {
+        write_tx(conn, |conn| -> Result<(), Stop> {
             let known = crate::accounts::known_roles(conn)?;
             let (batches, prepared) = std::sync::mpsc::sync_channel::<CreateBatch>(2);
             // Written batches go back to the preparing thread, which made them, to be freed
@@ -487,6 +550,7 @@ where
                     let result =
                         write_batch(conn, accounts, src, &actor, &mut batch, &mut tick, now);
                     let _ = spent.send(batch);
+                    crate::faults::pause_point("sync.applied_chunk");
                     match result {
                         Ok(f) => failures.extend(f),
                         Err(e) => {
@@ -526,22 +590,24 @@ where
                 &mut tick,
                 now,
             )?);
-            Ok((plan, failures))
-        })
-    });
-    report.method = method;
-    match applied {
-        Ok((plan, failures)) => {
+            // Recorded in the transaction that creates the agents: a process stopped right
+            // after the commit still leaves a true record of what it did.
+            report.method = method;
             report.plan = plan;
             report.failures = failures;
             if !report.failures.is_empty() {
                 report.status = RunStatus::Partial;
                 report.error = Some(format!("{} changes failed", report.failures.len()));
             }
-            finish(conn, &report, now)?;
-            Ok(report)
-        }
-        Err(Stop::Read(e)) => failed(conn, report, &e, now),
+            finish(conn, &report)?;
+            Ok(())
+        })
+    });
+    crate::faults::pause_point("sync.committed");
+    report.method = method;
+    match applied {
+        Ok(()) => Ok(report),
+        Err(Stop::Read(e)) => failed(conn, report, &e),
         Err(Stop::Refused(why, plan)) => {
             report.plan = plan;
             refuse(conn, src, report, why, opts, now)
@@ -722,8 +788,9 @@ fn conclude(
             report.status = RunStatus::Partial;
             report.error = Some(format!("{} changes failed", report.failures.len()));
         }
+        crate::faults::pause_point("sync.committed");
     }
-    finish(conn, &report, now)?;
+    finish(conn, &report)?;
     Ok(report)
 }
 
@@ -760,21 +827,29 @@ fn apply(
     let (creates, others): (Vec<&Change>, Vec<&Change>) = changes
         .iter()
         .partition(|c| matches!(c, Change::Create { .. }));
+    // What has been applied so far, recorded with each chunk in its own transaction: a run
+    // whose process stops part-way leaves a record of what it did.
+    let mut applied = Tally::default();
     if !creates.is_empty() {
         let known = crate::accounts::known_roles(conn)?;
         for chunk in creates.chunks(APPLY_CHUNK) {
             let items = chunk.iter().filter_map(|c| copy_create(c));
             let mut batch = prepare_creates(accounts, &known, src, &actor, items, now);
-            failures.extend(write_batch(
-                conn, accounts, src, &actor, &mut batch, tick, now,
-            )?);
+            // Inside a first run's one transaction this joins it (no savepoint to pay for).
+            crate::store::join_write_tx(conn, |conn| -> Result<(), SyncError> {
+                let failed = write_batch(conn, accounts, src, &actor, &mut batch, tick, now)?;
+                applied.created += batch.user_names.len() - failed.len();
+                failures.extend(failed);
+                applied.record(conn, run_id)
+            })?;
+            crate::faults::pause_point("sync.applied_chunk");
         }
     }
     for chunk in others.chunks(APPLY_CHUNK) {
         write_tx(conn, |conn| -> Result<(), SyncError> {
             for change in chunk {
                 match apply_one(conn, accounts, src, &actor, change, now) {
-                    Ok(()) => {}
+                    Ok(()) => applied.add(change),
                     Err(AccountError::Db(e)) if !is_constraint(&e) => return Err(e.into()),
                     Err(e) => {
                         tracing::warn!(source = %src.name, user = change.user_name(), action = change.action(), error = %e, "change not applied");
@@ -786,9 +861,10 @@ fn apply(
                     }
                 }
             }
-            Ok(())
+            applied.record(conn, run_id)
         })?;
         tick(chunk.len());
+        crate::faults::pause_point("sync.applied_chunk");
     }
     // What the source confirmed for agents that needed no change.
     for chunk in stamps.chunks(APPLY_CHUNK) {
@@ -799,6 +875,46 @@ fn apply(
         write_tx(conn, |conn| agent_store::stamp(conn, &stamps))?;
     }
     Ok(failures)
+}
+
+/// Changes applied so far in a run, by kind.
+#[derive(Debug, Default)]
+struct Tally {
+    created: usize,
+    updated: usize,
+    disabled: usize,
+    enabled: usize,
+    deleted: usize,
+    linked: usize,
+}
+
+impl Tally {
+    fn add(&mut self, change: &Change) {
+        match change {
+            Change::Create { .. } => self.created += 1,
+            Change::Update { .. } => self.updated += 1,
+            Change::Disable { .. } => self.disabled += 1,
+            Change::Enable { .. } => self.enabled += 1,
+            Change::Delete { .. } => self.deleted += 1,
+            Change::Link { .. } => self.linked += 1,
+        }
+    }
+
+    /// Writes the counts into the run's record (still `running`).
+    fn record(&self, conn: &mut DbConn, run_id: i64) -> Result<(), SyncError> {
+        let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+        diesel::update(sync_runs::table.filter(sync_runs::id.eq(run_id)))
+            .set((
+                sync_runs::created.eq(n(self.created)),
+                sync_runs::updated.eq(n(self.updated)),
+                sync_runs::disabled.eq(n(self.disabled)),
+                sync_runs::enabled.eq(n(self.enabled)),
+                sync_runs::deleted.eq(n(self.deleted)),
+                sync_runs::linked.eq(n(self.linked)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
 }
 
 fn is_constraint(e: &diesel::result::Error) -> bool {
@@ -991,7 +1107,9 @@ pub fn fail(
     Ok(())
 }
 
-fn finish(conn: &mut DbConn, report: &RunReport, now: NaiveDateTime) -> Result<(), SyncError> {
+/// Records how a run ended, at the time it ended.
+fn finish(conn: &mut DbConn, report: &RunReport) -> Result<(), SyncError> {
+    let now = crate::store::now();
     let p = &report.plan;
     let count = |action: &str| i32::try_from(p.count(action)).unwrap_or(i32::MAX);
     let keep_plan = report.dry_run || report.status == RunStatus::Refused;

@@ -51,6 +51,8 @@ pub enum RunError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("the run's worker thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Lock(String),
 }
 
 /// Runs `cfg` once: reads it (in full, or with `opts.incremental` what changed since the
@@ -131,12 +133,31 @@ async fn run_with(
     progress: Option<super::Progress>,
 ) -> Result<RunReport, RunError> {
     let src = sync_source(cfg, config);
-    let run_id = {
+    // A run that applies holds the source's run lock until it has ended, recorded and saved
+    // its position; its process dying releases it at once.
+    let (run_id, _lock) = {
         let pool = pool.clone();
         let name = src.name.clone();
-        tokio::task::spawn_blocking(move || -> Result<i64, RunError> {
+        let target = crate::store::Target::parse(&config.database.url)
+            .map_err(|e| RunError::Lock(e.to_string()))?;
+        tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+            let lock = if opts.dry_run {
+                None
+            } else {
+                match super::lock::try_lock(&target, &name) {
+                    Ok(Some(lock)) => Some(lock),
+                    Ok(None) => {
+                        let mut conn = pool.get()?;
+                        let holder = super::holder(&mut conn, &name)?;
+                        return Err(SyncError::Busy(name, holder).into());
+                    }
+                    Err(e) => return Err(RunError::Lock(e.to_string())),
+                }
+            };
             let mut conn = pool.get()?;
-            Ok(super::begin(&mut conn, &name, opts, crate::store::now())?)
+            let owner = super::lock::this_owner();
+            let id = super::begin(&mut conn, &name, opts, &owner, crate::store::now())?;
+            Ok((id, lock))
         })
         .await??
     };
@@ -279,6 +300,9 @@ async fn read_and_plan(
                 .unwrap_or_else(|_| Err(SourceError::Search("read abandoned".into())))
         };
         if planner.is_first() && !opts.dry_run {
+            let pages = pages
+                .into_iter()
+                .inspect(|_| crate::faults::pause_point("sync.reading"));
             return Ok(super::execute_first(
                 &mut conn,
                 &accounts,
@@ -295,6 +319,7 @@ async fn read_and_plan(
         // Ends when the reader drops the sink: the read is over, one way or another.
         for page in pages {
             planner.push_all(page);
+            crate::faults::pause_point("sync.reading");
         }
         let read = outcome();
         Ok(super::execute_streamed(

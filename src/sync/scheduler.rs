@@ -1,5 +1,5 @@
 //! Runs each enabled source on its cron schedule inside `rollcall serve`. Runs of one source
-//! never overlap (one loop per source, and `sync_runs` refuses a second running run). With
+//! never overlap (each holds the source's run lock, see [`super::lock`]). With
 //! PostgreSQL and several nodes, only the node holding the scheduler lock runs schedules.
 
 use std::sync::Arc;
@@ -97,6 +97,7 @@ async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context, leade
         // (that run covers it). A full run waits for it instead: full runs are what catches
         // leavers, and their schedule often coincides with the incremental one.
         let waiting_since = tokio::time::Instant::now();
+        let mut waited = false;
         loop {
             let ran = run_source(
                 pool.clone(),
@@ -108,16 +109,25 @@ async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context, leade
             )
             .await;
             match ran {
-                Err(RunError::Sync(SyncError::Busy(_)))
+                Err(RunError::Sync(e @ SyncError::Busy(..)))
                     if !incremental && waiting_since.elapsed() < FULL_RUN_PATIENCE =>
                 {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if !waited {
+                        tracing::warn!(source = %cfg.name, reason = %e, "scheduled full run waits for the run in progress");
+                        waited = true;
+                    }
+                    tokio::time::sleep(BUSY_RETRY).await;
                 }
                 Err(e) => {
-                    tracing::warn!(source = %cfg.name, error = %e, "scheduled run did not start");
+                    tracing::warn!(source = %cfg.name, incremental, error = %e, "scheduled run did not start");
                     break;
                 }
-                Ok(_) => break,
+                Ok(_) => {
+                    if waited {
+                        tracing::info!(source = %cfg.name, waited_s = waiting_since.elapsed().as_secs(), "scheduled full run started after waiting");
+                    }
+                    break;
+                }
             }
         }
     }
@@ -125,6 +135,9 @@ async fn run_on(schedule: cron::Schedule, incremental: bool, ctx: Context, leade
 
 /// How long a scheduled full run waits for another run of its source to end.
 const FULL_RUN_PATIENCE: Duration = Duration::from_secs(3600);
+/// How often a waiting full run tries again. A run whose process died no longer holds the
+/// source's lock, so waiting is only ever for a live run.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// SQLite is one node: always the leader. On PostgreSQL a session advisory lock, held on a
 /// connection kept for the purpose, elects one node; if that connection breaks, the lock

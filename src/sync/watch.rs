@@ -127,7 +127,7 @@ async fn apply(
 ) -> bool {
     loop {
         match apply_changes(pool.clone(), accounts.clone(), config, cfg, changes.clone()).await {
-            Err(RunError::Sync(SyncError::Busy(_))) => tokio::time::sleep(BUSY_PAUSE).await,
+            Err(RunError::Sync(SyncError::Busy(..))) => tokio::time::sleep(BUSY_PAUSE).await,
             Err(e) => {
                 tracing::warn!(source = %cfg.name, error = %e, "watch: batch not applied");
                 return false;

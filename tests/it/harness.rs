@@ -296,3 +296,11 @@ pub fn q(s: &str) -> String {
     }
     out
 }
+
+/// A loopback port free at the time of asking, for a process started by a test.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

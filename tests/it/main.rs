@@ -12,5 +12,6 @@ mod scim_quirks;
 mod scim_users;
 mod slapd;
 mod store;
+mod sync_crash;
 mod sync_incremental;
 mod sync_ldap;
