@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 mod snapshot;
 
 use crate::audit::{self, Entry, TextEntry};
-use crate::domain::{Agent, AgentProfile, MemberKind, Status};
+use crate::domain::{Agent, AgentProfile, MemberKind, Status, names};
 use crate::events::Event;
 use crate::store::models::{AgentRow, AgentValueRow, GroupRow};
 use crate::store::schema::{agents, roles, sessions};
@@ -326,7 +326,8 @@ impl Accounts {
                 profile.max_concurrent_chats = current.profile.max_concurrent_chats;
                 profile.channels = current.profile.channels.clone();
             }
-            if !profile.user_name.eq_ignore_ascii_case(&row.user_name)
+            let key = names::fold(&profile.user_name);
+            if row.user_name_key.as_deref() != Some(key.as_str())
                 && let Some(other) = agent_store::id_by_user_name(conn, &profile.user_name)?
                 && other != id
             {
@@ -345,6 +346,11 @@ impl Accounts {
 
             row.external_id = profile.external_id.clone();
             row.user_name = profile.user_name.clone();
+            if row.user_name_key.as_deref() != Some(key.as_str()) {
+                // A new name: no longer a clash kept from before keys were folded.
+                row.user_name_key = Some(key);
+                row.user_name_clash = String::new();
+            }
             row.display_name = profile.display_name.clone();
             row.given_name = profile.given_name.clone();
             row.family_name = profile.family_name.clone();
@@ -569,6 +575,12 @@ impl Accounts {
             external_id,
             members,
         } = group;
+        names::check_group(
+            Some(display_name),
+            external_id.as_deref(),
+            members.iter().map(String::as_str),
+        )
+        .map_err(|e| AccountError::Invalid(e.to_string()))?;
         let display_name = non_empty("displayName", display_name)?;
         let id = uuid::Uuid::now_v7().to_string();
         write_tx(conn, |conn| {
@@ -585,8 +597,16 @@ impl Accounts {
                 created_at: now,
                 updated_at: now,
                 version: 1,
+                display_name_key: Some(names::fold(&display_name)),
+                display_name_clash: String::new(),
             };
-            group_store::insert(conn, &row)?;
+            group_store::insert(conn, &row).map_err(|e| match e {
+                // Another writer took the name since the check above.
+                DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    AccountError::Conflict(format!("a group named {display_name:?} already exists"))
+                }
+                other => other.into(),
+            })?;
             let added = add_resolved(conn, &id, &members, now)?;
             audit::append(
                 conn,
@@ -622,6 +642,16 @@ impl Accounts {
         member_ops: &[MemberOp],
         now: NaiveDateTime,
     ) -> Result<GroupRow, AccountError> {
+        let member_ids = member_ops.iter().flat_map(|op| match op {
+            MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids.as_slice(),
+            MemberOp::RemoveAll => &[],
+        });
+        names::check_group(
+            display_name,
+            external_id.as_ref().and_then(Option::as_deref),
+            member_ids.map(String::as_str),
+        )
+        .map_err(|e| AccountError::Invalid(e.to_string()))?;
         write_tx(conn, |conn| {
             let mut row = group_store::get(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
@@ -635,13 +665,17 @@ impl Accounts {
             let before_row = row.clone();
             if let Some(name) = display_name {
                 let name = non_empty("displayName", name)?;
-                if !name.eq_ignore_ascii_case(&row.display_name)
-                    && let Some(other) = group_store::id_by_display_name(conn, &name)?
-                    && other != id
-                {
-                    return Err(AccountError::Conflict(format!(
-                        "a group named {name:?} already exists"
-                    )));
+                let key = names::fold(&name);
+                if row.display_name_key.as_deref() != Some(key.as_str()) {
+                    if let Some(other) = group_store::id_by_display_name(conn, &name)?
+                        && other != id
+                    {
+                        return Err(AccountError::Conflict(format!(
+                            "a group named {name:?} already exists"
+                        )));
+                    }
+                    row.display_name_key = Some(key);
+                    row.display_name_clash = String::new();
                 }
                 row.display_name = name;
             }
@@ -915,7 +949,6 @@ fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {
     Ok(t.to_owned())
 }
 
-/// Trims and checks what every writer must respect.
 /// The row of a new agent.
 fn new_row(
     profile: &AgentProfile,
@@ -971,10 +1004,15 @@ fn new_row(
         version: 1,
         emails_inline: AgentProfile::lone_work(&profile.emails).is_some(),
         phones_inline: AgentProfile::lone_work(&profile.phones).is_some(),
+        user_name_key: Some(names::fold(&profile.user_name)),
+        user_name_clash: String::new(),
     }
 }
 
+/// Trims and checks what every writer must respect: the text rules of
+/// `domain::names::check_profile` (a directory entry breaking one is reported, not stored).
 fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
+    names::check_profile(&p).map_err(|e| AccountError::Invalid(e.to_string()))?;
     p.user_name = non_empty("userName", &p.user_name)?;
     if p.user_name.chars().count() > 256 {
         return Err(AccountError::Invalid(

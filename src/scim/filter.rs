@@ -538,6 +538,13 @@ impl Parser<'_> {
             let end = string_end(rest).ok_or_else(|| self.error("unterminated string"))?;
             let s: String = serde_json::from_str(&rest[..end])
                 .map_err(|_| self.error("invalid escape in string"))?;
+            if let Err(c) = crate::domain::names::filter_value_ok(&s) {
+                return Err(self.error(format!(
+                    "a filter value contains U+{:04X}, a control character (rule: no \
+                     control characters)",
+                    u32::from(c)
+                )));
+            }
             self.pos += end;
             return Ok(CompValue::Str(s));
         }

@@ -19,10 +19,10 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<GroupRow>> {
         .optional()
 }
 
+/// Id of a group named `name` (compared by `domain::names::fold`).
 pub fn id_by_display_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<String>> {
-    use super::query::lower;
     groups::table
-        .filter(lower(groups::display_name).eq(lower(name)))
+        .filter(groups::display_name_key.eq(crate::domain::names::fold(name)))
         .select(groups::id)
         .first(conn)
         .optional()
