@@ -20,8 +20,17 @@ pub const SKILL_GROUPS: &str = "skillGroups";
 pub const CHANNELS: &str = "channels";
 pub const ROLES: &str = "roles";
 
+/// Whether `id` can name a row at all: PostgreSQL refuses to compare a text holding NUL
+/// (an id from a URL may), SQLite would compare it and find nothing.
+pub fn may_exist(id: &str) -> bool {
+    !id.contains('\0')
+}
+
 /// Live (not deleted) agent by id.
 pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Agent>> {
+    if !may_exist(id) {
+        return Ok(None);
+    }
     let row = agents::table
         .filter(agents::id.eq(id))
         .filter(agents::status.ne(Status::Deleted.as_str()))
@@ -36,6 +45,9 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Agent>> {
 
 /// The row of a live agent, for the gateway's read-modify-write.
 pub fn get_row(conn: &mut DbConn, id: &str) -> QueryResult<Option<AgentRow>> {
+    if !may_exist(id) {
+        return Ok(None);
+    }
     agents::table
         .filter(agents::id.eq(id))
         .filter(agents::status.ne(Status::Deleted.as_str()))

@@ -12,6 +12,9 @@ use super::schema::{agents, group_members, groups};
 use crate::domain::{Member, MemberKind, Status};
 
 pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<GroupRow>> {
+    if !super::agents::may_exist(id) {
+        return Ok(None);
+    }
     groups::table
         .filter(groups::id.eq(id))
         .select(GroupRow::as_select())

@@ -5,6 +5,7 @@
 
 mod harness;
 mod ldap_source;
+mod names;
 mod scim_discovery;
 mod scim_errors;
 mod scim_groups;
