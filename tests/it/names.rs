@@ -414,3 +414,32 @@ both!(
         assert_eq!(user_names(&list), ["ana", "mehr"]);
     }
 );
+
+both!(sorting_by_user_name_follows_the_folded_order, |b| {
+    let s = TestServer::start(b);
+    for n in ["Äz", "äb", "Bob", "alice"] {
+        s.create_user(n);
+    }
+    let (st, list) = s.scim("GET", "/Users?sortBy=userName", None);
+    assert_eq!(st, 200, "{list}");
+    let order: Vec<&str> = list["Resources"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["userName"].as_str()).collect())
+        .unwrap_or_default();
+    // By key: alice, bob, äb, äz (code point order of the folded names).
+    assert_eq!(order, ["alice", "Bob", "äb", "Äz"]);
+    for g in ["Äz", "äb", "Bob"] {
+        s.create_group(g, &[]);
+    }
+    let (st, list) = s.scim(
+        "GET",
+        "/Groups?sortBy=displayName&sortOrder=descending",
+        None,
+    );
+    assert_eq!(st, 200, "{list}");
+    let order: Vec<&str> = list["Resources"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["displayName"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(order, ["Äz", "äb", "Bob"]);
+});
