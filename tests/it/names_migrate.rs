@@ -258,3 +258,40 @@ both!(
         assert_eq!(n, 1);
     }
 );
+
+both!(
+    a_directory_creating_names_equal_when_folded_keeps_one,
+    |b| {
+        let slapd = Slapd::start();
+        let mut ldif = format!("{ORG}\n");
+        // Distinct entries (the DNs differ) whose uids are one name under the fold; the bulk
+        // create path (64-row statements on SQLite, 200-row ones on PostgreSQL) meets both.
+        for (cn, uid) in [
+            ("one", "jörg"),
+            ("two", "JÖRG"),
+            ("three", "ｊöｒｇ"),
+            ("four", "ana"),
+        ] {
+            ldif.push_str(&format!(
+                "dn: cn={cn},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: {cn}\n\
+             sn: Test\nuid:: {}\nmail: {cn}@example.com\n\n",
+                b64(uid)
+            ));
+        }
+        slapd.add_ldif(&ldif);
+        let env = env(b, &slapd, "");
+        let r = env.run(false, false);
+        let names: Vec<String> = env
+            .agents()
+            .into_iter()
+            .map(|a| a.profile.user_name)
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?} {r:?}");
+        assert!(names.contains(&"ana".to_owned()), "{names:?}");
+        assert_eq!(r.failures.len(), 2, "{r:?}");
+        for (_, action, error) in &r.failures {
+            assert_eq!(action, "create");
+            assert!(error.contains("already taken"), "{error}");
+        }
+    }
+);
