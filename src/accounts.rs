@@ -118,6 +118,7 @@ impl Accounts {
         mut input: AgentInput,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
+        check_text(&input.profile, None)?;
         let profile = normalise(std::mem::take(&mut input.profile))?;
         let id = input
             .id
@@ -194,7 +195,9 @@ impl Accounts {
         let mut outcome: Vec<Option<AccountError>> = Vec::with_capacity(inputs.len());
         let mut ready: Vec<Ready> = Vec::with_capacity(inputs.len());
         for (i, mut input) in inputs.into_iter().enumerate() {
-            let profile = match normalise(std::mem::take(&mut input.profile)) {
+            let checked = check_text(&input.profile, None);
+            let profile = match checked.and_then(|()| normalise(std::mem::take(&mut input.profile)))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     outcome.push(Some(e));
@@ -310,6 +313,7 @@ impl Accounts {
         write_tx(conn, |conn| {
             let current = agent_store::get(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            check_text(&profile, Some(&current.profile))?;
             let mut row = agent_store::get_row(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
             if let Some(v) = expected_version
@@ -646,15 +650,21 @@ impl Accounts {
             MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids.as_slice(),
             MemberOp::RemoveAll => &[],
         });
-        names::check_group(
-            display_name,
-            external_id.as_ref().and_then(Option::as_deref),
-            member_ids.map(String::as_str),
-        )
-        .map_err(|e| AccountError::Invalid(e.to_string()))?;
+        names::check_group(None, None, member_ids.map(String::as_str))
+            .map_err(|e| AccountError::Invalid(e.to_string()))?;
         write_tx(conn, |conn| {
             let mut row = group_store::get(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
+            // What the group holds already is not checked again (see `check_text`).
+            names::check_group(
+                display_name.filter(|n| n.trim() != row.display_name),
+                external_id
+                    .as_ref()
+                    .and_then(Option::as_deref)
+                    .filter(|e| Some(*e) != row.external_id.as_deref()),
+                [],
+            )
+            .map_err(|e| AccountError::Invalid(e.to_string()))?;
             if let Some(v) = expected_version
                 && v != row.version
             {
@@ -1009,10 +1019,14 @@ fn new_row(
     }
 }
 
-/// Trims and checks what every writer must respect: the text rules of
-/// `domain::names::check_profile` (a directory entry breaking one is reported, not stored).
+/// The text rules of `domain::names` (a directory entry breaking one is reported, not
+/// stored); on an update, for the values the agent does not hold yet.
+fn check_text(p: &AgentProfile, before: Option<&AgentProfile>) -> Result<(), AccountError> {
+    names::check_profile(p, before).map_err(|e| AccountError::Invalid(e.to_string()))
+}
+
+/// Trims and checks what every writer must respect.
 fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
-    names::check_profile(&p).map_err(|e| AccountError::Invalid(e.to_string()))?;
     p.user_name = non_empty("userName", &p.user_name)?;
     if p.user_name.chars().count() > 256 {
         return Err(AccountError::Invalid(

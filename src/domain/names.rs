@@ -145,44 +145,62 @@ pub fn filter_value_ok(value: &str) -> Result<(), char> {
 }
 
 /// Checks every text of an agent's profile against its attribute's rules (see [`TextKind`]);
-/// `userName` as the gateway stores it (trimmed). The password is not text Rollcall keeps.
-pub fn check_profile(p: &AgentProfile) -> Result<(), TextError> {
+/// `userName` as the gateway stores it (trimmed). With `before` (an update), a value the
+/// agent already holds is not checked again: a value stored before these rules existed
+/// must not block a change to anything else (a leaver's `active: false`). The password is
+/// not text Rollcall keeps.
+pub fn check_profile(p: &AgentProfile, before: Option<&AgentProfile>) -> Result<(), TextError> {
     use TextKind::{FreeText, Identifier, UniqueName};
-    check("userName", UniqueName, p.user_name.trim())?;
-    check_opt("externalId", Identifier, p.external_id.as_deref())?;
-    for (attr, value) in [
-        ("displayName", &p.display_name),
-        ("name.givenName", &p.given_name),
-        ("name.familyName", &p.family_name),
-        ("name.middleName", &p.middle_name),
-        ("name.formatted", &p.formatted_name),
-        ("nickName", &p.nickname),
-        ("title", &p.title),
-        ("department", &p.department),
-    ] {
-        check_opt(attr, FreeText, value.as_deref())?;
+    type Field = fn(&AgentProfile) -> Option<&str>;
+    let fields: [(&str, TextKind, Field); 13] = [
+        ("userName", UniqueName, |a| Some(a.user_name.trim())),
+        ("externalId", Identifier, |a| a.external_id.as_deref()),
+        ("displayName", FreeText, |a| a.display_name.as_deref()),
+        ("name.givenName", FreeText, |a| a.given_name.as_deref()),
+        ("name.familyName", FreeText, |a| a.family_name.as_deref()),
+        ("name.middleName", FreeText, |a| a.middle_name.as_deref()),
+        ("name.formatted", FreeText, |a| a.formatted_name.as_deref()),
+        ("nickName", FreeText, |a| a.nickname.as_deref()),
+        ("title", FreeText, |a| a.title.as_deref()),
+        ("department", FreeText, |a| a.department.as_deref()),
+        ("employeeNumber", Identifier, |a| {
+            a.employee_number.as_deref()
+        }),
+        ("manager.value", Identifier, |a| a.manager_id.as_deref()),
+        ("role", Identifier, |a| a.role.as_deref()),
+    ];
+    for (attr, kind, field) in fields {
+        let value = field(p);
+        if before.is_none_or(|b| field(b) != value) {
+            check_opt(attr, kind, value)?;
+        }
     }
-    for (attr, value) in [
-        ("employeeNumber", &p.employee_number),
-        ("manager.value", &p.manager_id),
-        ("role", &p.role),
-    ] {
-        check_opt(attr, Identifier, value.as_deref())?;
-    }
-    for (attr, list) in [
-        ("emails", &p.emails),
-        ("phoneNumbers", &p.phones),
-        ("roles", &p.roles),
-    ] {
-        for v in list {
+    type List = fn(&AgentProfile) -> &[super::MultiValue];
+    let lists: [(&str, List); 3] = [
+        ("emails", |a| &a.emails),
+        ("phoneNumbers", |a| &a.phones),
+        ("roles", |a| &a.roles),
+    ];
+    for (attr, list) in lists {
+        for v in list(p) {
+            if before.is_some_and(|b| list(b).contains(v)) {
+                continue;
+            }
             check(&format!("{attr}.value"), Identifier, &v.value)?;
             check_opt(&format!("{attr}.type"), Identifier, v.kind.as_deref())?;
             check_opt(&format!("{attr}.display"), FreeText, v.display.as_deref())?;
         }
     }
-    for (attr, list) in [("skillGroups", &p.skill_groups), ("channels", &p.channels)] {
-        for v in list {
-            check(attr, Identifier, v)?;
+    type Plain = fn(&AgentProfile) -> &[String];
+    let plain: [(&str, Plain); 2] = [
+        ("skillGroups", |a| &a.skill_groups),
+        ("channels", |a| &a.channels),
+    ];
+    for (attr, list) in plain {
+        for v in list(p) {
+            if before.is_none_or(|b| !list(b).contains(v)) {
+                check(attr, Identifier, v)?;
+            }
         }
     }
     Ok(())
@@ -315,6 +333,26 @@ mod tests {
             assert!(text.contains(rule.name()), "{text}");
         }
         assert!(check("userName", TextKind::UniqueName, "jörg.müller@例え.jp").is_ok());
+    }
+
+    #[test]
+    fn an_update_does_not_check_again_what_the_agent_already_holds() {
+        let stored = AgentProfile {
+            user_name: "old\tname".into(),
+            title: Some("x\u{0}".into()),
+            skill_groups: vec!["a\u{1}".into()],
+            ..AgentProfile::default()
+        };
+        assert!(check_profile(&stored, None).is_err());
+        assert!(check_profile(&stored, Some(&stored)).is_ok());
+        let mut changed = stored.clone();
+        changed.department = Some("d\u{0}".into());
+        let e = check_profile(&changed, Some(&stored)).expect_err("new value");
+        assert_eq!(e.attr, "department");
+        let mut renamed = stored.clone();
+        renamed.user_name = "new\u{200B}".into();
+        let e = check_profile(&renamed, Some(&stored)).expect_err("new name");
+        assert_eq!((e.attr.as_str(), e.rule), ("userName", Rule::NoZeroWidth));
     }
 
     #[test]

@@ -67,16 +67,9 @@ pub fn from_json(body: &Value) -> Result<GroupBody, ScimError> {
         Some(v @ Value::Object(_)) => Some(member_ids(std::slice::from_ref(v))?),
         Some(_) => return Err(ScimError::invalid_value("members must be a list")),
     };
-    let external_id = opt_str(o, "externalId")?;
-    crate::domain::names::check_group(
-        Some(&display_name),
-        external_id.as_deref(),
-        members.iter().flatten().map(String::as_str),
-    )
-    .map_err(|e| ScimError::invalid_value(e.to_string()))?;
     Ok(GroupBody {
         display_name,
-        external_id,
+        external_id: opt_str(o, "externalId")?,
         members,
     })
 }

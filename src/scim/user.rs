@@ -192,8 +192,6 @@ pub fn from_json(body: &Value) -> Result<UserBody, ScimError> {
             )));
         }
     }
-    // The gateway checks again; here the client learns which attribute before anything else.
-    crate::domain::names::check_profile(&p).map_err(|e| ScimError::invalid_value(e.to_string()))?;
     out.profile = p;
     Ok(out)
 }

@@ -443,3 +443,90 @@ both!(sorting_by_user_name_follows_the_folded_order, |b| {
         .unwrap_or_default();
     assert_eq!(order, ["Äz", "äb", "Bob"]);
 });
+
+both!(
+    values_stored_before_the_rules_do_not_block_other_changes,
+    |b| {
+        use diesel::prelude::*;
+        use rollcall::store::schema::{agents, groups};
+        let s = TestServer::start(b);
+        let u = s.create_user("legacy");
+        let id = u["id"].as_str().expect("id").to_owned();
+        let g = s.create_group("team", &[]);
+        let gid = g["id"].as_str().expect("id").to_owned();
+        // Written before the rules existed (both backends took these).
+        let mut conn = s.conn();
+        diesel::update(agents::table.filter(agents::id.eq(&id)))
+            .set((
+                agents::user_name.eq("leg\u{202E}acy"),
+                agents::title.eq("Lead\u{7}"),
+            ))
+            .execute(&mut conn)
+            .expect("legacy agent");
+        diesel::update(groups::table.filter(groups::id.eq(&gid)))
+            .set(groups::display_name.eq("te\tam"))
+            .execute(&mut conn)
+            .expect("legacy group");
+        drop(conn);
+
+        // A leaver is still disabled, by PATCH (Entra) and by a PUT re-sending the stored values (Okta).
+        let (st, got) = s.scim(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": false}}]})),
+    );
+        assert_eq!(st, 200, "{got}");
+        assert_eq!(got["active"], false);
+        let (st, got) = s.scim(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(json!({"schemas": [USER], "userName": "leg\u{202E}acy", "title": "Lead\u{7}", "active": true})),
+    );
+        assert_eq!(st, 200, "{got}");
+        assert_eq!(got["active"], true);
+        // A new value is checked.
+        let got = s.scim(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "Boss\u{7}"}]})),
+    );
+        assert_refused(
+            "new title",
+            got,
+            "invalidValue",
+            "title",
+            "no control characters",
+        );
+        let got = s.scim(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "userName", "value": "le\u{202E}gacy"}]})),
+    );
+        assert_refused(
+            "new name",
+            got,
+            "invalidValue",
+            "userName",
+            "no bidirectional controls",
+        );
+
+        let (st, got) = s.scim(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})),
+    );
+        assert_eq!(st, 200, "{got}");
+        let got = s.scim(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "t\tam"}]})),
+    );
+        assert_refused(
+            "new group name",
+            got,
+            "invalidValue",
+            "displayName",
+            "no control characters",
+        );
+    }
+);
