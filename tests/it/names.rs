@@ -147,6 +147,13 @@ both!(nul_is_refused_everywhere_naming_the_attribute, |b| {
         "members.value",
         rule,
     );
+    // A PATCH path's filter is a path: `invalidPath`, naming the character.
+    let got = s.scim(
+        "PATCH",
+        &format!("/Groups/{team_id}"),
+        Some(json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members[value eq \"x\\u0000\"]"}]})),
+    );
+    assert_refused("PATCH member filter", got, "invalidPath", "U+0000", rule);
     let got = s.scim(
         "PATCH",
         &format!("/Groups/{team_id}"),
