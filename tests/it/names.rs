@@ -200,6 +200,14 @@ both!(nul_is_refused_everywhere_naming_the_attribute, |b| {
     let (st, body) = s.scim("PUT", "/Users/a%00b", Some(user("ana2")));
     assert_eq!(st, 404, "{body}");
 
+    // A cursor carrying one is not a cursor Rollcall issued.
+    use base64::Engine;
+    let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1.a\u{0}b");
+    for resource in ["Users", "Groups"] {
+        let got = s.scim("GET", &format!("/{resource}?cursor={cursor}"), None);
+        assert_refused("cursor", got, "invalidCursor", "cursor", "");
+    }
+
     // Nothing was stored.
     let (_, list) = s.scim("GET", "/Users", None);
     assert_eq!(user_names(&list), ["ana"]);
