@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 mod snapshot;
 
 use crate::audit::{self, Entry, TextEntry};
-use crate::domain::{Agent, AgentProfile, MemberKind, Status};
+use crate::domain::{Agent, AgentProfile, MemberKind, Status, names};
 use crate::events::Event;
 use crate::store::models::{AgentRow, AgentValueRow, GroupRow};
 use crate::store::schema::{agents, roles, sessions};
@@ -118,6 +118,7 @@ impl Accounts {
         mut input: AgentInput,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
+        check_text(&input.profile, None)?;
         let profile = normalise(std::mem::take(&mut input.profile))?;
         let id = input
             .id
@@ -194,7 +195,9 @@ impl Accounts {
         let mut outcome: Vec<Option<AccountError>> = Vec::with_capacity(inputs.len());
         let mut ready: Vec<Ready> = Vec::with_capacity(inputs.len());
         for (i, mut input) in inputs.into_iter().enumerate() {
-            let profile = match normalise(std::mem::take(&mut input.profile)) {
+            let checked = check_text(&input.profile, None);
+            let profile = match checked.and_then(|()| normalise(std::mem::take(&mut input.profile)))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     outcome.push(Some(e));
@@ -310,6 +313,7 @@ impl Accounts {
         write_tx(conn, |conn| {
             let current = agent_store::get(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            check_text(&profile, Some(&current.profile))?;
             let mut row = agent_store::get_row(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
             if let Some(v) = expected_version
@@ -326,7 +330,8 @@ impl Accounts {
                 profile.max_concurrent_chats = current.profile.max_concurrent_chats;
                 profile.channels = current.profile.channels.clone();
             }
-            if !profile.user_name.eq_ignore_ascii_case(&row.user_name)
+            let key = names::fold(&profile.user_name);
+            if row.user_name_key.as_deref() != Some(key.as_str())
                 && let Some(other) = agent_store::id_by_user_name(conn, &profile.user_name)?
                 && other != id
             {
@@ -345,6 +350,11 @@ impl Accounts {
 
             row.external_id = profile.external_id.clone();
             row.user_name = profile.user_name.clone();
+            if row.user_name_key.as_deref() != Some(key.as_str()) {
+                // A new name: no longer a clash kept from before keys were folded.
+                row.user_name_key = Some(key);
+                row.user_name_clash = String::new();
+            }
             row.display_name = profile.display_name.clone();
             row.given_name = profile.given_name.clone();
             row.family_name = profile.family_name.clone();
@@ -569,6 +579,12 @@ impl Accounts {
             external_id,
             members,
         } = group;
+        names::check_group(
+            Some(display_name),
+            external_id.as_deref(),
+            members.iter().map(String::as_str),
+        )
+        .map_err(|e| AccountError::Invalid(e.to_string()))?;
         let display_name = non_empty("displayName", display_name)?;
         let id = uuid::Uuid::now_v7().to_string();
         write_tx(conn, |conn| {
@@ -585,8 +601,16 @@ impl Accounts {
                 created_at: now,
                 updated_at: now,
                 version: 1,
+                display_name_key: Some(names::fold(&display_name)),
+                display_name_clash: String::new(),
             };
-            group_store::insert(conn, &row)?;
+            group_store::insert(conn, &row).map_err(|e| match e {
+                // Another writer took the name since the check above.
+                DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    AccountError::Conflict(format!("a group named {display_name:?} already exists"))
+                }
+                other => other.into(),
+            })?;
             let added = add_resolved(conn, &id, &members, now)?;
             audit::append(
                 conn,
@@ -622,9 +646,25 @@ impl Accounts {
         member_ops: &[MemberOp],
         now: NaiveDateTime,
     ) -> Result<GroupRow, AccountError> {
+        let member_ids = member_ops.iter().flat_map(|op| match op {
+            MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids.as_slice(),
+            MemberOp::RemoveAll => &[],
+        });
+        names::check_group(None, None, member_ids.map(String::as_str))
+            .map_err(|e| AccountError::Invalid(e.to_string()))?;
         write_tx(conn, |conn| {
             let mut row = group_store::get(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
+            // What the group holds already is not checked again (see `check_text`).
+            names::check_group(
+                display_name.filter(|n| n.trim() != row.display_name),
+                external_id
+                    .as_ref()
+                    .and_then(Option::as_deref)
+                    .filter(|e| Some(*e) != row.external_id.as_deref()),
+                [],
+            )
+            .map_err(|e| AccountError::Invalid(e.to_string()))?;
             if let Some(v) = expected_version
                 && v != row.version
             {
@@ -635,13 +675,17 @@ impl Accounts {
             let before_row = row.clone();
             if let Some(name) = display_name {
                 let name = non_empty("displayName", name)?;
-                if !name.eq_ignore_ascii_case(&row.display_name)
-                    && let Some(other) = group_store::id_by_display_name(conn, &name)?
-                    && other != id
-                {
-                    return Err(AccountError::Conflict(format!(
-                        "a group named {name:?} already exists"
-                    )));
+                let key = names::fold(&name);
+                if row.display_name_key.as_deref() != Some(key.as_str()) {
+                    if let Some(other) = group_store::id_by_display_name(conn, &name)?
+                        && other != id
+                    {
+                        return Err(AccountError::Conflict(format!(
+                            "a group named {name:?} already exists"
+                        )));
+                    }
+                    row.display_name_key = Some(key);
+                    row.display_name_clash = String::new();
                 }
                 row.display_name = name;
             }
@@ -915,7 +959,6 @@ fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {
     Ok(t.to_owned())
 }
 
-/// Trims and checks what every writer must respect.
 /// The row of a new agent.
 fn new_row(
     profile: &AgentProfile,
@@ -971,9 +1014,18 @@ fn new_row(
         version: 1,
         emails_inline: AgentProfile::lone_work(&profile.emails).is_some(),
         phones_inline: AgentProfile::lone_work(&profile.phones).is_some(),
+        user_name_key: Some(names::fold(&profile.user_name)),
+        user_name_clash: String::new(),
     }
 }
 
+/// The text rules of `domain::names` (a directory entry breaking one is reported, not
+/// stored); on an update, for the values the agent does not hold yet.
+fn check_text(p: &AgentProfile, before: Option<&AgentProfile>) -> Result<(), AccountError> {
+    names::check_profile(p, before).map_err(|e| AccountError::Invalid(e.to_string()))
+}
+
+/// Trims and checks what every writer must respect.
 fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
     p.user_name = non_empty("userName", &p.user_name)?;
     if p.user_name.chars().count() > 256 {

@@ -177,13 +177,20 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             let target = Target::parse(&config.database.url)?;
             let mut conn = store::connect(&target)?;
-            let applied = store::migrate(&mut conn)?;
+            let (applied, clashes) = store::migrate_reporting(&mut conn)?;
             rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
             if applied.is_empty() {
                 println!("database is up to date");
             }
             for m in applied {
                 println!("applied {m}");
+            }
+            for c in clashes {
+                println!(
+                    "warning: in {}, {:?} ({}) and {:?} ({}) are now the same name; \
+                     {} stays outside the uniqueness rule until renamed",
+                    c.table, c.kept.1, c.kept.0, c.left_out.1, c.left_out.0, c.left_out.0
+                );
             }
             Ok(())
         }

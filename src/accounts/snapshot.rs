@@ -198,6 +198,8 @@ mod tests {
             version: 1,
             emails_inline: false,
             phones_inline: false,
+            user_name_key: Some("ana".into()),
+            user_name_clash: String::new(),
         }
     }
 

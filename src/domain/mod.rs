@@ -1,5 +1,6 @@
 //! Rollcall's domain: agents, roles and their permission catalog, lifecycle states. Pure.
 
+pub mod names;
 pub mod roles;
 
 use chrono::NaiveDateTime;

@@ -224,6 +224,10 @@ fn decode_cursor(c: &str) -> Result<(chrono::NaiveDateTime, String), ScimError> 
     let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    // No id holds a control character (PostgreSQL cannot even compare a NUL).
+    if id.chars().any(char::is_control) {
+        return Err(bad());
+    }
     let micros: i64 = micros.parse().map_err(|_| bad())?;
     let at = DateTime::from_timestamp_micros(micros)
         .ok_or_else(bad)?

@@ -536,8 +536,20 @@ impl Parser<'_> {
         let rest = self.rest();
         if rest.starts_with('"') {
             let end = string_end(rest).ok_or_else(|| self.error("unterminated string"))?;
-            let s: String = serde_json::from_str(&rest[..end])
-                .map_err(|_| self.error("invalid escape in string"))?;
+            // Written raw or escaped, a control character is refused by name.
+            let s: Result<String, _> = serde_json::from_str(&rest[..end]);
+            let checked = match &s {
+                Ok(s) => crate::domain::names::filter_value_ok(s),
+                Err(_) => crate::domain::names::filter_value_ok(&rest[..end]),
+            };
+            if let Err(c) = checked {
+                return Err(self.error(format!(
+                    "a filter value contains U+{:04X}, a control character (rule: no \
+                     control characters)",
+                    u32::from(c)
+                )));
+            }
+            let s = s.map_err(|_| self.error("invalid escape in string"))?;
             self.pos += end;
             return Ok(CompValue::Str(s));
         }

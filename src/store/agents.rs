@@ -20,8 +20,17 @@ pub const SKILL_GROUPS: &str = "skillGroups";
 pub const CHANNELS: &str = "channels";
 pub const ROLES: &str = "roles";
 
+/// Whether `id` can name a row at all: PostgreSQL refuses to compare a text holding NUL
+/// (an id from a URL may), SQLite would compare it and find nothing.
+pub fn may_exist(id: &str) -> bool {
+    !id.contains('\0')
+}
+
 /// Live (not deleted) agent by id.
 pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Agent>> {
+    if !may_exist(id) {
+        return Ok(None);
+    }
     let row = agents::table
         .filter(agents::id.eq(id))
         .filter(agents::status.ne(Status::Deleted.as_str()))
@@ -36,6 +45,9 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Agent>> {
 
 /// The row of a live agent, for the gateway's read-modify-write.
 pub fn get_row(conn: &mut DbConn, id: &str) -> QueryResult<Option<AgentRow>> {
+    if !may_exist(id) {
+        return Ok(None);
+    }
     agents::table
         .filter(agents::id.eq(id))
         .filter(agents::status.ne(Status::Deleted.as_str()))
@@ -44,10 +56,10 @@ pub fn get_row(conn: &mut DbConn, id: &str) -> QueryResult<Option<AgentRow>> {
         .optional()
 }
 
-/// Id of the live agent holding `user_name` (compared case-insensitively).
+/// Id of a live agent holding `user_name` (compared by `domain::names::fold`).
 pub fn id_by_user_name(conn: &mut DbConn, user_name: &str) -> QueryResult<Option<String>> {
     agents::table
-        .filter(super::query::lower(agents::user_name).eq(super::query::lower(user_name)))
+        .filter(agents::user_name_key.eq(crate::domain::names::fold(user_name)))
         .filter(super::list::live())
         .select(agents::id)
         .first(conn)
@@ -322,7 +334,7 @@ impl BindRow for PlainAgent<'_> {
         display_name, given_name, family_name, middle_name, formatted_name, nickname, title, \
         email, phone, employee_number, department, manager_id, role, status, source, \
         source_key, last_seen_at, created_at, updated_at, sync_digest, sync_version, \
-        emails_inline, phones_inline) VALUES ";
+        emails_inline, phones_inline, user_name_key) VALUES ";
     type Marker = AgentRow;
 
     fn bind<'b>(&'b self, out: &mut RowOut<'_, '_, 'b>) -> QueryResult<()> {
@@ -357,6 +369,7 @@ impl BindRow for PlainAgent<'_> {
         out.bind::<Nullable<BigInt>, _>(&self.sync_version)?;
         out.bind::<Bool, _>(&r.emails_inline)?;
         out.bind::<Bool, _>(&r.phones_inline)?;
+        out.bind::<Nullable<Text>, _>(&r.user_name_key)?;
         Ok(())
     }
 }
@@ -395,6 +408,7 @@ fn is_plain(row: &AgentRow) -> bool {
         && row.disabled_reason.is_none()
         && row.purge_after.is_none()
         && row.version == 1
+        && row.user_name_clash.is_empty()
 }
 
 /// An agent row with what its owning source wrote (see `OwnedAgent::digest`).

@@ -12,6 +12,9 @@ use super::schema::{agents, group_members, groups};
 use crate::domain::{Member, MemberKind, Status};
 
 pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<GroupRow>> {
+    if !super::agents::may_exist(id) {
+        return Ok(None);
+    }
     groups::table
         .filter(groups::id.eq(id))
         .select(GroupRow::as_select())
@@ -19,10 +22,10 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<GroupRow>> {
         .optional()
 }
 
+/// Id of a group named `name` (compared by `domain::names::fold`).
 pub fn id_by_display_name(conn: &mut DbConn, name: &str) -> QueryResult<Option<String>> {
-    use super::query::lower;
     groups::table
-        .filter(lower(groups::display_name).eq(lower(name)))
+        .filter(groups::display_name_key.eq(crate::domain::names::fold(name)))
         .select(groups::id)
         .first(conn)
         .optional()

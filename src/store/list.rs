@@ -166,7 +166,8 @@ fn sort_agents(
     }
     q = match sort {
         None | Some(UserSort::Created) => by!(agents::created_at),
-        Some(UserSort::UserName) => by!(lower_n(agents::user_name.nullable())),
+        // The folded key: the order filters (`gt`, `lt`) and uniqueness agree with.
+        Some(UserSort::UserName) => by!(agents::user_name_key),
         Some(UserSort::DisplayName) => by!(lower_n(agents::display_name)),
         Some(UserSort::GivenName) => by!(lower_n(agents::given_name)),
         Some(UserSort::FamilyName) => by!(lower_n(agents::family_name)),
@@ -262,7 +263,7 @@ pub fn list_groups(
         };
     }
     q = match sort {
-        Some(0) => by!(lower_n(groups::display_name.nullable())),
+        Some(0) => by!(groups::display_name_key),
         Some(1) => by!(groups::external_id),
         Some(2) => by!(groups::id),
         Some(4) => by!(groups::updated_at),

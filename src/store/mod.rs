@@ -6,6 +6,7 @@ pub mod groups;
 pub mod list;
 pub mod models;
 pub mod multi_insert;
+pub mod name_keys;
 pub mod query;
 pub mod schema;
 pub mod seed;
@@ -207,14 +208,27 @@ pub fn pool(target: &Target, size: u32) -> Result<Pool, StoreError> {
     Ok(pool)
 }
 
-/// Applies pending migrations; returns the names of those applied.
+/// Applies pending migrations and fills missing name keys (see [`name_keys::fill`]);
+/// returns the names of the migrations applied.
 pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
+    migrate_reporting(conn).map(|(applied, _)| applied)
+}
+
+/// [`migrate`], also returning the names that clash under the folded comparison (each is
+/// logged as a warning too; none fails the migration).
+pub fn migrate_reporting(
+    conn: &mut DbConn,
+) -> Result<(Vec<String>, Vec<name_keys::NameClash>), StoreError> {
     let applied = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
     }
-    .map_err(|e| StoreError::Migration(e.to_string()))?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+    .map_err(|e| StoreError::Migration(e.to_string()))?
+    .iter()
+    .map(|v| v.to_string())
+    .collect();
+    let clashes = name_keys::fill(conn)?;
+    Ok((applied, clashes))
 }
 
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -47,6 +47,11 @@ pub struct AgentRow {
     pub emails_inline: bool,
     /// The phone list is `phone` alone, as its one primary work value (no value rows).
     pub phones_inline: bool,
+    /// `domain::names::fold(user_name)`: what uniqueness and filters on `userName` compare.
+    pub user_name_key: Option<String>,
+    /// Empty, or the agent's own id when its key clashed with an older live agent's as the
+    /// key was first computed (it is then outside the uniqueness rule until renamed).
+    pub user_name_clash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -71,6 +76,10 @@ pub struct GroupRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    /// `domain::names::fold(display_name)`: what uniqueness and filters compare.
+    pub display_name_key: Option<String>,
+    /// As `AgentRow::user_name_clash`.
+    pub display_name_clash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

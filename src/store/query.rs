@@ -229,6 +229,36 @@ macro_rules! text_leaf {
     }};
 }
 
+/// A comparison on a folded key column (`agents.user_name_key`, `groups.display_name_key`):
+/// the value is folded as the key was (`domain::names::fold`), then compared exactly, so
+/// that both backends, whatever their locale, agree on which names are the same.
+macro_rules! key_leaf {
+    ($qs:ty, $col:expr, $path:expr, $op:expr, $value:expr) => {{
+        let col = $col;
+        let op: CompareOp = $op;
+        let key = crate::domain::names::fold(text_value($path, $value)?);
+        macro_rules! present_and {
+            ($e:expr) => {
+                Box::new(col.is_not_null().and($e).assume_not_null())
+            };
+        }
+        let cond: Cond<$qs> = match op {
+            CompareOp::Eq => present_and!(col.eq(key)),
+            CompareOp::Ne => Box::new(diesel::dsl::not(
+                col.is_not_null().and(col.eq(key)).assume_not_null(),
+            )),
+            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
+                present_and!(col.like(like_pattern(op, &key)).escape('\\'))
+            }
+            CompareOp::Gt => present_and!(col.gt(key)),
+            CompareOp::Ge => present_and!(col.ge(key)),
+            CompareOp::Lt => present_and!(col.lt(key)),
+            CompareOp::Le => present_and!(col.le(key)),
+        };
+        cond
+    }};
+}
+
 /// `pr` on a text column: present and not empty.
 macro_rules! text_present {
     ($qs:ty, $col:expr) => {{
@@ -552,7 +582,10 @@ fn user_compare(
     let cond: Cond<Qs> = match key {
         (Schema::Core, "id", None) => text!(agents::id, true),
         (Schema::Core, "externalid", None) => text!(agents::external_id, true),
-        (Schema::Core, "username", None) => text!(agents::user_name, false),
+        (Schema::Core, "username", None) => match cmp {
+            None => text_present!(Qs, agents::user_name),
+            Some((op, v)) => key_leaf!(Qs, agents::user_name_key, path, op, v),
+        },
         (Schema::Core, "displayname", None) => text!(agents::display_name, false),
         (Schema::Core, "nickname", None) => text!(agents::nickname, false),
         (Schema::Core, "title", None) => text!(agents::title, false),
@@ -727,7 +760,10 @@ fn group_compare(
     Ok(match (attr.as_str(), sub.as_deref()) {
         ("id", None) => text!(groups::id, true),
         ("externalid", None) => text!(groups::external_id, true),
-        ("displayname", None) => text!(groups::display_name, false),
+        ("displayname", None) => match cmp {
+            None => text_present!(Qs, groups::display_name),
+            Some((op, v)) => key_leaf!(Qs, groups::display_name_key, path, op, v),
+        },
         ("members", None | Some("value") | Some("type")) => {
             let sub_path = AttrPath {
                 urn: None,

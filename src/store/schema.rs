@@ -54,6 +54,8 @@ diesel::table! {
         sync_version -> Nullable<BigInt>,
         emails_inline -> Bool,
         phones_inline -> Bool,
+        user_name_key -> Nullable<Text>,
+        user_name_clash -> Text,
     }
 }
 
@@ -78,6 +80,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        display_name_key -> Nullable<Text>,
+        display_name_clash -> Text,
     }
 }
 

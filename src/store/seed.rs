@@ -76,6 +76,8 @@ pub fn seed_agents(
                     version: 1,
                     emails_inline: AgentProfile::lone_work(&profile.emails).is_some(),
                     phones_inline: false,
+                    user_name_key: Some(crate::domain::names::fold(&profile.user_name)),
+                    user_name_clash: String::new(),
                 };
                 agents::insert(conn, &row, &agents::value_rows(&id, &profile))?;
             }

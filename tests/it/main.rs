@@ -5,6 +5,8 @@
 
 mod harness;
 mod ldap_source;
+mod names;
+mod names_migrate;
 mod scim_discovery;
 mod scim_errors;
 mod scim_groups;
