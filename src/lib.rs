@@ -10,6 +10,7 @@ pub mod domain;
 pub mod events;
 pub mod fast_hash;
 pub mod http;
+pub mod logging;
 pub mod scim;
 pub mod server;
 pub mod sources;

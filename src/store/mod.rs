@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod groups;
+pub mod keys;
 pub mod list;
 pub mod models;
 pub mod multi_insert;
