@@ -19,8 +19,14 @@ pub fn init(config: &Config) {
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").is_some(),
     );
-    let subscriber = subscriber(filter, config.log.format, ansi, std::io::stderr);
-    if tracing::subscriber::set_global_default(subscriber).is_err() {
+    install(subscriber(filter, config.log.format, ansi, std::io::stderr));
+}
+
+/// Makes `subscriber` the process's, also for what is logged through the `log` crate (the
+/// access log among it).
+pub fn install(subscriber: Box<dyn Subscriber + Send + Sync>) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    if subscriber.try_init().is_err() {
         eprintln!("rollcall: a log subscriber was already installed");
     }
 }

@@ -8,6 +8,7 @@ mod ldap_source;
 mod scim_discovery;
 mod scim_errors;
 mod scim_groups;
+mod scim_hardening;
 mod scim_quirks;
 mod scim_users;
 mod slapd;
