@@ -2,6 +2,7 @@
 //! connection pool, embedded migrations, and the queries the rest of Rollcall uses.
 
 pub mod agents;
+pub mod grouped;
 pub mod groups;
 pub mod keys;
 pub mod list;
