@@ -486,6 +486,27 @@ mod tests {
     }
 
     #[test]
+    fn limits_and_cursor_key() {
+        let c = Config::from_parts("", env(&[])).expect("defaults");
+        assert_eq!(c.server.body_timeout_secs, 20);
+        assert_eq!(c.server.max_head_bytes, 32 * 1024);
+        assert_eq!(c.scim.cursor_key, None);
+        let key = "k".repeat(32);
+        let c = Config::from_parts("", env(&[("ROLLCALL_SCIM_CURSOR_KEY", &key)])).expect("key");
+        assert_eq!(c.scim.cursor_key.as_deref(), Some(key.as_str()));
+        for (toml, wrong) in [
+            ("[scim]\ncursor_key = \"short\"\n", "cursor_key"),
+            ("[server]\nbody_timeout_secs = 0\n", "body_timeout_secs"),
+            ("[server]\nmax_head_bytes = 10\n", "max_head_bytes"),
+        ] {
+            let msg = Config::from_parts(toml, env(&[]))
+                .expect_err(toml)
+                .to_string();
+            assert!(msg.contains(wrong), "{msg}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_parts("[server]\nlisten_on = \"x\"\n", env(&[]));
         let msg = err.expect_err("must fail").to_string();

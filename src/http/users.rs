@@ -391,3 +391,34 @@ async fn delete(
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::IfMatch;
+    use crate::http::error::ApiError;
+
+    fn expected(header: &str, current: i64) -> Option<i64> {
+        IfMatch::parse(header)
+            .expected(|| Ok::<_, ApiError>(Some(current)))
+            .expect("no error")
+    }
+
+    #[test]
+    fn if_match_lists() {
+        assert_eq!(IfMatch::parse(" * "), IfMatch::Any);
+        assert_eq!(
+            IfMatch::parse("W/\"3\", W/\"4\""),
+            IfMatch::Tags(vec![3, 4])
+        );
+        assert_eq!(IfMatch::parse("\"3\",junk,"), IfMatch::Tags(vec![3, -1]));
+        assert_eq!(expected("*", 4), None);
+        assert_eq!(expected("W/\"3\", W/\"4\"", 4), Some(4));
+        assert_eq!(expected("W/\"3\", W/\"4\"", 3), Some(3));
+        // None current: the first tag is expected, and the change fails with 412.
+        assert_eq!(expected("W/\"3\", W/\"4\"", 9), Some(3));
+        assert_eq!(expected("", 9), Some(-1));
+        // One tag: no look-up.
+        let one = IfMatch::parse("W/\"5\"").expected(|| panic!("looked up"));
+        assert_eq!(one.expect("no error"), Some(5));
+    }
+}
