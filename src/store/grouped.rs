@@ -20,7 +20,13 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::Bool;
 
 use super::Db;
-use super::query::Cond;
+use super::query::{
+    Cond, Schema, always, combine, group_leaf, member_filter, membership_filter, multi_attr,
+    schema_of, user_leaf, value_filter,
+};
+use super::schema::{agent_values, agents, group_members, groups};
+use crate::scim::error::ScimError;
+use crate::scim::filter::{AttrPath, Filter};
 
 /// `column IN (SELECT key FROM table WHERE base AND (any term) GROUP BY key HAVING every term)`.
 pub struct GroupedIn<C, K, T> {
@@ -84,9 +90,177 @@ impl<C, K, T> ValidGrouping<()> for GroupedIn<C, K, T> {
     type IsAggregate = diesel::expression::is_aggregate::No;
 }
 
+/// A `/Users` filter whose top-level `and` chain has several terms over one multi-valued
+/// attribute, with those terms grouped; `None` when there is nothing to group (the filter is
+/// then translated term by term).
+pub fn user_conjunction(filter: &Filter) -> Result<Option<Cond<agents::table>>, ScimError> {
+    let parts = conjuncts(filter);
+    let mut values: Vec<(&'static str, Vec<&Filter>, Vec<Filter>)> = Vec::new();
+    let mut memberships: (Vec<&Filter>, Vec<Filter>) = (Vec::new(), Vec::new());
+    let mut rest: Vec<&Filter> = Vec::new();
+    for part in parts {
+        match user_multi_term(part)? {
+            Some((Some(stored), inner)) => match values.iter_mut().find(|v| v.0 == stored) {
+                Some(v) => {
+                    v.1.push(part);
+                    v.2.push(inner);
+                }
+                None => values.push((stored, vec![part], vec![inner])),
+            },
+            Some((None, inner)) => {
+                memberships.0.push(part);
+                memberships.1.push(inner);
+            }
+            None => rest.push(part),
+        }
+    }
+    if values.iter().all(|v| v.1.len() < 2) && memberships.0.len() < 2 {
+        return Ok(None);
+    }
+    let mut conds: Vec<Cond<agents::table>> = Vec::new();
+    for (stored, parts, inners) in values {
+        if parts.len() < 2 {
+            rest.extend(parts);
+            continue;
+        }
+        let base: Cond<agent_values::table> = Box::new(agent_values::attr.eq(stored));
+        conds.push(Box::new(GroupedIn {
+            column: agents::id,
+            key: agent_values::agent_id,
+            table: "agent_values",
+            base: Some(base),
+            terms: inners
+                .iter()
+                .map(|f| value_filter(f, 1))
+                .collect::<Result<_, _>>()?,
+        }));
+    }
+    if memberships.0.len() < 2 {
+        rest.extend(memberships.0);
+    } else {
+        conds.push(Box::new(GroupedIn {
+            column: agents::id,
+            key: group_members::member_id,
+            table: "group_members",
+            base: None,
+            terms: memberships
+                .1
+                .iter()
+                .map(|f| membership_filter(f, 1))
+                .collect::<Result<_, _>>()?,
+        }));
+    }
+    for part in rest {
+        conds.push(combine(part, 1, &user_leaf)?);
+    }
+    Ok(Some(and_all(conds)))
+}
+
+/// The conditions, all of them (`true` for none).
+fn and_all<QS: 'static>(conds: Vec<Cond<QS>>) -> Cond<QS>
+where
+    diesel::dsl::AsExprOf<bool, Bool>: BoxableExpression<QS, Db, SqlType = Bool>,
+{
+    let mut it = conds.into_iter();
+    let Some(first) = it.next() else {
+        return always(true);
+    };
+    it.fold(first, |acc, c| Box::new(acc.and(c)))
+}
+
+/// The sub-attribute path a comparison on a multi-valued attribute compares (`value` when
+/// none is named).
+fn sub_path(path: &AttrPath) -> AttrPath {
+    AttrPath {
+        urn: None,
+        attr: path
+            .sub_attr
+            .as_deref()
+            .map_or_else(|| "value".into(), str::to_ascii_lowercase),
+        sub_attr: None,
+    }
+}
+
+/// A term of a user filter that tests one multi-valued attribute kept only in rows:
+/// `(Some(attr), inner)` over `agent_values`, `(None, inner)` over group memberships, with
+/// the condition `inner` on one row. Emails and phone numbers (also kept inline) are not.
+fn user_multi_term(f: &Filter) -> Result<Option<(Option<&'static str>, Filter)>, ScimError> {
+    let (path, inner) = match f {
+        Filter::ValuePath(path, inner) if path.sub_attr.is_none() => (path, (**inner).clone()),
+        Filter::Compare(path, op, v) => (path, Filter::Compare(sub_path(path), *op, v.clone())),
+        Filter::Present(path) => (path, Filter::Present(sub_path(path))),
+        _ => return Ok(None),
+    };
+    let schema = schema_of(path, false)?;
+    let attr = path.attr.to_ascii_lowercase();
+    if let Some(stored) = multi_attr(schema, &attr)
+        && stored != crate::store::agents::EMAILS
+        && stored != crate::store::agents::PHONES
+    {
+        return Ok(Some((Some(stored), inner)));
+    }
+    let groups_value = matches!(schema, None | Some(Schema::Core))
+        && attr == "groups"
+        && match f {
+            Filter::ValuePath(..) => true,
+            Filter::Compare(p, ..) => p
+                .sub_attr
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("value")),
+            _ => false,
+        };
+    Ok(groups_value.then_some((None, inner)))
+}
+
+/// A `/Groups` filter whose top-level `and` chain has several terms over `members`, with
+/// those terms grouped; `None` when there is nothing to group.
+pub fn group_conjunction(filter: &Filter) -> Result<Option<Cond<groups::table>>, ScimError> {
+    let parts = conjuncts(filter);
+    let mut members: Vec<Filter> = Vec::new();
+    let mut rest: Vec<&Filter> = Vec::new();
+    for part in &parts {
+        match group_member_term(part)? {
+            Some(inner) => members.push(inner),
+            None => rest.push(part),
+        }
+    }
+    if members.len() < 2 {
+        return Ok(None);
+    }
+    let mut conds: Vec<Cond<groups::table>> = vec![Box::new(GroupedIn {
+        column: groups::id,
+        key: group_members::group_id,
+        table: "group_members",
+        base: None,
+        terms: members
+            .iter()
+            .map(|f| member_filter(f, 1))
+            .collect::<Result<_, _>>()?,
+    })];
+    for part in rest {
+        conds.push(combine(part, 1, &group_leaf)?);
+    }
+    Ok(Some(and_all(conds)))
+}
+
+/// A term of a group filter that tests `members`: the condition on one member row.
+fn group_member_term(f: &Filter) -> Result<Option<Filter>, ScimError> {
+    let (path, inner) = match f {
+        Filter::ValuePath(path, inner) if path.sub_attr.is_none() => (path, (**inner).clone()),
+        Filter::Compare(path, op, v) => (path, Filter::Compare(sub_path(path), *op, v.clone())),
+        Filter::Present(path) => (path, Filter::Present(sub_path(path))),
+        _ => return Ok(None),
+    };
+    schema_of(path, true)?;
+    let known_sub = path
+        .sub_attr
+        .as_deref()
+        .is_none_or(|s| s.eq_ignore_ascii_case("value") || s.eq_ignore_ascii_case("type"));
+    Ok((path.attr.eq_ignore_ascii_case("members") && known_sub).then_some(inner))
+}
+
 /// The terms of a top-level `and` chain, in order.
-pub fn conjuncts(filter: &crate::scim::filter::Filter) -> Vec<&crate::scim::filter::Filter> {
-    use crate::scim::filter::Filter;
+pub fn conjuncts(filter: &Filter) -> Vec<&Filter> {
     let mut out = Vec::new();
     let mut stack = vec![filter];
     while let Some(f) = stack.pop() {

@@ -116,7 +116,7 @@ const MAX_DEPTH: usize = 256;
 
 /// Schema a filter attribute belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Schema {
+pub(super) enum Schema {
     Core,
     Enterprise,
     Agent,
@@ -128,7 +128,7 @@ const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:group";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user";
 const AGENT_EXT: &str = "urn:ietf:params:scim:schemas:extension:rollcall:2.0:agent";
 
-fn schema_of(path: &AttrPath, group: bool) -> Result<Option<Schema>, ScimError> {
+pub(super) fn schema_of(path: &AttrPath, group: bool) -> Result<Option<Schema>, ScimError> {
     let Some(urn) = &path.urn else {
         return Ok(None);
     };
@@ -268,7 +268,7 @@ macro_rules! time_leaf {
     }};
 }
 
-fn always<QS>(value: bool) -> Cond<QS>
+pub(super) fn always<QS>(value: bool) -> Cond<QS>
 where
     diesel::dsl::AsExprOf<bool, Bool>: BoxableExpression<QS, Db, SqlType = Bool>,
 {
@@ -302,7 +302,7 @@ fn bool_op(path: &AttrPath, op: CompareOp, value: &CompValue) -> Result<bool, Sc
 /// Turns one leaf of a filter into a condition.
 type Leaf<'a, QS> = &'a dyn Fn(&Filter, usize) -> Result<Cond<QS>, ScimError>;
 
-fn combine<QS: 'static>(
+pub(super) fn combine<QS: 'static>(
     filter: &Filter,
     depth: usize,
     leaf: Leaf<'_, QS>,
@@ -327,125 +327,13 @@ where
 
 /// The SQL condition for a filter on `/Users`.
 pub fn user_filter(filter: &Filter) -> Result<Cond<agents::table>, ScimError> {
-    let parts = grouped::conjuncts(filter);
-    let mut values: Vec<(&'static str, Vec<&Filter>, Vec<Filter>)> = Vec::new();
-    let mut memberships: (Vec<&Filter>, Vec<Filter>) = (Vec::new(), Vec::new());
-    let mut rest: Vec<&Filter> = Vec::new();
-    for part in parts {
-        match user_multi_term(part)? {
-            Some((Some(stored), inner)) => match values.iter_mut().find(|v| v.0 == stored) {
-                Some(v) => {
-                    v.1.push(part);
-                    v.2.push(inner);
-                }
-                None => values.push((stored, vec![part], vec![inner])),
-            },
-            Some((None, inner)) => {
-                memberships.0.push(part);
-                memberships.1.push(inner);
-            }
-            None => rest.push(part),
-        }
-    }
-    if values.iter().all(|v| v.1.len() < 2) && memberships.0.len() < 2 {
-        return combine(filter, 0, &user_leaf);
-    }
-    let mut conds: Vec<Cond<agents::table>> = Vec::new();
-    for (stored, parts, inners) in values {
-        if parts.len() < 2 {
-            rest.extend(parts);
-            continue;
-        }
-        let base: Cond<agent_values::table> = Box::new(agent_values::attr.eq(stored));
-        conds.push(Box::new(grouped::GroupedIn {
-            column: agents::id,
-            key: agent_values::agent_id,
-            table: "agent_values",
-            base: Some(base),
-            terms: inners
-                .iter()
-                .map(|f| value_filter(f, 1))
-                .collect::<Result<_, _>>()?,
-        }));
-    }
-    if memberships.0.len() < 2 {
-        rest.extend(memberships.0);
-    } else {
-        conds.push(Box::new(grouped::GroupedIn {
-            column: agents::id,
-            key: group_members::member_id,
-            table: "group_members",
-            base: None,
-            terms: memberships
-                .1
-                .iter()
-                .map(|f| membership_filter(f, 1))
-                .collect::<Result<_, _>>()?,
-        }));
-    }
-    for part in rest {
-        conds.push(combine(part, 1, &user_leaf)?);
-    }
-    Ok(and_all(conds))
-}
-
-/// The conditions, all of them (`true` for none).
-fn and_all<QS: 'static>(conds: Vec<Cond<QS>>) -> Cond<QS>
-where
-    diesel::dsl::AsExprOf<bool, Bool>: BoxableExpression<QS, Db, SqlType = Bool>,
-{
-    let mut it = conds.into_iter();
-    let Some(first) = it.next() else {
-        return always(true);
-    };
-    it.fold(first, |acc, c| Box::new(acc.and(c)))
-}
-
-/// The sub-attribute path a comparison on a multi-valued attribute compares (`value` when
-/// none is named).
-fn sub_path(path: &AttrPath) -> AttrPath {
-    AttrPath {
-        urn: None,
-        attr: path
-            .sub_attr
-            .as_deref()
-            .map_or_else(|| "value".into(), str::to_ascii_lowercase),
-        sub_attr: None,
+    match grouped::user_conjunction(filter)? {
+        Some(cond) => Ok(cond),
+        None => combine(filter, 0, &user_leaf),
     }
 }
 
-/// A term of a user filter that tests one multi-valued attribute kept only in rows:
-/// `(Some(attr), inner)` over `agent_values`, `(None, inner)` over group memberships, with
-/// the condition `inner` on one row. Emails and phone numbers (also kept inline) are not.
-fn user_multi_term(f: &Filter) -> Result<Option<(Option<&'static str>, Filter)>, ScimError> {
-    let (path, inner) = match f {
-        Filter::ValuePath(path, inner) if path.sub_attr.is_none() => (path, (**inner).clone()),
-        Filter::Compare(path, op, v) => (path, Filter::Compare(sub_path(path), *op, v.clone())),
-        Filter::Present(path) => (path, Filter::Present(sub_path(path))),
-        _ => return Ok(None),
-    };
-    let schema = schema_of(path, false)?;
-    let attr = path.attr.to_ascii_lowercase();
-    if let Some(stored) = multi_attr(schema, &attr)
-        && stored != super::agents::EMAILS
-        && stored != super::agents::PHONES
-    {
-        return Ok(Some((Some(stored), inner)));
-    }
-    let groups_value = matches!(schema, None | Some(Schema::Core))
-        && attr == "groups"
-        && match f {
-            Filter::ValuePath(..) => true,
-            Filter::Compare(p, ..) => p
-                .sub_attr
-                .as_deref()
-                .is_none_or(|s| s.eq_ignore_ascii_case("value")),
-            _ => false,
-        };
-    Ok(groups_value.then_some((None, inner)))
-}
-
-fn user_leaf(filter: &Filter, depth: usize) -> Result<Cond<agents::table>, ScimError> {
+pub(super) fn user_leaf(filter: &Filter, depth: usize) -> Result<Cond<agents::table>, ScimError> {
     match filter {
         Filter::Present(path) => user_compare(path, None),
         Filter::Compare(path, op, value) => user_compare(path, Some((*op, value))),
@@ -455,7 +343,7 @@ fn user_leaf(filter: &Filter, depth: usize) -> Result<Cond<agents::table>, ScimE
 }
 
 /// Multi-valued attributes of a user kept in `agent_values`, by lower-cased name.
-fn multi_attr(schema: Option<Schema>, attr: &str) -> Option<&'static str> {
+pub(super) fn multi_attr(schema: Option<Schema>, attr: &str) -> Option<&'static str> {
     match (schema, attr) {
         (None | Some(Schema::Core), "emails") => Some(super::agents::EMAILS),
         (None | Some(Schema::Core), "phonenumbers") => Some(super::agents::PHONES),
@@ -575,7 +463,10 @@ fn inline_leaf(
 }
 
 /// Conditions inside `emails[…]`, `phoneNumbers[…]`, `skillGroups[…]`, `channels[…]`.
-fn value_filter(filter: &Filter, depth: usize) -> Result<Cond<agent_values::table>, ScimError> {
+pub(super) fn value_filter(
+    filter: &Filter,
+    depth: usize,
+) -> Result<Cond<agent_values::table>, ScimError> {
     combine(filter, depth, &|f, _| match f {
         Filter::Present(p) => value_leaf(p, None),
         Filter::Compare(p, op, v) => value_leaf(p, Some((*op, v))),
@@ -607,7 +498,7 @@ fn value_leaf(
 }
 
 /// Conditions inside `groups[…]` on a user: only the group id (`value`).
-fn membership_filter(
+pub(super) fn membership_filter(
     filter: &Filter,
     depth: usize,
 ) -> Result<Cond<group_members::table>, ScimError> {
@@ -769,51 +660,13 @@ fn int_leaf(
 
 /// The SQL condition for a filter on `/Groups`.
 pub fn group_filter(filter: &Filter) -> Result<Cond<groups::table>, ScimError> {
-    let parts = grouped::conjuncts(filter);
-    let mut members: Vec<Filter> = Vec::new();
-    let mut rest: Vec<&Filter> = Vec::new();
-    for part in &parts {
-        match group_member_term(part)? {
-            Some(inner) => members.push(inner),
-            None => rest.push(part),
-        }
+    match grouped::group_conjunction(filter)? {
+        Some(cond) => Ok(cond),
+        None => combine(filter, 0, &group_leaf),
     }
-    if members.len() < 2 {
-        return combine(filter, 0, &group_leaf);
-    }
-    let mut conds: Vec<Cond<groups::table>> = vec![Box::new(grouped::GroupedIn {
-        column: groups::id,
-        key: group_members::group_id,
-        table: "group_members",
-        base: None,
-        terms: members
-            .iter()
-            .map(|f| member_filter(f, 1))
-            .collect::<Result<_, _>>()?,
-    })];
-    for part in rest {
-        conds.push(combine(part, 1, &group_leaf)?);
-    }
-    Ok(and_all(conds))
 }
 
-/// A term of a group filter that tests `members`: the condition on one member row.
-fn group_member_term(f: &Filter) -> Result<Option<Filter>, ScimError> {
-    let (path, inner) = match f {
-        Filter::ValuePath(path, inner) if path.sub_attr.is_none() => (path, (**inner).clone()),
-        Filter::Compare(path, op, v) => (path, Filter::Compare(sub_path(path), *op, v.clone())),
-        Filter::Present(path) => (path, Filter::Present(sub_path(path))),
-        _ => return Ok(None),
-    };
-    schema_of(path, true)?;
-    let known_sub = path
-        .sub_attr
-        .as_deref()
-        .is_none_or(|s| s.eq_ignore_ascii_case("value") || s.eq_ignore_ascii_case("type"));
-    Ok((path.attr.eq_ignore_ascii_case("members") && known_sub).then_some(inner))
-}
-
-fn group_leaf(filter: &Filter, depth: usize) -> Result<Cond<groups::table>, ScimError> {
+pub(super) fn group_leaf(filter: &Filter, depth: usize) -> Result<Cond<groups::table>, ScimError> {
     match filter {
         Filter::Present(path) => group_compare(path, None),
         Filter::Compare(path, op, value) => group_compare(path, Some((*op, value))),
@@ -834,7 +687,10 @@ fn group_leaf(filter: &Filter, depth: usize) -> Result<Cond<groups::table>, Scim
 }
 
 /// Conditions inside `members[…]`: `value` (member id) and `type`.
-fn member_filter(filter: &Filter, depth: usize) -> Result<Cond<group_members::table>, ScimError> {
+pub(super) fn member_filter(
+    filter: &Filter,
+    depth: usize,
+) -> Result<Cond<group_members::table>, ScimError> {
     combine(filter, depth, &|f, _| match f {
         Filter::Compare(p, op, v) if p.sub_attr.is_none() && p.urn.is_none() => {
             match p.attr.to_ascii_lowercase().as_str() {
