@@ -151,6 +151,12 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// HTTP worker threads; defaults to the number of CPUs.
     pub workers: Option<usize>,
+    /// Seconds a client has to send a request's whole body; a body that stalls or never
+    /// ends is answered with 408 and the connection closed.
+    pub body_timeout_secs: u64,
+    /// Largest request head (request line and headers) answered normally, in bytes; a
+    /// larger one gets 431.
+    pub max_head_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -159,6 +165,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             workers: None,
+            body_timeout_secs: 20,
+            max_head_bytes: 32 * 1024,
         }
     }
 }
@@ -200,6 +208,10 @@ pub struct ScimConfig {
     pub max_payload_bytes: usize,
     /// Most operations in one Bulk request.
     pub max_bulk_operations: u32,
+    /// The key list cursors are signed with (at least 32 characters; any text). When unset,
+    /// a random key kept in the database (`server_keys`) is used, the same for every node
+    /// on that database.
+    pub cursor_key: Option<String>,
 }
 
 impl Default for ScimConfig {
@@ -209,6 +221,7 @@ impl Default for ScimConfig {
             default_count: 100,
             max_payload_bytes: 1024 * 1024,
             max_bulk_operations: 1000,
+            cursor_key: None,
         }
     }
 }
@@ -304,6 +317,21 @@ impl Config {
         if self.scim.max_results == 0 || self.scim.default_count > self.scim.max_results {
             return Err(ConfigError::Invalid(
                 "scim.default_count must be at most scim.max_results (and that above 0)".into(),
+            ));
+        }
+        if self.scim.cursor_key.as_ref().is_some_and(|k| k.len() < 32) {
+            return Err(ConfigError::Invalid(
+                "scim.cursor_key must be at least 32 characters (or leave it unset)".into(),
+            ));
+        }
+        if self.server.body_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "server.body_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.server.max_head_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "server.max_head_bytes must be at least 1024".into(),
             ));
         }
         let mut names = std::collections::HashSet::new();
@@ -455,6 +483,27 @@ mod tests {
         let c = Config::from_parts("", env(&[])).expect("defaults");
         assert_eq!(c.database.url, "sqlite://rollcall.db");
         assert_eq!(c.server.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn limits_and_cursor_key() {
+        let c = Config::from_parts("", env(&[])).expect("defaults");
+        assert_eq!(c.server.body_timeout_secs, 20);
+        assert_eq!(c.server.max_head_bytes, 32 * 1024);
+        assert_eq!(c.scim.cursor_key, None);
+        let key = "k".repeat(32);
+        let c = Config::from_parts("", env(&[("ROLLCALL_SCIM_CURSOR_KEY", &key)])).expect("key");
+        assert_eq!(c.scim.cursor_key.as_deref(), Some(key.as_str()));
+        for (toml, wrong) in [
+            ("[scim]\ncursor_key = \"short\"\n", "cursor_key"),
+            ("[server]\nbody_timeout_secs = 0\n", "body_timeout_secs"),
+            ("[server]\nmax_head_bytes = 10\n", "max_head_bytes"),
+        ] {
+            let msg = Config::from_parts(toml, env(&[]))
+                .expect_err(toml)
+                .to_string();
+            assert!(msg.contains(wrong), "{msg}");
+        }
     }
 
     #[test]

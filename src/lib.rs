@@ -11,6 +11,7 @@ pub mod events;
 pub mod fast_hash;
 pub mod faults;
 pub mod http;
+pub mod logging;
 pub mod scim;
 pub mod server;
 pub mod sources;

@@ -8,7 +8,7 @@ use chrono::Duration;
 use clap::{Parser, Subcommand};
 
 use rollcall::auth::{self, Scope};
-use rollcall::config::{Config, LogFormat};
+use rollcall::config::Config;
 use rollcall::store::{self, Target, models::TokenRow, tokens};
 
 /// mimalloc instead of glibc's allocator: a sync run and the HTTP workers allocate from
@@ -107,7 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
+    rollcall::logging::init(&config);
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -125,35 +125,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    }
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| log_filter(&config.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-/// The log filter for `[log] level` (when `RUST_LOG` is not set). ldap3's connection task
-/// warns once per message it can no longer hand to anyone: a sync run that stops reading
-/// part-way (a malformed entry, a run abandoned) would log a line for each entry still in
-/// flight, hundreds of them, while Rollcall reports the reason itself. Those warnings are
-/// left out unless the level names ldap3.
-fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    if level.contains("ldap3") {
-        return filter;
-    }
-    match "ldap3::conn=error".parse() {
-        Ok(quiet) => filter.add_directive(quiet),
-        Err(_) => filter,
     }
 }
 
@@ -537,61 +508,4 @@ fn seed(config: &Config, count: u32) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    use super::log_filter;
-
-    /// Collects what a subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("buffer").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// What `level` lets through of one warning from ldap3's connection task, one from
-    /// elsewhere in ldap3, and one of Rollcall's.
-    fn logged(level: &str) -> String {
-        let out = Captured::default();
-        let writer = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(log_filter(level))
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::warn!(target: "ldap3::conn", "unmatched id: 17");
-            tracing::warn!(target: "ldap3::search", "search warning");
-            tracing::warn!(target: "rollcall::sync", "run stopped");
-        });
-        let bytes = out.0.lock().expect("buffer").clone();
-        String::from_utf8(bytes).expect("utf-8")
-    }
-
-    #[test]
-    fn ldap3_connection_warnings_are_left_out_unless_asked_for() {
-        let default = logged("info");
-        assert!(!default.contains("unmatched id"), "{default}");
-        assert!(default.contains("search warning"), "{default}");
-        assert!(default.contains("run stopped"), "{default}");
-
-        let asked = logged("info,ldap3=debug");
-        assert!(asked.contains("unmatched id"), "{asked}");
-
-        // A level that does not parse falls back to info, still without the flood.
-        let fallback = logged("not a level ===");
-        assert!(!fallback.contains("unmatched id"), "{fallback}");
-        assert!(fallback.contains("run stopped"), "{fallback}");
-    }
 }

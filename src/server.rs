@@ -25,8 +25,8 @@ pub fn open_store(config: &Config) -> anyhow::Result<Pool> {
 }
 
 /// Builds the actix application (also used by tests).
-pub fn app_state(pool: Pool, config: Config) -> web::Data<Arc<AppState>> {
-    web::Data::new(Arc::new(AppState::new(pool, config)))
+pub fn app_state(pool: Pool, config: Config) -> anyhow::Result<web::Data<Arc<AppState>>> {
+    Ok(web::Data::new(Arc::new(AppState::new(pool, config)?)))
 }
 
 /// Serves on an already-bound listener until SIGTERM or SIGINT.
@@ -41,7 +41,7 @@ pub async fn serve_until(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + 'static,
 ) -> anyhow::Result<()> {
-    let state = app_state(pool, config.clone());
+    let state = app_state(pool, config.clone())?;
     let workers = config.server.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -53,7 +53,12 @@ pub async fn serve_until(
         move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(middleware::Logger::new("%r %s %Dms").log_target("rollcall::http"))
+                .wrap(middleware::from_fn(http::limits::head_limit))
+                .wrap(
+                    middleware::Logger::new("%{request}xi %s %Dms")
+                        .custom_request_replace("request", http::redact::request_line)
+                        .log_target("rollcall::http"),
+                )
                 .configure(http::configure)
         }
     })
@@ -66,6 +71,13 @@ pub async fn serve_until(
     notify("READY=1");
 
     let purge = tokio::spawn(purge_loop(state.clone()));
+    let client_errors = tokio::spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            crate::logging::client_error_summary();
+        }
+    });
     let schedules = crate::sync::scheduler::start(
         state.pool.clone(),
         Arc::new(state.accounts.clone()),
@@ -79,6 +91,7 @@ pub async fn serve_until(
     });
     server.await?;
     purge.abort();
+    client_errors.abort();
     for task in schedules {
         task.abort();
     }

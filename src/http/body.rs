@@ -1,4 +1,5 @@
-//! Reading request bodies: content type, size limit (413), JSON syntax (400).
+//! Reading request bodies: content type, size limit (413), read time limit (408), JSON
+//! syntax (400).
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -42,18 +43,35 @@ pub async fn json_body(
     {
         return Err(too_large());
     }
-    let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError(ScimError::invalid_syntax(format!(
-                "could not read the request body: {e}"
-            )))
-        })?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large());
+    let timeout = req
+        .app_data::<super::State>()
+        .map_or(20, |s| s.config.server.body_timeout_secs);
+    let read = async {
+        let mut buf = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError(ScimError::invalid_syntax(format!(
+                    "could not read the request body: {e}"
+                )))
+            })?;
+            if buf.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
-    }
+        Ok(buf)
+    };
+    // A body that stalls, or a chunked body that never ends, would hold the connection
+    // for as long as the client likes.
+    let buf = tokio::time::timeout(std::time::Duration::from_secs(timeout), read)
+        .await
+        .map_err(|_| {
+            ApiError(ScimError::new(
+                408,
+                None,
+                format!("the request body did not arrive within {timeout} s"),
+            ))
+        })??;
     if buf.is_empty() {
         return Err(ApiError(ScimError::invalid_syntax("request body is empty")));
     }

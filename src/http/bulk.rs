@@ -48,9 +48,12 @@ pub async fn bulk(
     }
     let fail_on_errors = match get_ci(o, "failOnErrors") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_u64().filter(|n| *n > 0),
-        Some(_) => {
-            return Err(ScimError::invalid_value("failOnErrors must be a positive integer").into());
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => n.as_u64(),
+        Some(other) => {
+            return Err(ScimError::invalid_value(format!(
+                "failOnErrors must be a positive integer (got {other}); leave it out for no limit"
+            ))
+            .into());
         }
     };
     let Some(Value::Array(raw_ops)) = get_ci(o, "Operations") else {
@@ -69,8 +72,20 @@ pub async fn bulk(
         .into());
     }
     let mut ops = Vec::with_capacity(raw_ops.len());
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for (index, raw) in raw_ops.iter().enumerate() {
         ops.push(parse_op(index, raw)?);
+    }
+    for op in &ops {
+        if let Some(b) = op.bulk_id.as_deref()
+            && let Some(first) = seen.insert(b, op.index)
+        {
+            return Err(ScimError::invalid_value(format!(
+                "operations {first} and {} both use bulkId {b:?}; each bulkId must be unique in a request",
+                op.index
+            ))
+            .into());
+        }
     }
     let st = state.clone();
     let results = with_conn(&state, move |conn| {

@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/Schemas",
         "/Schemas/{id}",
     ] {
-        cfg.route(path, web::route().to(super::method_not_allowed));
+        cfg.route(path, super::not_allowed("GET"));
     }
 }
 
@@ -82,7 +82,7 @@ async fn resource_types(req: HttpRequest, state: State) -> Result<HttpResponse, 
     reject_filter(&req)?;
     let all = schema::resource_types_json(&state.base_url);
     let n = all.len() as i64;
-    Ok(scim_ok(&list_response(n, 1, all, None)))
+    Ok(scim_ok(&list_response(n, Some(1), all, None)))
 }
 
 async fn resource_type(path: web::Path<String>, state: State) -> Result<HttpResponse, ApiError> {
@@ -102,7 +102,7 @@ async fn schemas(req: HttpRequest, state: State) -> Result<HttpResponse, ApiErro
     reject_filter(&req)?;
     let all = schema::all_schemas_json(&state.base_url);
     let n = all.len() as i64;
-    Ok(scim_ok(&list_response(n, 1, all, None)))
+    Ok(scim_ok(&list_response(n, Some(1), all, None)))
 }
 
 async fn one_schema(path: web::Path<String>, state: State) -> Result<HttpResponse, ApiError> {

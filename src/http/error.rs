@@ -82,6 +82,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status_code());
         resp.content_type(SCIM_JSON);
+        if self.0.status == 408 {
+            // The rest of the body may still be on its way: it is not read.
+            resp.force_close();
+        }
         if self.0.status == 401 {
             resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"rollcall\""));
         }

@@ -23,12 +23,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/Groups", web::get().to(list))
         .route("/Groups", web::post().to(create))
         .route("/Groups/.search", web::post().to(search))
+        .route("/Groups/.search", super::not_allowed("POST"))
         .route("/Groups/{id}", web::get().to(get_one))
         .route("/Groups/{id}", web::put().to(replace))
         .route("/Groups/{id}", web::patch().to(patch))
         .route("/Groups/{id}", web::delete().to(delete))
-        .route("/Groups", web::route().to(super::method_not_allowed))
-        .route("/Groups/{id}", web::route().to(super::method_not_allowed));
+        .route("/Groups", super::not_allowed("GET, POST"))
+        .route(
+            "/Groups/{id}",
+            super::not_allowed("GET, PUT, PATCH, DELETE"),
+        );
 }
 
 async fn list(req: HttpRequest, state: State, _c: ScimCaller) -> Result<HttpResponse, ApiError> {
@@ -264,6 +268,7 @@ async fn replace(
     let st = state.clone();
     let (v, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
+        let expected = expected.expected(|| group_version(conn, &id))?;
         do_replace(
             conn,
             &st,
@@ -295,6 +300,7 @@ async fn patch(
     let st = state.clone();
     let (v, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
+        let expected = expected.expected(|| group_version(conn, &id))?;
         do_patch(
             conn,
             &st,
@@ -323,6 +329,7 @@ async fn delete(
     let st = state.clone();
     with_conn(&state, move |conn| {
         let actor = caller.actor();
+        let expected = expected.expected(|| group_version(conn, &id))?;
         do_delete(
             conn,
             &st,
@@ -336,4 +343,8 @@ async fn delete(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+fn group_version(conn: &mut DbConn, id: &str) -> Result<Option<i64>, ApiError> {
+    Ok(group_store::get(conn, id)?.map(|g| g.version))
 }

@@ -2,9 +2,6 @@
 //! index or cursor pagination, projections.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
 use serde_json::Value;
 
 use super::auth::ScimCaller;
@@ -135,18 +132,20 @@ impl ListParams {
     fn from_raw(raw: Raw, state: &State) -> Result<Self, ScimError> {
         let scim = &state.config.scim;
         let filter = match raw.filter.as_deref().map(str::trim) {
-            None | Some("") => None,
+            None => None,
+            Some("") => {
+                return Err(ScimError::invalid_filter(
+                    "the filter is empty; leave the parameter out to list everything",
+                ));
+            }
             Some(f) => {
                 let parsed =
                     parse_filter(f).map_err(|e| ScimError::invalid_filter(e.to_string()))?;
                 let leaves = leaf_count(&parsed);
                 if leaves > MAX_FILTER_LEAVES {
-                    return Err(ScimError::bad_request(
-                        ScimType::TooMany,
-                        format!(
-                            "the filter has {leaves} comparisons; at most {MAX_FILTER_LEAVES} are evaluated per request"
-                        ),
-                    ));
+                    return Err(ScimError::invalid_filter(format!(
+                        "the filter has {leaves} comparisons; at most {MAX_FILTER_LEAVES} are supported"
+                    )));
                 }
                 Some(parsed)
             }
@@ -171,7 +170,7 @@ impl ListParams {
         let cursor = match raw.cursor {
             None => None,
             Some(c) if c.trim().is_empty() => Some(None),
-            Some(c) => Some(Some(decode_cursor(c.trim())?)),
+            Some(c) => Some(Some(super::cursor::decode(&state.cursor_key, c.trim())?)),
         };
         let max = i64::from(scim.max_results);
         let count = raw
@@ -187,6 +186,15 @@ impl ListParams {
             projection: Projection::parse(raw.attributes.as_deref(), raw.excluded.as_deref())?,
             cursor,
         })
+    }
+
+    /// `startIndex` as the response states it: none for cursor pagination, where a
+    /// `startIndex` the client sent is not used.
+    fn response_start_index(&self) -> Option<i64> {
+        match self.cursor {
+            Some(_) => None,
+            None => Some(self.start_index),
+        }
     }
 
     fn request(&self) -> ListRequest<'_> {
@@ -208,33 +216,6 @@ impl ListParams {
     }
 }
 
-/// Cursors are opaque to clients: base64url of `<created micros>.<id>`.
-pub fn encode_cursor(pos: &(chrono::NaiveDateTime, String)) -> String {
-    let micros = pos.0.and_utc().timestamp_micros();
-    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", pos.1))
-}
-
-fn decode_cursor(c: &str) -> Result<(chrono::NaiveDateTime, String), ScimError> {
-    let bad = || {
-        ScimError::bad_request(
-            ScimType::InvalidCursor,
-            "the cursor is not one Rollcall issued",
-        )
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    // No id holds a control character (PostgreSQL cannot even compare a NUL).
-    if id.chars().any(char::is_control) {
-        return Err(bad());
-    }
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros)
-        .ok_or_else(bad)?
-        .naive_utc();
-    Ok((at, id.to_owned()))
-}
-
 pub fn scim_ok(body: &Value) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(SCIM_JSON)
@@ -244,6 +225,7 @@ pub fn scim_ok(body: &Value) -> HttpResponse {
 /// Users matching `params`, rendered and projected.
 pub async fn user_page(state: &State, params: ListParams) -> Result<Value, ApiError> {
     let base = state.base_url.clone();
+    let key = state.cursor_key.clone();
     with_read_conn(state, move |conn| {
         let result = list_agents(conn, &params.request())?;
         let ids: Vec<&str> = result.items.iter().map(|a| a.id.as_str()).collect();
@@ -262,10 +244,10 @@ pub async fn user_page(state: &State, params: ListParams) -> Result<Value, ApiEr
                 v
             })
             .collect();
-        let next = result.next.as_ref().map(encode_cursor);
+        let next = result.next.as_ref().map(|p| super::cursor::encode(&key, p));
         Ok(list_response(
             result.total,
-            params.start_index,
+            params.response_start_index(),
             resources,
             next,
         ))
@@ -286,6 +268,7 @@ pub fn group_domain(row: &GroupRow) -> Group {
 
 pub async fn group_page(state: &State, params: ListParams) -> Result<Value, ApiError> {
     let base = state.base_url.clone();
+    let key = state.cursor_key.clone();
     with_read_conn(state, move |conn| {
         let result = list_groups(conn, &params.request())?;
         let with_members = params.projection.wants("members");
@@ -300,10 +283,10 @@ pub async fn group_page(state: &State, params: ListParams) -> Result<Value, ApiE
             params.projection.apply(&mut v);
             resources.push(v);
         }
-        let next = result.next.as_ref().map(encode_cursor);
+        let next = result.next.as_ref().map(|p| super::cursor::encode(&key, p));
         Ok(list_response(
             result.total,
-            params.start_index,
+            params.response_start_index(),
             resources,
             next,
         ))
@@ -368,7 +351,7 @@ pub async fn root_search(
     }
     Ok(scim_ok(&list_response(
         ut + gt,
-        params.start_index,
+        Some(params.start_index),
         resources,
         None,
     )))
@@ -388,8 +371,9 @@ pub fn with_etag(mut resp: HttpResponse, version: i64) -> HttpResponse {
     resp
 }
 
-/// Most comparisons one filter may hold: a longer `or` chain costs more SQL than any client
-/// needs (an existence probe has one), so it is refused with `tooMany`.
+/// Most comparisons one filter may hold: a longer chain costs more SQL than any client needs
+/// (an existence probe has one), so it is refused with `invalidFilter` — as is a filter
+/// past the parser's own bound (1,000), so that every over-long filter gets the same answer.
 pub const MAX_FILTER_LEAVES: usize = 100;
 
 fn leaf_count(f: &Filter) -> usize {

@@ -3,10 +3,13 @@
 pub mod auth;
 pub mod body;
 pub mod bulk;
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod groups;
+pub mod limits;
 pub mod list;
+pub mod redact;
 pub mod users;
 
 use std::sync::Arc;
@@ -30,13 +33,24 @@ pub struct AppState {
     /// Reads run on the HTTP worker itself (SQLite: a read is microseconds of local work,
     /// less than the cost of handing it to another thread and back).
     pub inline_reads: bool,
+    /// The key list cursors are signed with (`http::cursor`).
+    pub cursor_key: Vec<u8>,
 }
 
 pub type State = web::Data<Arc<AppState>>;
 
 impl AppState {
-    pub fn new(pool: Pool, config: Config) -> Self {
-        AppState {
+    /// The shared state; reads (or creates, once) the cursor key in the database unless the
+    /// configuration gives one.
+    pub fn new(pool: Pool, config: Config) -> anyhow::Result<Self> {
+        let cursor_key = match &config.scim.cursor_key {
+            Some(k) => k.as_bytes().to_vec(),
+            None => {
+                let mut conn = pool.get()?;
+                crate::store::keys::get_or_create(&mut conn, "cursor", crate::store::now())?
+            }
+        };
+        Ok(AppState {
             pool,
             accounts: Accounts::new(
                 &config.accounts.default_role,
@@ -49,7 +63,8 @@ impl AppState {
             ),
             config,
             tokens: TokenCache::default(),
-        }
+            cursor_key,
+        })
     }
 }
 
@@ -101,20 +116,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(users::routes)
                 .configure(groups::routes)
                 .route("/Bulk", web::post().to(bulk::bulk))
+                .route("/Bulk", not_allowed("POST"))
                 .route("/.search", web::post().to(list::root_search))
+                .route("/.search", not_allowed("POST"))
                 .default_service(web::to(not_found)),
         )
         .route("/scim/{version}/{tail:.*}", web::route().to(other_version));
 }
 
-/// 405 for a method an endpoint does not have (RFC 7644 §3.12 lists 405 for this).
-pub async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ScimError::new(
+/// A route answering every method with 405 and `Allow: <allow>` (RFC 7644 §3.12 lists 405
+/// for a method an endpoint does not have; RFC 9110 §15.5.6 requires `Allow`). Registered
+/// after an endpoint's own routes.
+pub fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::route()
+        .to(move |req: actix_web::HttpRequest| async move { method_not_allowed(&req, allow) })
+}
+
+fn method_not_allowed(req: &actix_web::HttpRequest, allow: &'static str) -> HttpResponse {
+    use actix_web::ResponseError;
+    let mut resp = ApiError(ScimError::new(
         405,
         None,
-        format!("{} is not supported on {}", req.method(), req.path()),
-    )
-    .into())
+        format!(
+            "{} is not supported on {}; allowed: {allow}",
+            req.method(),
+            req.path()
+        ),
+    ))
+    .error_response();
+    resp.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allow),
+    );
+    resp
 }
 
 /// Rollcall speaks SCIM 2.0 only: `/scim/v1/…` and the like get `invalidVers`

@@ -22,12 +22,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/Users", web::get().to(list))
         .route("/Users", web::post().to(create))
         .route("/Users/.search", web::post().to(search))
+        .route("/Users/.search", super::not_allowed("POST"))
         .route("/Users/{id}", web::get().to(get_one))
         .route("/Users/{id}", web::put().to(replace))
         .route("/Users/{id}", web::patch().to(patch))
         .route("/Users/{id}", web::delete().to(delete))
-        .route("/Users", web::route().to(super::method_not_allowed))
-        .route("/Users/{id}", web::route().to(super::method_not_allowed));
+        .route("/Users", super::not_allowed("GET, POST"))
+        .route("/Users/{id}", super::not_allowed("GET, PUT, PATCH, DELETE"));
 }
 
 async fn list(req: HttpRequest, state: State, _c: ScimCaller) -> Result<HttpResponse, ApiError> {
@@ -61,19 +62,62 @@ pub fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
     Projection::parse(get("attributes"), get("excludedAttributes"))
 }
 
-/// `If-Match`: `None` for absent or `*`; an unparsable tag never matches.
-pub fn if_match(req: &HttpRequest) -> Option<i64> {
-    let v = req
-        .headers()
-        .get(header::IF_MATCH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .to_owned();
-    if v == "*" {
-        return None;
+/// An `If-Match` header (RFC 9110 §13.1.1): absent or `*`, or a list of entity tags of which
+/// one must be current. A tag that does not parse never matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Tags(Vec<i64>),
+}
+
+impl IfMatch {
+    pub fn parse(value: &str) -> IfMatch {
+        let value = value.trim();
+        if value == "*" {
+            return IfMatch::Any;
+        }
+        IfMatch::Tags(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| etag_version(t).unwrap_or(-1))
+                .collect(),
+        )
     }
-    Some(etag_version(&v).unwrap_or(-1))
+
+    /// The version a change must find (`None`: any). With several tags, `current` (the
+    /// resource's version now, looked up only then) picks the one that is current; when
+    /// none is, the first tag is expected, which then fails with 412. The gateway checks
+    /// the version again in the change's transaction.
+    pub fn expected(
+        &self,
+        current: impl FnOnce() -> Result<Option<i64>, ApiError>,
+    ) -> Result<Option<i64>, ApiError> {
+        match self {
+            IfMatch::Any => Ok(None),
+            IfMatch::Tags(tags) => match tags.as_slice() {
+                [] => Ok(Some(-1)),
+                [one] => Ok(Some(*one)),
+                [first, ..] => {
+                    let now = current()?;
+                    Ok(Some(now.filter(|v| tags.contains(v)).unwrap_or(*first)))
+                }
+            },
+        }
+    }
+}
+
+/// The request's `If-Match`.
+pub fn if_match(req: &HttpRequest) -> IfMatch {
+    match req.headers().get(header::IF_MATCH) {
+        None => IfMatch::Any,
+        Some(v) => IfMatch::parse(v.to_str().unwrap_or("\"\"")),
+    }
+}
+
+fn agent_version(conn: &mut DbConn, id: &str) -> Result<Option<i64>, ApiError> {
+    Ok(agent_store::get_row(conn, id)?.map(|r| r.version))
 }
 
 fn render(conn: &mut DbConn, agent: &Agent, base: &str) -> Result<Value, ApiError> {
@@ -273,6 +317,7 @@ async fn replace(
     let st = state.clone();
     let (json, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
+        let expected = expected.expected(|| agent_version(conn, &id))?;
         do_replace(
             conn,
             &st,
@@ -303,6 +348,7 @@ async fn patch(
     let st = state.clone();
     let (json, version) = with_conn(&state, move |conn| {
         let actor = caller.actor();
+        let expected = expected.expected(|| agent_version(conn, &id))?;
         do_patch(
             conn,
             &st,
@@ -330,6 +376,7 @@ async fn delete(
     let st = state.clone();
     with_conn(&state, move |conn| {
         let actor = caller.actor();
+        let expected = expected.expected(|| agent_version(conn, &id))?;
         do_delete(
             conn,
             &st,
@@ -343,4 +390,35 @@ async fn delete(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IfMatch;
+    use crate::http::error::ApiError;
+
+    fn expected(header: &str, current: i64) -> Option<i64> {
+        IfMatch::parse(header)
+            .expected(|| Ok::<_, ApiError>(Some(current)))
+            .expect("no error")
+    }
+
+    #[test]
+    fn if_match_lists() {
+        assert_eq!(IfMatch::parse(" * "), IfMatch::Any);
+        assert_eq!(
+            IfMatch::parse("W/\"3\", W/\"4\""),
+            IfMatch::Tags(vec![3, 4])
+        );
+        assert_eq!(IfMatch::parse("\"3\",junk,"), IfMatch::Tags(vec![3, -1]));
+        assert_eq!(expected("*", 4), None);
+        assert_eq!(expected("W/\"3\", W/\"4\"", 4), Some(4));
+        assert_eq!(expected("W/\"3\", W/\"4\"", 3), Some(3));
+        // None current: the first tag is expected, and the change fails with 412.
+        assert_eq!(expected("W/\"3\", W/\"4\"", 9), Some(3));
+        assert_eq!(expected("", 9), Some(-1));
+        // One tag: no look-up.
+        let one = IfMatch::parse("W/\"5\"").expected(|| panic!("looked up"));
+        assert_eq!(one.expect("no error"), Some(5));
+    }
 }

@@ -44,7 +44,7 @@ pub fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 /// A list response (RFC 7644 §3.4.2).
 pub fn list_response(
     total: i64,
-    start_index: i64,
+    start_index: Option<i64>,
     resources: Vec<Value>,
     next_cursor: Option<String>,
 ) -> Value {
@@ -52,9 +52,11 @@ pub fn list_response(
         "schemas": [LIST_RESPONSE],
         "totalResults": total,
         "itemsPerPage": resources.len(),
-        "startIndex": start_index,
         "Resources": resources,
     });
+    if let Some(i) = start_index {
+        body["startIndex"] = i.into();
+    }
     if let Some(c) = next_cursor {
         body["nextCursor"] = Value::String(c);
     }

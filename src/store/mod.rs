@@ -2,7 +2,9 @@
 //! connection pool, embedded migrations, and the queries the rest of Rollcall uses.
 
 pub mod agents;
+pub mod grouped;
 pub mod groups;
+pub mod keys;
 pub mod list;
 pub mod models;
 pub mod multi_insert;

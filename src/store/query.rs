@@ -1,6 +1,7 @@
 //! SCIM filters and sorting translated to SQL (never evaluated in memory): each filter node
 //! becomes a boxed diesel expression over `agents` or `groups`; multi-valued attributes become
-//! `id IN (SELECT … FROM agent_values / group_members WHERE …)` sub-selects.
+//! `id IN (SELECT … FROM agent_values / group_members WHERE …)` sub-selects; an `and` chain
+//! with several terms over one of them becomes one grouped sub-select (`grouped`).
 
 use chrono::{DateTime, NaiveDateTime};
 use diesel::expression::{AppearsOnTable, BoxableExpression, SelectableExpression, ValidGrouping};
@@ -8,8 +9,8 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Nullable, Text};
 
-use super::Db;
 use super::schema::{agent_values, agents, group_members, groups};
+use super::{Db, grouped};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, compare_text};
 
@@ -115,7 +116,7 @@ const MAX_DEPTH: usize = 256;
 
 /// Schema a filter attribute belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Schema {
+pub(super) enum Schema {
     Core,
     Enterprise,
     Agent,
@@ -127,7 +128,7 @@ const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:group";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user";
 const AGENT_EXT: &str = "urn:ietf:params:scim:schemas:extension:rollcall:2.0:agent";
 
-fn schema_of(path: &AttrPath, group: bool) -> Result<Option<Schema>, ScimError> {
+pub(super) fn schema_of(path: &AttrPath, group: bool) -> Result<Option<Schema>, ScimError> {
     let Some(urn) = &path.urn else {
         return Ok(None);
     };
@@ -297,7 +298,7 @@ macro_rules! time_leaf {
     }};
 }
 
-fn always<QS>(value: bool) -> Cond<QS>
+pub(super) fn always<QS>(value: bool) -> Cond<QS>
 where
     diesel::dsl::AsExprOf<bool, Bool>: BoxableExpression<QS, Db, SqlType = Bool>,
 {
@@ -331,7 +332,7 @@ fn bool_op(path: &AttrPath, op: CompareOp, value: &CompValue) -> Result<bool, Sc
 /// Turns one leaf of a filter into a condition.
 type Leaf<'a, QS> = &'a dyn Fn(&Filter, usize) -> Result<Cond<QS>, ScimError>;
 
-fn combine<QS: 'static>(
+pub(super) fn combine<QS: 'static>(
     filter: &Filter,
     depth: usize,
     leaf: Leaf<'_, QS>,
@@ -356,10 +357,13 @@ where
 
 /// The SQL condition for a filter on `/Users`.
 pub fn user_filter(filter: &Filter) -> Result<Cond<agents::table>, ScimError> {
-    combine(filter, 0, &user_leaf)
+    match grouped::user_conjunction(filter)? {
+        Some(cond) => Ok(cond),
+        None => combine(filter, 0, &user_leaf),
+    }
 }
 
-fn user_leaf(filter: &Filter, depth: usize) -> Result<Cond<agents::table>, ScimError> {
+pub(super) fn user_leaf(filter: &Filter, depth: usize) -> Result<Cond<agents::table>, ScimError> {
     match filter {
         Filter::Present(path) => user_compare(path, None),
         Filter::Compare(path, op, value) => user_compare(path, Some((*op, value))),
@@ -369,7 +373,7 @@ fn user_leaf(filter: &Filter, depth: usize) -> Result<Cond<agents::table>, ScimE
 }
 
 /// Multi-valued attributes of a user kept in `agent_values`, by lower-cased name.
-fn multi_attr(schema: Option<Schema>, attr: &str) -> Option<&'static str> {
+pub(super) fn multi_attr(schema: Option<Schema>, attr: &str) -> Option<&'static str> {
     match (schema, attr) {
         (None | Some(Schema::Core), "emails") => Some(super::agents::EMAILS),
         (None | Some(Schema::Core), "phonenumbers") => Some(super::agents::PHONES),
@@ -489,7 +493,10 @@ fn inline_leaf(
 }
 
 /// Conditions inside `emails[…]`, `phoneNumbers[…]`, `skillGroups[…]`, `channels[…]`.
-fn value_filter(filter: &Filter, depth: usize) -> Result<Cond<agent_values::table>, ScimError> {
+pub(super) fn value_filter(
+    filter: &Filter,
+    depth: usize,
+) -> Result<Cond<agent_values::table>, ScimError> {
     combine(filter, depth, &|f, _| match f {
         Filter::Present(p) => value_leaf(p, None),
         Filter::Compare(p, op, v) => value_leaf(p, Some((*op, v))),
@@ -521,7 +528,7 @@ fn value_leaf(
 }
 
 /// Conditions inside `groups[…]` on a user: only the group id (`value`).
-fn membership_filter(
+pub(super) fn membership_filter(
     filter: &Filter,
     depth: usize,
 ) -> Result<Cond<group_members::table>, ScimError> {
@@ -686,10 +693,13 @@ fn int_leaf(
 
 /// The SQL condition for a filter on `/Groups`.
 pub fn group_filter(filter: &Filter) -> Result<Cond<groups::table>, ScimError> {
-    combine(filter, 0, &group_leaf)
+    match grouped::group_conjunction(filter)? {
+        Some(cond) => Ok(cond),
+        None => combine(filter, 0, &group_leaf),
+    }
 }
 
-fn group_leaf(filter: &Filter, depth: usize) -> Result<Cond<groups::table>, ScimError> {
+pub(super) fn group_leaf(filter: &Filter, depth: usize) -> Result<Cond<groups::table>, ScimError> {
     match filter {
         Filter::Present(path) => group_compare(path, None),
         Filter::Compare(path, op, value) => group_compare(path, Some((*op, value))),
@@ -710,7 +720,10 @@ fn group_leaf(filter: &Filter, depth: usize) -> Result<Cond<groups::table>, Scim
 }
 
 /// Conditions inside `members[…]`: `value` (member id) and `type`.
-fn member_filter(filter: &Filter, depth: usize) -> Result<Cond<group_members::table>, ScimError> {
+pub(super) fn member_filter(
+    filter: &Filter,
+    depth: usize,
+) -> Result<Cond<group_members::table>, ScimError> {
     combine(filter, depth, &|f, _| match f {
         Filter::Compare(p, op, v) if p.sub_attr.is_none() && p.urn.is_none() => {
             match p.attr.to_ascii_lowercase().as_str() {

@@ -304,3 +304,65 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// Everything the process logs from the first call on (at `debug`, the way `rollcall serve`
+/// formats it), for tests that check what the log holds. One buffer for the whole test
+/// binary: tests running at the same time add to it too.
+pub fn captured_log() -> String {
+    let buf = LOG.get_or_init(|| {
+        let buf = LogBuffer::default();
+        let writer = buf.clone();
+        rollcall::logging::install(rollcall::logging::subscriber(
+            rollcall::logging::filter("debug"),
+            rollcall::config::LogFormat::Text,
+            false,
+            move || writer.clone(),
+        ));
+        buf
+    });
+    let bytes = buf.0.lock().map(|b| b.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+static LOG: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TestServer {
+    /// A raw TCP connection to the server (for requests no HTTP client would send).
+    pub fn tcp(&self) -> std::net::TcpStream {
+        let addr = self.base.trim_start_matches("http://");
+        let s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        s
+    }
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it (or 30 s).
+pub fn exchange(stream: &mut std::net::TcpStream, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let _ = stream.write_all(request);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -3,6 +3,8 @@
 //! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
 //! (`slapd.rs`).
 
+mod binary_log;
+mod filter_cost;
 mod harness;
 mod ldap_source;
 mod names;
@@ -10,6 +12,7 @@ mod names_migrate;
 mod scim_discovery;
 mod scim_errors;
 mod scim_groups;
+mod scim_hardening;
 mod scim_quirks;
 mod scim_users;
 mod slapd;

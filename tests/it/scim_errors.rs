@@ -167,7 +167,7 @@ both!(filter_errors_version_errors_and_too_many, |b| {
     expect_error(
         s.scim("GET", &format!("/Users?filter={}", q(&long)), None),
         400,
-        Some("tooMany"),
+        Some("invalidFilter"),
     );
     let ok = (0..50)
         .map(|i| format!("userName eq \"u{i}\""))
@@ -214,8 +214,15 @@ both!(wrong_methods_get_405, |b| {
             "POST",
             "/scim/v2/Groups/00000000-0000-0000-0000-000000000000",
         ),
+        ("GET", "/scim/v2/Bulk"),
+        ("PUT", "/scim/v2/Bulk"),
+        ("PATCH", "/scim/v2/Bulk"),
+        ("DELETE", "/scim/v2/Bulk"),
+        ("GET", "/scim/v2/.search"),
+        ("GET", "/scim/v2/Users/.search"),
+        ("DELETE", "/scim/v2/Groups/.search"),
     ] {
-        let (st, _, body) = s.raw(
+        let (st, headers, body) = s.raw(
             method,
             path,
             Some("{}"),
@@ -226,5 +233,16 @@ both!(wrong_methods_get_405, |b| {
         );
         assert_eq!(st, 405, "{method} {path}: {body}");
         assert!(body.contains(ERROR), "{body}");
+        let allow = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("allow"))
+            .map(|(_, v)| v.as_str());
+        let expected = match path {
+            p if p.ends_with("/Bulk") || p.ends_with(".search") => "POST",
+            "/scim/v2/Users" => "GET, POST",
+            p if p.contains("/Groups/") => "GET, PUT, PATCH, DELETE",
+            _ => "GET",
+        };
+        assert_eq!(allow, Some(expected), "{method} {path}");
     }
 });
