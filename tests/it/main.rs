@@ -14,3 +14,4 @@ mod slapd;
 mod store;
 mod sync_incremental;
 mod sync_ldap;
+mod sync_watch;
