@@ -68,8 +68,8 @@ pub async fn run<L, F>(
             tokio::time::sleep(PROBE_EVERY).await;
             continue;
         }
-        let cookie = match stored_cookie(&pool, &cfg.name).await {
-            Ok(c) => c,
+        let stored = match stored_position(&pool, &cfg.name).await {
+            Ok(p) => p,
             Err(e) => {
                 tracing::warn!(source = %cfg.name, error = %e, "watch: cannot read the stored position");
                 tokio::time::sleep(pause).await;
@@ -77,8 +77,8 @@ pub async fn run<L, F>(
                 continue;
             }
         };
-        let resumed = cookie.is_some();
-        let mut watcher = match Watcher::open(&settings, cookie).await {
+        let resumed = stored.cookie.is_some();
+        let mut watcher = match Watcher::open(&settings, stored.cookie).await {
             Ok(w) => w,
             Err(e) => {
                 let answers = reachable(&settings, PROBE_LIMIT).await;
@@ -108,6 +108,12 @@ pub async fn run<L, F>(
             None => {}
         }
         opened_before = true;
+        // The group search starts afresh: changes made while no watch was open show only
+        // in the fingerprint (a refresh without cookie reads everyone anyway).
+        if resumed && stored.groups.is_some_and(|g| g != watcher.groups_digest()) {
+            tracing::info!(source = %cfg.name, "watch: the groups changed while the watch was away; a full run is due");
+            let _ = full_runs.send(Instant::now());
+        }
         let mut applied = false;
         loop {
             match watcher.next().await {
@@ -335,11 +341,11 @@ async fn apply(
     }
 }
 
-async fn stored_cookie(pool: &Pool, source: &str) -> Result<Option<Vec<u8>>, RunError> {
+async fn stored_position(pool: &Pool, source: &str) -> Result<crate::sources::Position, RunError> {
     let (pool, source) = (pool.clone(), source.to_owned());
     tokio::task::spawn_blocking(move || -> Result<_, RunError> {
         let mut conn = pool.get()?;
-        Ok(super::position(&mut conn, &source)?.cookie)
+        Ok(super::position(&mut conn, &source)?)
     })
     .await?
 }

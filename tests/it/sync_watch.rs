@@ -258,3 +258,33 @@ both!(a_burst_of_group_changes_costs_at_most_two_full_runs, |b| {
     }
     rt.shutdown_background();
 });
+
+both!(
+    groups_changed_while_no_watch_was_open_call_for_a_full_run,
+    |b| {
+        let slapd = directory(&["ana", "bob"]);
+        let env = env(b, &slapd, WATCH);
+        let logs = Logs::default();
+        let rt = start_watch(&env, &logs);
+        wait_for("everyone created", Duration::from_secs(30), || {
+            env.agents().len() == 2
+        });
+        rt.shutdown_background();
+        let before = env.runs_after(0).last().map_or(0, |r| r.0);
+
+        // While no watch is open, bob joins the leads: the group search of the next watch
+        // starts afresh and does not report it.
+        slapd.modify_ldif(&format!(
+            "dn: cn=leads,ou=groups,{BASE_DN}\nchangetype: modify\nadd: member\nmember: {}\n",
+            dn("bob")
+        ));
+        let rt = start_watch(&env, &logs);
+        wait_for("a full run of the watch", Duration::from_secs(30), || {
+            env.runs_after(before)
+                .iter()
+                .any(|r| (r.1.as_str(), r.2.as_str(), r.3.as_str()) == ("full", "watch", "ok"))
+        });
+        assert_eq!(env.agent("bob").role, "team_lead");
+        rt.shutdown_background();
+    }
+);

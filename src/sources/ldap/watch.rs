@@ -120,6 +120,13 @@ impl Watcher {
         })
     }
 
+    /// The fingerprint of the group memberships as the watch read them when it opened (or
+    /// last read them): compared with the stored one, it tells whether the groups changed
+    /// while no watch was open.
+    pub fn groups_digest(&self) -> String {
+        self.ctx.graph.digest()
+    }
+
     /// Waits for the next event. An error means the watch is over: open a new one.
     pub async fn next(&mut self) -> Result<Event, WatchError> {
         loop {
@@ -207,8 +214,13 @@ impl Watcher {
         snapshot.position.cookie = state.cookie.or_else(|| self.started_from.clone());
         let started_from =
             std::mem::replace(&mut self.started_from, snapshot.position.cookie.clone());
-        snapshot.position.groups = Some(self.ctx.graph.digest());
         let full = started_from.is_none();
+        // Only a refresh that mapped everyone makes the stored fingerprint of the groups
+        // current; otherwise the one stored stays, so that groups changed while the watch
+        // was away are still seen as changed (see `groups_digest`).
+        if full {
+            snapshot.position.groups = Some(self.ctx.graph.digest());
+        }
         // refresh_done = Some(false): the refresh was a present phase, which lists everyone
         // still there.
         let present = (!full && state.refresh_done == Some(false)).then_some(state.present);
@@ -244,7 +256,8 @@ impl Watcher {
             self.started_from = Some(cookie.clone());
             snapshot.position.cookie = Some(cookie);
         }
-        snapshot.position.groups = Some(self.ctx.graph.digest());
+        // A batch maps a few people: the groups' fingerprint stays what the last full read
+        // stored, until the full run that a group change calls for stores its own.
         Ok(Changes {
             snapshot,
             full: false,
