@@ -315,3 +315,23 @@ pub async fn reachable(settings: &LdapSettings, limit: Duration) -> bool {
     });
     matches!(connected.await, Ok(true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::ldap::Flavour;
+
+    #[tokio::test]
+    async fn reachable_is_a_tcp_connect_to_the_urls_host_and_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().expect("address").port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        let settings = LdapSettings::new(url, "dc=x", Flavour::OpenLdap);
+        let limit = Duration::from_secs(2);
+        assert!(reachable(&settings, limit).await);
+        drop(listener);
+        assert!(!reachable(&settings, limit).await);
+        let unparsable = LdapSettings::new("not a url", "dc=x", Flavour::OpenLdap);
+        assert!(!reachable(&unparsable, limit).await);
+    }
+}
