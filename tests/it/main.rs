@@ -20,3 +20,4 @@ mod store;
 mod sync_crash;
 mod sync_incremental;
 mod sync_ldap;
+mod sync_watch;

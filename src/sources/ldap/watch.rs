@@ -2,8 +2,11 @@
 //! content-sync searches open — the people, and the groups — so a change reaches Rollcall
 //! as soon as the server sends it. The first event is the refresh (what changed since the
 //! cookie, or everyone without one); then changes come in small batches, gathered until
-//! the directory has been quiet for a moment. A change to a group is reported as such:
-//! it does not show on the members' entries, so the caller runs a full read.
+//! the directory has been quiet for a moment. A change to a group is reported as such, at
+//! once and without reading anything: it does not show on the members' entries, so the
+//! caller decides when to run a full read; the groups are read again only before the next
+//! batch of people is mapped. `reachable` is the cheap check (a TCP connect) a caller makes
+//! while the directory is away.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -67,7 +70,10 @@ pub struct Watcher {
     batch_started: Option<Instant>,
     last_change: Instant,
     groups_refreshing: bool,
+    /// A group changed since the last `Event::GroupsChanged`.
     groups_changed: bool,
+    /// A group changed since the groups were last read: read them before mapping people.
+    groups_stale: bool,
 }
 
 impl Watcher {
@@ -94,7 +100,7 @@ impl Watcher {
         group_search.base_dn = settings.group_base().to_owned();
         group_search.user_filter = settings.group_filter.clone();
         let groups = Persist::start(&mut ldap, &group_search, &["1.1".to_owned()], None).await?;
-        tracing::info!(url = %settings.url, base = %settings.base_dn, resumed = cookie.is_some(), "watching the directory");
+        tracing::debug!(url = %settings.url, base = %settings.base_dn, resumed = cookie.is_some(), "watch opened");
         Ok(Watcher {
             settings,
             ldap,
@@ -110,17 +116,23 @@ impl Watcher {
             last_change: Instant::now(),
             groups_refreshing: true,
             groups_changed: false,
+            groups_stale: false,
         })
+    }
+
+    /// The fingerprint of the group memberships as the watch read them when it opened (or
+    /// last read them): compared with the stored one, it tells whether the groups changed
+    /// while no watch was open.
+    pub fn groups_digest(&self) -> String {
+        self.ctx.graph.digest()
     }
 
     /// Waits for the next event. An error means the watch is over: open a new one.
     pub async fn next(&mut self) -> Result<Event, WatchError> {
         loop {
-            if self.groups_changed && !self.refreshing && self.pending.is_empty() {
+            if self.groups_changed && !self.refreshing {
+                // Reported as it happens; a burst of group changes costs no read here.
                 self.groups_changed = false;
-                // Later batches are mapped with the groups as they are now.
-                let mut ldap = self.ldap.clone();
-                self.ctx.refresh_groups(&mut ldap, &self.settings).await?;
                 return Ok(Event::GroupsChanged);
             }
             let deadline = self
@@ -186,11 +198,11 @@ impl Watcher {
             return;
         }
         match message {
-            Message::Entry(..) => {
+            Message::Entry(..) | Message::Info(super::syncrepl::SyncInfo::IdSet { .. }) => {
                 tracing::debug!("a group changed in the directory");
                 self.groups_changed = true;
+                self.groups_stale = true;
             }
-            Message::Info(super::syncrepl::SyncInfo::IdSet { .. }) => self.groups_changed = true,
             Message::Info(_) => {}
         }
     }
@@ -202,8 +214,13 @@ impl Watcher {
         snapshot.position.cookie = state.cookie.or_else(|| self.started_from.clone());
         let started_from =
             std::mem::replace(&mut self.started_from, snapshot.position.cookie.clone());
-        snapshot.position.groups = Some(self.ctx.graph.digest());
         let full = started_from.is_none();
+        // Only a refresh that mapped everyone makes the stored fingerprint of the groups
+        // current; otherwise the one stored stays, so that groups changed while the watch
+        // was away are still seen as changed (see `groups_digest`).
+        if full {
+            snapshot.position.groups = Some(self.ctx.graph.digest());
+        }
         // refresh_done = Some(false): the refresh was a present phase, which lists everyone
         // still there.
         let present = (!full && state.refresh_done == Some(false)).then_some(state.present);
@@ -211,11 +228,15 @@ impl Watcher {
     }
 
     /// The changes gathered since the last batch. Which of these people are disabled is
-    /// read again first (`disabled_filter`), so they are mapped as the directory stands
-    /// now; the groups are current already (a group change is reported, and read, at once).
+    /// read again first (`disabled_filter`), and the groups if one changed since they were
+    /// last read, so the people are mapped as the directory stands now.
     async fn take_batch(&mut self) -> Result<Changes, WatchError> {
         self.batch_started = None;
         let mut ldap = self.ldap.clone();
+        if self.groups_stale {
+            self.ctx.refresh_groups(&mut ldap, &self.settings).await?;
+            self.groups_stale = false;
+        }
         let pending = std::mem::take(&mut self.pending);
         let uuids: Vec<String> = pending.iter().map(|(u, _)| u.clone()).collect();
         self.ctx
@@ -235,7 +256,8 @@ impl Watcher {
             self.started_from = Some(cookie.clone());
             snapshot.position.cookie = Some(cookie);
         }
-        snapshot.position.groups = Some(self.ctx.graph.digest());
+        // A batch maps a few people: the groups' fingerprint stays what the last full read
+        // stored, until the full run that a group change calls for stores its own.
         Ok(Changes {
             snapshot,
             full: false,
@@ -261,5 +283,55 @@ impl Watcher {
                 self.settings.url
             ))),
         }
+    }
+}
+
+/// Whether the directory of `settings` accepts a TCP connection within `limit` (or its
+/// `timeout_secs`, if shorter): what a caller checks, cheaply, while the directory is away,
+/// before opening a watch again. Nothing is sent; no TLS, no bind.
+pub async fn reachable(settings: &LdapSettings, limit: Duration) -> bool {
+    let Ok(url) = url::Url::parse(&settings.url) else {
+        return false;
+    };
+    let Some(host) = url
+        .host_str()
+        .map(|h| h.trim_matches(['[', ']']).to_owned())
+    else {
+        return false;
+    };
+    let port = url
+        .port()
+        .unwrap_or(if url.scheme() == "ldaps" { 636 } else { 389 });
+    let limit = limit.min(settings.timeout());
+    // std's connect with a time limit, on a blocking thread (name resolution blocks too).
+    let connected = tokio::task::spawn_blocking(move || {
+        use std::net::ToSocketAddrs;
+        let Ok(addrs) = (host.as_str(), port).to_socket_addrs() else {
+            return false;
+        };
+        addrs
+            .into_iter()
+            .any(|addr| std::net::TcpStream::connect_timeout(&addr, limit).is_ok())
+    });
+    matches!(connected.await, Ok(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::ldap::Flavour;
+
+    #[tokio::test]
+    async fn reachable_is_a_tcp_connect_to_the_urls_host_and_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().expect("address").port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        let settings = LdapSettings::new(url, "dc=x", Flavour::OpenLdap);
+        let limit = Duration::from_secs(2);
+        assert!(reachable(&settings, limit).await);
+        drop(listener);
+        assert!(!reachable(&settings, limit).await);
+        let unparsable = LdapSettings::new("not a url", "dc=x", Flavour::OpenLdap);
+        assert!(!reachable(&unparsable, limit).await);
     }
 }
