@@ -277,7 +277,7 @@ fn spawn_full_runs(
                     let opts = RunOptions::unattended(false, "watch");
                     let ran = run_source(pool.clone(), accounts.clone(), config.clone(), cfg.clone(), opts, None).await;
                     match ran {
-                        Err(RunError::Sync(SyncError::Busy(_))) => {
+                        Err(RunError::Sync(SyncError::Busy(..))) => {
                             due.again(now, changes, FULL_BUSY_RETRY, false);
                         }
                         Err(e) => {
