@@ -7,14 +7,15 @@ use std::collections::HashSet;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
+mod groups;
 mod snapshot;
 
 use crate::audit::{self, Entry, TextEntry};
-use crate::domain::{Agent, AgentProfile, MemberKind, Status};
+use crate::domain::{Agent, AgentProfile, Status};
 use crate::events::Event;
-use crate::store::models::{AgentRow, AgentValueRow, GroupRow};
+use crate::store::models::{AgentRow, AgentValueRow};
 use crate::store::schema::{agents, roles, sessions};
 use crate::store::{DbConn, agents as agent_store, groups as group_store, join_write_tx, write_tx};
 
@@ -295,6 +296,8 @@ impl Accounts {
     }
 
     /// Applies `input` to agent `id`. A request that changes nothing writes nothing.
+    /// `expected_version`: the version the caller read (`If-Match`, or a read-modify-write
+    /// done outside the transaction); another one fails with `VersionMismatch`.
     #[allow(clippy::too_many_arguments)]
     pub fn update_agent(
         &self,
@@ -306,7 +309,30 @@ impl Accounts {
         reason: Option<&str>,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
-        let mut profile = normalise(input.profile)?;
+        self.update_agent_with(conn, actor, id, expected_version, reason, now, |_| {
+            Ok(input)
+        })
+    }
+
+    /// Applies the input `make` computes from the agent as it is inside the write
+    /// transaction — current until it commits, as no other writer runs meanwhile. For a
+    /// change that depends on the stored agent (a suspension keeping the profile, a
+    /// directory's managed fields merged into it), so that a change made between a read
+    /// and the write is kept rather than overwritten.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_agent_with<F>(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        reason: Option<&str>,
+        now: NaiveDateTime,
+        make: F,
+    ) -> Result<Agent, AccountError>
+    where
+        F: FnOnce(&Agent) -> Result<AgentInput, AccountError>,
+    {
         write_tx(conn, |conn| {
             let current = agent_store::get(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
@@ -319,6 +345,8 @@ impl Accounts {
                     current: row.version,
                 });
             }
+            let mut input = make(&current)?;
+            let mut profile = normalise(std::mem::take(&mut input.profile))?;
             if input.keep_agent_settings {
                 profile.role =
                     Some(role_named_in(conn, &profile)?.unwrap_or_else(|| row.role.clone()));
@@ -413,7 +441,9 @@ impl Accounts {
             row.updated_at = now;
             row.version += 1;
             let values = values_changed.then(|| agent_store::value_rows(id, &profile));
-            agent_store::update(conn, &row, values.as_deref())?;
+            if !agent_store::update(conn, &row, before_row.version, values.as_deref())? {
+                return Err(moved_on(conn, id)?);
+            }
             let after = snapshot::value(&profile, &row);
             let (b, a) = snapshot::diff(&before, &after);
             let action = match event {
@@ -455,11 +485,14 @@ impl Accounts {
             let mut row = agent_store::get_row(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
             let before = json!({ "source": row.source, "sourceKey": row.source_key });
+            let read = row.version;
             row.source = source.to_owned();
             row.source_key = Some(source_key.to_owned());
             row.updated_at = now;
             row.version += 1;
-            agent_store::update(conn, &row, None)?;
+            if !agent_store::update(conn, &row, read, None)? {
+                return Err(moved_on(conn, id)?);
+            }
             audit::append(
                 conn,
                 Entry {
@@ -487,16 +520,17 @@ impl Accounts {
         reason: &str,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
-        let current = agent_store::get(conn, id)?
-            .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
-        let mut profile = current.profile;
-        profile.role = Some(current.role);
-        let input = AgentInput {
-            profile,
-            active: Some(active),
-            ..AgentInput::default()
-        };
-        self.update_agent(conn, actor, id, None, input, Some(reason), now)
+        // The profile as it is inside the transaction: a change made since any earlier read
+        // is kept.
+        self.update_agent_with(conn, actor, id, None, Some(reason), now, |current| {
+            let mut profile = current.profile.clone();
+            profile.role = Some(current.role.clone());
+            Ok(AgentInput {
+                profile,
+                active: Some(active),
+                ..AgentInput::default()
+            })
+        })
     }
 
     /// Removes an agent from every reader: status `deleted`, sessions revoked, memberships
@@ -521,6 +555,7 @@ impl Accounts {
                 });
             }
             let before = json!({ "status": row.status, "userName": row.user_name });
+            let read = row.version;
             revoke_sessions(conn, &mut row, now)?;
             row.status = Status::Deleted.as_str().into();
             row.disabled_at = Some(now);
@@ -532,7 +567,9 @@ impl Accounts {
             row.purge_after = Some(now + self.deleted_grace);
             row.updated_at = now;
             row.version += 1;
-            agent_store::update(conn, &row, None)?;
+            if !agent_store::update(conn, &row, read, None)? {
+                return Err(moved_on(conn, id)?);
+            }
             let groups = group_store::remove_member_everywhere(conn, id)?;
             let after = json!({
                 "status": row.status,
@@ -550,205 +587,6 @@ impl Accounts {
                     before: Some(before),
                     after: Some(after.clone()),
                     reason,
-                },
-            )?;
-            Ok(())
-        })
-    }
-
-    pub fn create_group(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        source: &str,
-        group: NewGroup<'_>,
-        now: NaiveDateTime,
-    ) -> Result<GroupRow, AccountError> {
-        let NewGroup {
-            display_name,
-            external_id,
-            members,
-        } = group;
-        let display_name = non_empty("displayName", display_name)?;
-        let id = uuid::Uuid::now_v7().to_string();
-        write_tx(conn, |conn| {
-            if group_store::id_by_display_name(conn, &display_name)?.is_some() {
-                return Err(AccountError::Conflict(format!(
-                    "a group named {display_name:?} already exists"
-                )));
-            }
-            let row = GroupRow {
-                id: id.clone(),
-                external_id,
-                display_name: display_name.clone(),
-                source: source.to_owned(),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            };
-            group_store::insert(conn, &row)?;
-            let added = add_resolved(conn, &id, &members, now)?;
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor,
-                    action: "group.create",
-                    target_type: "group",
-                    target_id: &id,
-                    before: None,
-                    after: Some(json!({
-                        "displayName": row.display_name,
-                        "externalId": row.external_id,
-                        "membersAdded": added,
-                    })),
-                    reason: None,
-                },
-            )?;
-            Ok(row)
-        })
-    }
-
-    /// Renames a group and/or changes its members, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    pub fn update_group(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        id: &str,
-        expected_version: Option<i64>,
-        display_name: Option<&str>,
-        external_id: Option<Option<String>>,
-        member_ops: &[MemberOp],
-        now: NaiveDateTime,
-    ) -> Result<GroupRow, AccountError> {
-        write_tx(conn, |conn| {
-            let mut row = group_store::get(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
-            if let Some(v) = expected_version
-                && v != row.version
-            {
-                return Err(AccountError::VersionMismatch {
-                    current: row.version,
-                });
-            }
-            let before_row = row.clone();
-            if let Some(name) = display_name {
-                let name = non_empty("displayName", name)?;
-                if !name.eq_ignore_ascii_case(&row.display_name)
-                    && let Some(other) = group_store::id_by_display_name(conn, &name)?
-                    && other != id
-                {
-                    return Err(AccountError::Conflict(format!(
-                        "a group named {name:?} already exists"
-                    )));
-                }
-                row.display_name = name;
-            }
-            if let Some(ext) = external_id {
-                row.external_id = ext;
-            }
-            let mut added: Vec<String> = Vec::new();
-            let mut removed: Vec<String> = Vec::new();
-            for op in member_ops {
-                match op {
-                    MemberOp::Add(ids) => added.extend(add_resolved(conn, id, ids, now)?),
-                    MemberOp::Remove(ids) => {
-                        removed.extend(group_store::remove_members(conn, id, ids)?)
-                    }
-                    MemberOp::RemoveAll => {
-                        let all: Vec<String> = group_store::members(conn, id)?
-                            .into_iter()
-                            .map(|m| m.id)
-                            .collect();
-                        group_store::remove_all_members(conn, id)?;
-                        removed.extend(all);
-                    }
-                    MemberOp::Replace(ids) => {
-                        let wanted: HashSet<&String> = ids.iter().collect();
-                        let current: Vec<String> = group_store::members(conn, id)?
-                            .into_iter()
-                            .map(|m| m.id)
-                            .collect();
-                        let gone: Vec<String> = current
-                            .iter()
-                            .filter(|m| !wanted.contains(m))
-                            .cloned()
-                            .collect();
-                        removed.extend(group_store::remove_members(conn, id, &gone)?);
-                        added.extend(add_resolved(conn, id, ids, now)?);
-                    }
-                }
-            }
-            if row == before_row && added.is_empty() && removed.is_empty() {
-                return Ok(row);
-            }
-            row.updated_at = now;
-            row.version += 1;
-            group_store::update(conn, &row)?;
-            let mut before = Map::new();
-            let mut after = Map::new();
-            if row.display_name != before_row.display_name {
-                before.insert("displayName".into(), json!(before_row.display_name));
-                after.insert("displayName".into(), json!(row.display_name));
-            }
-            if row.external_id != before_row.external_id {
-                before.insert("externalId".into(), json!(before_row.external_id));
-                after.insert("externalId".into(), json!(row.external_id));
-            }
-            if !added.is_empty() {
-                after.insert("membersAdded".into(), json!(added));
-            }
-            if !removed.is_empty() {
-                after.insert("membersRemoved".into(), json!(removed));
-            }
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor,
-                    action: "group.update",
-                    target_type: "group",
-                    target_id: id,
-                    before: Some(Value::Object(before)),
-                    after: Some(Value::Object(after)),
-                    reason: None,
-                },
-            )?;
-            Ok(row)
-        })
-    }
-
-    pub fn delete_group(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        id: &str,
-        expected_version: Option<i64>,
-        now: NaiveDateTime,
-    ) -> Result<(), AccountError> {
-        write_tx(conn, |conn| {
-            let row = group_store::get(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
-            if let Some(v) = expected_version
-                && v != row.version
-            {
-                return Err(AccountError::VersionMismatch {
-                    current: row.version,
-                });
-            }
-            group_store::delete(conn, id)?;
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor,
-                    action: "group.delete",
-                    target_type: "group",
-                    target_id: id,
-                    before: Some(json!({ "displayName": row.display_name })),
-                    after: None,
-                    reason: None,
                 },
             )?;
             Ok(())
@@ -866,6 +704,15 @@ fn unknown_role(conn: &mut DbConn, role: &str) -> AccountError {
     ))
 }
 
+/// The error for a compare-and-set that found another version: the agent's version now.
+fn moved_on(conn: &mut DbConn, id: &str) -> Result<AccountError, AccountError> {
+    let row = agent_store::get_row(conn, id)?
+        .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+    Ok(AccountError::VersionMismatch {
+        current: row.version,
+    })
+}
+
 fn revoke_sessions(conn: &mut DbConn, row: &mut AgentRow, now: NaiveDateTime) -> QueryResult<()> {
     row.sessions_revoked_at = Some(now);
     diesel::update(
@@ -876,35 +723,6 @@ fn revoke_sessions(conn: &mut DbConn, row: &mut AgentRow, now: NaiveDateTime) ->
     .set(sessions::revoked_at.eq(now))
     .execute(conn)
     .map(drop)
-}
-
-fn add_resolved(
-    conn: &mut DbConn,
-    group_id: &str,
-    ids: &[String],
-    now: NaiveDateTime,
-) -> Result<Vec<String>, AccountError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let kinds = group_store::resolve_members(conn, ids)?;
-    let mut members: Vec<(String, MemberKind)> = Vec::with_capacity(ids.len());
-    for id in ids {
-        if id == group_id {
-            return Err(AccountError::Invalid(
-                "a group cannot be a member of itself".into(),
-            ));
-        }
-        match kinds.get(id) {
-            Some(kind) => members.push((id.clone(), *kind)),
-            None => {
-                return Err(AccountError::Invalid(format!(
-                    "member {id:?} is neither a user nor a group"
-                )));
-            }
-        }
-    }
-    Ok(group_store::add_members(conn, group_id, &members, now)?)
 }
 
 fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {

@@ -200,6 +200,13 @@ pub struct ScimConfig {
     pub max_payload_bytes: usize,
     /// Most operations in one Bulk request.
     pub max_bulk_operations: u32,
+    /// Most values a multi-valued User attribute (`emails`, `phoneNumbers`, `roles`,
+    /// `skillGroups`, `channels`, …) may hold after a create, replace or PATCH. A Group's
+    /// `members` are not counted.
+    pub max_values_per_attribute: usize,
+    /// Most work one PATCH may ask for: each operation counts the comparisons in its value
+    /// filter (`emails[type eq "work" and value co "x"]` counts 2), or 1 without a filter.
+    pub max_patch_terms: usize,
 }
 
 impl Default for ScimConfig {
@@ -209,6 +216,8 @@ impl Default for ScimConfig {
             default_count: 100,
             max_payload_bytes: 1024 * 1024,
             max_bulk_operations: 1000,
+            max_values_per_attribute: 100,
+            max_patch_terms: 1000,
         }
     }
 }
@@ -304,6 +313,11 @@ impl Config {
         if self.scim.max_results == 0 || self.scim.default_count > self.scim.max_results {
             return Err(ConfigError::Invalid(
                 "scim.default_count must be at most scim.max_results (and that above 0)".into(),
+            ));
+        }
+        if self.scim.max_values_per_attribute == 0 || self.scim.max_patch_terms == 0 {
+            return Err(ConfigError::Invalid(
+                "scim.max_values_per_attribute and scim.max_patch_terms must be at least 1".into(),
             ));
         }
         let mut names = std::collections::HashSet::new();
