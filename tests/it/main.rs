@@ -3,11 +3,14 @@
 //! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
 //! (`slapd.rs`).
 
+mod concurrency;
+mod concurrency_nodes;
 mod harness;
 mod ldap_source;
 mod scim_discovery;
 mod scim_errors;
 mod scim_groups;
+mod scim_limits;
 mod scim_quirks;
 mod scim_users;
 mod slapd;
