@@ -441,7 +441,9 @@ impl Accounts {
             row.updated_at = now;
             row.version += 1;
             let values = values_changed.then(|| agent_store::value_rows(id, &profile));
-            if !agent_store::update(conn, &row, before_row.version, values.as_deref())? {
+            // `current` (the profile the input was made from) is the first read: a writer
+            // that got in after it changed the version, and the write finds it.
+            if !agent_store::update(conn, &row, current.version, values.as_deref())? {
                 return Err(moved_on(conn, id)?);
             }
             let after = snapshot::value(&profile, &row);

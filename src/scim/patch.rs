@@ -1116,4 +1116,26 @@ mod tests {
         assert_eq!(d[agent]["maxConcurrentChats"], 6);
         assert_eq!(d[agent]["skillGroups"], json!(["billing", "vip"]));
     }
+
+    #[test]
+    fn lists_may_not_grow_past_the_cap_but_may_shrink() {
+        let ops = |v: Value| {
+            parse_patch_request(&json!({"schemas": [PATCH_OP], "Operations": v})).expect("ops")
+        };
+        let mut doc =
+            json!({"userName": "a", "emails": [{"value": "1"}, {"value": "2"}, {"value": "3"}]});
+        // Stored with three, the cap is two: removing one is fine, adding one is not.
+        let add = ops(json!([{"op": "add", "path": "emails", "value": [{"value": "4"}]}]));
+        let err = apply_patch(ResourceKind::User, &mut doc.clone(), &add, 2).expect_err("grows");
+        assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+        let remove = ops(json!([{"op": "remove", "path": "emails[value eq \"1\"]"}]));
+        apply_patch(ResourceKind::User, &mut doc, &remove, 2).expect("shrinks");
+        assert_eq!(doc["emails"].as_array().map(Vec::len), Some(2));
+        // A list in a value is refused before it is merged.
+        let big = ops(
+            json!([{"op": "add", "value": {"emails": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}}]),
+        );
+        let err = apply_patch(ResourceKind::User, &mut doc, &big, 2).expect_err("too long");
+        assert!(err.detail.contains("at most 2"), "{}", err.detail);
+    }
 }

@@ -353,3 +353,46 @@ both!(concurrent_group_patches_are_all_kept, |b| {
         assert_eq!(g["externalId"], json!(format!("x{round}")));
     }
 });
+
+both!(a_write_from_a_stale_read_is_refused_by_the_store, |b| {
+    // The second line of defence: agent and group updates compare and set on the version
+    // read, so a writer that read before another one committed writes nothing.
+    let s = TestServer::start(b);
+    let c = Client::of(&s);
+    let id = c.create_user("eve");
+    let group = s.create_group("floor", &[]);
+    let gid = group["id"].as_str().expect("id");
+    let mut conn = s.conn();
+    let mut row = rollcall::accounts::agent_row(&mut conn, &id)
+        .expect("read")
+        .expect("row");
+    let stale = row.version;
+    let (st, v) = c.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+        &[],
+    );
+    assert_eq!(st, 200, "{v}");
+    row.title = Some("Stale".into());
+    row.version = stale + 1;
+    let written = rollcall::store::agents::update(&mut conn, &row, stale, None).expect("update");
+    assert!(!written, "a stale version writes nothing");
+    let (_, user) = c.get(&format!("/Users/{id}"));
+    assert_eq!(user["title"], json!("Lead"));
+    let mut grow = rollcall::store::groups::get(&mut conn, gid)
+        .expect("read")
+        .expect("group");
+    let stale = grow.version;
+    let (st, v) = c.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "replace", "path": "displayName", "value": "floor-2"}]),
+        &[],
+    );
+    assert_eq!(st, 200, "{v}");
+    grow.display_name = "stale".into();
+    grow.version = stale + 1;
+    let written = rollcall::store::groups::update(&mut conn, &grow, stale).expect("update");
+    assert!(!written);
+    let (_, g) = c.get(&format!("/Groups/{gid}"));
+    assert_eq!(g["displayName"], json!("floor-2"));
+});
