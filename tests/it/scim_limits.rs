@@ -191,7 +191,7 @@ both!(a_heavy_patch_is_refused_and_none_holds_a_connection, |b| {
     eprintln!("{b:?}: {during} GETs answered while a 1,000-comparison PATCH ran");
     assert_eq!(done.0, 200, "{}", done.1);
     assert!(
-        during >= 3,
+        during >= 10,
         "only {during} GETs were answered while the PATCH ran"
     );
 });
