@@ -258,33 +258,78 @@ both!(
     }
 );
 
-both!(concurrent_puts_each_apply_whole, |b| {
-    let s = TestServer::start(b);
-    let c = Client::of(&s);
-    let id = c.create_user("bob");
+/// Eight PUTs of one user at once, sent to `clients` in turn, each a change: each answers 200
+/// and makes a version of its own, and the user ends as one of them left it (not a mix).
+pub(crate) fn put_round(clients: &[Client], id: &str, user_name: &str, round: usize) {
     let path = format!("/Users/{id}");
-    let (_, before) = c.get(&path);
+    let (_, before) = clients[0].get(&path);
     let n = 8;
     let statuses = race(n, |i| {
         let body = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "bob",
-            "title": format!("t{i}"),
-            "nickName": format!("n{i}"),
+            "userName": user_name,
+            "title": format!("t{round}-{i}"),
+            "nickName": format!("n{round}-{i}"),
             "active": true
         });
-        c.call("PUT", &path, Some(body), &[]).0
+        clients[i % clients.len()]
+            .call("PUT", &path, Some(body), &[])
+            .0
     });
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let (_, after) = c.get(&path);
+    let (_, after) = clients[0].get(&path);
     let title = after["title"].as_str().expect("title");
     assert_eq!(
         after["nickName"].as_str().map(|n| &n[1..]),
         Some(&title[1..]),
         "one PUT's state, not a mix: {after}"
     );
-    // Each PUT changed the user: each one made a version of its own.
     assert_eq!(version_of(&after), version_of(&before) + n as i64);
+}
+
+/// A new group, then at once: each of `users` added by a PATCH of its own, a rename and a
+/// new external id, sent to `clients` in turn. Every change is kept.
+pub(crate) fn group_round(clients: &[Client], users: &[String], round: usize) {
+    let (st, _, group) = clients[0].call(
+        "POST",
+        "/Groups",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": format!("team{round}"),
+        })),
+        &[],
+    );
+    assert_eq!(st, 201, "{group}");
+    let path = format!("/Groups/{}", group["id"].as_str().expect("id"));
+    let statuses = race(users.len() + 2, |i| {
+        let ops = match i {
+            i if i < users.len() => {
+                json!([{"op": "add", "path": "members", "value": [{"value": users[i]}]}])
+            }
+            i if i == users.len() => {
+                json!([{"op": "replace", "path": "displayName", "value": format!("team{round}-renamed")}])
+            }
+            _ => json!([{"op": "replace", "path": "externalId", "value": format!("x{round}")}]),
+        };
+        clients[i % clients.len()].patch(&path, ops, &[])
+    });
+    for (st, v) in &statuses {
+        assert!(*st == 200, "{st}: {v}");
+    }
+    let (_, g) = clients[0].get(&path);
+    let members = g["members"].as_array().map_or(0, Vec::len);
+    assert_eq!(members, users.len(), "{g}");
+    assert_eq!(g["displayName"], json!(format!("team{round}-renamed")));
+    assert_eq!(g["externalId"], json!(format!("x{round}")));
+}
+
+both!(concurrent_puts_each_apply_whole, |b| {
+    let s = TestServer::start(b);
+    let c = Client::of(&s);
+    let id = c.create_user("bob");
+    for round in 0..3 {
+        put_round(std::slice::from_ref(&c), &id, "bob", round);
+    }
 });
 
 both!(if_match_has_exactly_one_winner, |b| {
@@ -329,28 +374,7 @@ both!(concurrent_group_patches_are_all_kept, |b| {
     let c = Client::of(&s);
     let users: Vec<String> = (0..8).map(|i| c.create_user(&format!("u{i}"))).collect();
     for round in 0..3 {
-        let group = s.create_group(&format!("team{round}"), &[]);
-        let path = format!("/Groups/{}", group["id"].as_str().expect("id"));
-        let statuses = race(users.len() + 2, |i| {
-            let ops = match i {
-                i if i < users.len() => {
-                    json!([{"op": "add", "path": "members", "value": [{"value": users[i]}]}])
-                }
-                i if i == users.len() => {
-                    json!([{"op": "replace", "path": "displayName", "value": format!("team{round}-renamed")}])
-                }
-                _ => json!([{"op": "replace", "path": "externalId", "value": format!("x{round}")}]),
-            };
-            c.patch(&path, ops, &[])
-        });
-        for (st, v) in &statuses {
-            assert!(*st == 200, "{st}: {v}");
-        }
-        let (_, g) = c.get(&path);
-        let members = g["members"].as_array().map_or(0, Vec::len);
-        assert_eq!(members, users.len(), "{g}");
-        assert_eq!(g["displayName"], json!(format!("team{round}-renamed")));
-        assert_eq!(g["externalId"], json!(format!("x{round}")));
+        group_round(std::slice::from_ref(&c), &users, round);
     }
 });
 

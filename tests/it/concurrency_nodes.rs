@@ -11,7 +11,9 @@ use rollcall::store::{self, Target};
 use serde_json::json;
 
 use crate::both;
-use crate::concurrency::{ATTRS, Client, attribute_round, disable_round, if_match_round, race};
+use crate::concurrency::{
+    ATTRS, Client, attribute_round, disable_round, group_round, if_match_round, put_round, race,
+};
 use crate::harness::{Backend, TestDb, TestServer, create_token};
 use crate::slapd::BASE_DN;
 
@@ -136,6 +138,15 @@ fn two_serve_processes_on_one_postgres_lose_nothing() {
     for round in 0..5 {
         let (ok, refused) = if_match_round(&clients, &format!("/Users/{id}"), 8, round);
         assert_eq!((ok, refused), (1, 7), "round {round}");
+    }
+    for round in 0..3 {
+        put_round(&clients, &id, "ana", round);
+    }
+    let users: Vec<String> = (0..8)
+        .map(|i| clients[i % 2].create_user(&format!("u{i}")))
+        .collect();
+    for round in 0..3 {
+        group_round(&clients, &users, round);
     }
 }
 
