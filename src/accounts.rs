@@ -7,16 +7,20 @@ use std::collections::HashSet;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
+mod creates;
+mod groups;
 mod snapshot;
 
-use crate::audit::{self, Entry, TextEntry};
-use crate::domain::{Agent, AgentProfile, MemberKind, Status, names};
+pub use creates::PreparedCreates;
+
+use crate::audit::{self, Entry};
+use crate::domain::{Agent, AgentProfile, Status, names};
 use crate::events::Event;
-use crate::store::models::{AgentRow, AgentValueRow, GroupRow};
+use crate::store::models::AgentRow;
 use crate::store::schema::{agents, roles, sessions};
-use crate::store::{DbConn, agents as agent_store, groups as group_store, join_write_tx, write_tx};
+use crate::store::{DbConn, agents as agent_store, groups as group_store, write_tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -61,29 +65,6 @@ pub struct AgentInput {
     pub reason: Option<String>,
     /// On create by a sync source: the digest of what it wrote (see `OwnedAgent::digest`).
     pub source_digest: Option<String>,
-}
-
-/// Creates checked and rendered, ready to be written by [`Accounts::write_creates`]: made
-/// without a connection, so a bulk writer can prepare the next batch on one thread while the
-/// previous one is written on another.
-#[derive(Debug, Default)]
-pub struct PreparedCreates {
-    /// Per input in order: `None`, or the error that keeps it out.
-    outcome: Vec<Option<AccountError>>,
-    ready: Vec<Ready>,
-}
-
-/// One create ready to insert.
-#[derive(Debug)]
-struct Ready {
-    /// Its place among the inputs.
-    index: usize,
-    row: AgentRow,
-    values: Vec<AgentValueRow>,
-    /// The audit entry's `after` (and the event's payload).
-    snapshot: String,
-    reason: Option<String>,
-    digest: Option<String>,
 }
 
 /// A change to a group's members.
@@ -164,140 +145,9 @@ impl Accounts {
         })
     }
 
-    /// Creates many agents at once (a directory's first sync): multi-row statements in one
-    /// transaction, the same rows, audit entries and events as [`Accounts::create_agent`].
-    /// Returns, per input in order, `None` when it was created or the error that kept it out;
-    /// one input's error does not keep the others out.
-    pub fn create_agents(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        source: &str,
-        inputs: Vec<AgentInput>,
-        now: NaiveDateTime,
-    ) -> Result<Vec<Option<AccountError>>, AccountError> {
-        let known = known_roles(conn)?;
-        let mut prepared = self.prepare_creates(&known, actor, source, inputs, now);
-        self.write_creates(conn, actor, &mut prepared, now)
-    }
-
-    /// The part of [`Accounts::create_agents`] that needs no connection: checks each input
-    /// (`known` are the role names, from [`known_roles`]), builds its row and value rows and
-    /// renders its snapshot.
-    pub fn prepare_creates(
-        &self,
-        known: &HashSet<String>,
-        actor: &str,
-        source: &str,
-        inputs: Vec<AgentInput>,
-        now: NaiveDateTime,
-    ) -> PreparedCreates {
-        let mut outcome: Vec<Option<AccountError>> = Vec::with_capacity(inputs.len());
-        let mut ready: Vec<Ready> = Vec::with_capacity(inputs.len());
-        for (i, mut input) in inputs.into_iter().enumerate() {
-            let checked = check_text(&input.profile, None);
-            let profile = match checked.and_then(|()| normalise(std::mem::take(&mut input.profile)))
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    outcome.push(Some(e));
-                    continue;
-                }
-            };
-            let role = profile.role.clone().or_else(|| {
-                let mut named = profile
-                    .roles
-                    .iter()
-                    .filter(|r| r.primary)
-                    .chain(profile.roles.iter().filter(|r| !r.primary));
-                named
-                    .find(|r| known.contains(&r.value))
-                    .map(|r| r.value.clone())
-            });
-            let role = role.unwrap_or_else(|| self.default_role.clone());
-            if !known.contains(&role) {
-                let mut names: Vec<&str> = known.iter().map(String::as_str).collect();
-                names.sort_unstable();
-                outcome.push(Some(AccountError::Invalid(format!(
-                    "unknown role {role:?}; roles: {}",
-                    names.join(", ")
-                ))));
-                continue;
-            }
-            let id = input
-                .id
-                .take()
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            let row = new_row(&profile, &id, role, &input, source, actor, now);
-            let values = agent_store::value_rows(&id, &profile);
-            let snapshot = snapshot::text(&profile, &row);
-            outcome.push(None);
-            ready.push(Ready {
-                index: i,
-                row,
-                values,
-                snapshot,
-                reason: input.reason,
-                digest: input.source_digest,
-            });
-        }
-        PreparedCreates { outcome, ready }
-    }
-
-    /// Writes what [`Accounts::prepare_creates`] made: rows, values and audit entries, inside
-    /// the caller's write transaction when there is one (then an error must end it). An input
-    /// whose user name is taken is left out and reported as a conflict.
-    pub fn write_creates(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        prepared: &mut PreparedCreates,
-        now: NaiveDateTime,
-    ) -> Result<Vec<Option<AccountError>>, AccountError> {
-        let PreparedCreates { outcome, ready } = prepared;
-        let mut outcome = std::mem::take(outcome);
-        // No savepoint: a clash leaves its row out instead of failing the statement, and any
-        // other error ends the caller's transaction too.
-        join_write_tx(conn, |conn| -> Result<(), AccountError> {
-            let rows: Vec<(&AgentRow, Option<&str>)> = ready
-                .iter()
-                .map(|c| (&c.row, c.digest.as_deref()))
-                .collect();
-            let written = agent_store::insert_rows(conn, &rows)?;
-            let mut created: Vec<&Ready> = Vec::with_capacity(ready.len());
-            for (item, ok) in ready.iter().zip(written) {
-                if ok {
-                    created.push(item);
-                } else {
-                    outcome[item.index] = Some(AccountError::Conflict(format!(
-                        "userName {:?} is already taken",
-                        item.row.user_name
-                    )));
-                }
-            }
-            let values: Vec<&AgentValueRow> =
-                created.iter().flat_map(|c| c.values.iter()).collect();
-            agent_store::insert_value_rows(conn, &values)?;
-            let entries: Vec<TextEntry<'_>> = created
-                .iter()
-                .map(|c| TextEntry {
-                    at: now,
-                    actor,
-                    action: "agent.create",
-                    target_type: "agent",
-                    target_id: &c.row.id,
-                    before: None,
-                    after: Some(&c.snapshot),
-                    reason: c.reason.as_deref(),
-                })
-                .collect();
-            audit::append_many(conn, &entries)?;
-            Ok(())
-        })?;
-        Ok(outcome)
-    }
-
     /// Applies `input` to agent `id`. A request that changes nothing writes nothing.
+    /// `expected_version`: the version the caller read (`If-Match`, or a read-modify-write
+    /// done outside the transaction); another one fails with `VersionMismatch`.
     #[allow(clippy::too_many_arguments)]
     pub fn update_agent(
         &self,
@@ -309,11 +159,33 @@ impl Accounts {
         reason: Option<&str>,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
-        let mut profile = normalise(input.profile)?;
+        self.update_agent_with(conn, actor, id, expected_version, reason, now, |_| {
+            Ok(input)
+        })
+    }
+
+    /// Applies the input `make` computes from the agent as it is inside the write
+    /// transaction — current until it commits, as no other writer runs meanwhile. For a
+    /// change that depends on the stored agent (a suspension keeping the profile, a
+    /// directory's managed fields merged into it), so that a change made between a read
+    /// and the write is kept rather than overwritten.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_agent_with<F>(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        reason: Option<&str>,
+        now: NaiveDateTime,
+        make: F,
+    ) -> Result<Agent, AccountError>
+    where
+        F: FnOnce(&Agent) -> Result<AgentInput, AccountError>,
+    {
         write_tx(conn, |conn| {
             let current = agent_store::get(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
-            check_text(&profile, Some(&current.profile))?;
             let mut row = agent_store::get_row(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
             if let Some(v) = expected_version
@@ -323,6 +195,9 @@ impl Accounts {
                     current: row.version,
                 });
             }
+            let mut input = make(&current)?;
+            check_text(&input.profile, Some(&current.profile))?;
+            let mut profile = normalise(std::mem::take(&mut input.profile))?;
             if input.keep_agent_settings {
                 profile.role =
                     Some(role_named_in(conn, &profile)?.unwrap_or_else(|| row.role.clone()));
@@ -423,7 +298,11 @@ impl Accounts {
             row.updated_at = now;
             row.version += 1;
             let values = values_changed.then(|| agent_store::value_rows(id, &profile));
-            agent_store::update(conn, &row, values.as_deref())?;
+            // `current` (the profile the input was made from) is the first read: a writer
+            // that got in after it changed the version, and the write finds it.
+            if !agent_store::update(conn, &row, current.version, values.as_deref())? {
+                return Err(moved_on(conn, id)?);
+            }
             let after = snapshot::value(&profile, &row);
             let (b, a) = snapshot::diff(&before, &after);
             let action = match event {
@@ -465,11 +344,14 @@ impl Accounts {
             let mut row = agent_store::get_row(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
             let before = json!({ "source": row.source, "sourceKey": row.source_key });
+            let read = row.version;
             row.source = source.to_owned();
             row.source_key = Some(source_key.to_owned());
             row.updated_at = now;
             row.version += 1;
-            agent_store::update(conn, &row, None)?;
+            if !agent_store::update(conn, &row, read, None)? {
+                return Err(moved_on(conn, id)?);
+            }
             audit::append(
                 conn,
                 Entry {
@@ -497,16 +379,17 @@ impl Accounts {
         reason: &str,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
-        let current = agent_store::get(conn, id)?
-            .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
-        let mut profile = current.profile;
-        profile.role = Some(current.role);
-        let input = AgentInput {
-            profile,
-            active: Some(active),
-            ..AgentInput::default()
-        };
-        self.update_agent(conn, actor, id, None, input, Some(reason), now)
+        // The profile as it is inside the transaction: a change made since any earlier read
+        // is kept.
+        self.update_agent_with(conn, actor, id, None, Some(reason), now, |current| {
+            let mut profile = current.profile.clone();
+            profile.role = Some(current.role.clone());
+            Ok(AgentInput {
+                profile,
+                active: Some(active),
+                ..AgentInput::default()
+            })
+        })
     }
 
     /// Removes an agent from every reader: status `deleted`, sessions revoked, memberships
@@ -531,6 +414,7 @@ impl Accounts {
                 });
             }
             let before = json!({ "status": row.status, "userName": row.user_name });
+            let read = row.version;
             revoke_sessions(conn, &mut row, now)?;
             row.status = Status::Deleted.as_str().into();
             row.disabled_at = Some(now);
@@ -542,7 +426,9 @@ impl Accounts {
             row.purge_after = Some(now + self.deleted_grace);
             row.updated_at = now;
             row.version += 1;
-            agent_store::update(conn, &row, None)?;
+            if !agent_store::update(conn, &row, read, None)? {
+                return Err(moved_on(conn, id)?);
+            }
             let groups = group_store::remove_member_everywhere(conn, id)?;
             let after = json!({
                 "status": row.status,
@@ -560,239 +446,6 @@ impl Accounts {
                     before: Some(before),
                     after: Some(after.clone()),
                     reason,
-                },
-            )?;
-            Ok(())
-        })
-    }
-
-    pub fn create_group(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        source: &str,
-        group: NewGroup<'_>,
-        now: NaiveDateTime,
-    ) -> Result<GroupRow, AccountError> {
-        let NewGroup {
-            display_name,
-            external_id,
-            members,
-        } = group;
-        names::check_group(
-            Some(display_name),
-            external_id.as_deref(),
-            members.iter().map(String::as_str),
-        )
-        .map_err(|e| AccountError::Invalid(e.to_string()))?;
-        let display_name = non_empty("displayName", display_name)?;
-        let id = uuid::Uuid::now_v7().to_string();
-        write_tx(conn, |conn| {
-            if group_store::id_by_display_name(conn, &display_name)?.is_some() {
-                return Err(AccountError::Conflict(format!(
-                    "a group named {display_name:?} already exists"
-                )));
-            }
-            let row = GroupRow {
-                id: id.clone(),
-                external_id,
-                display_name: display_name.clone(),
-                source: source.to_owned(),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-                display_name_key: Some(names::fold(&display_name)),
-                display_name_clash: String::new(),
-            };
-            group_store::insert(conn, &row).map_err(|e| match e {
-                // Another writer took the name since the check above.
-                DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    AccountError::Conflict(format!("a group named {display_name:?} already exists"))
-                }
-                other => other.into(),
-            })?;
-            let added = add_resolved(conn, &id, &members, now)?;
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor,
-                    action: "group.create",
-                    target_type: "group",
-                    target_id: &id,
-                    before: None,
-                    after: Some(json!({
-                        "displayName": row.display_name,
-                        "externalId": row.external_id,
-                        "membersAdded": added,
-                    })),
-                    reason: None,
-                },
-            )?;
-            Ok(row)
-        })
-    }
-
-    /// Renames a group and/or changes its members, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    pub fn update_group(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        id: &str,
-        expected_version: Option<i64>,
-        display_name: Option<&str>,
-        external_id: Option<Option<String>>,
-        member_ops: &[MemberOp],
-        now: NaiveDateTime,
-    ) -> Result<GroupRow, AccountError> {
-        let member_ids = member_ops.iter().flat_map(|op| match op {
-            MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids.as_slice(),
-            MemberOp::RemoveAll => &[],
-        });
-        names::check_group(None, None, member_ids.map(String::as_str))
-            .map_err(|e| AccountError::Invalid(e.to_string()))?;
-        write_tx(conn, |conn| {
-            let mut row = group_store::get(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
-            // What the group holds already is not checked again (see `check_text`).
-            names::check_group(
-                display_name.filter(|n| n.trim() != row.display_name),
-                external_id
-                    .as_ref()
-                    .and_then(Option::as_deref)
-                    .filter(|e| Some(*e) != row.external_id.as_deref()),
-                [],
-            )
-            .map_err(|e| AccountError::Invalid(e.to_string()))?;
-            if let Some(v) = expected_version
-                && v != row.version
-            {
-                return Err(AccountError::VersionMismatch {
-                    current: row.version,
-                });
-            }
-            let before_row = row.clone();
-            if let Some(name) = display_name {
-                let name = non_empty("displayName", name)?;
-                let key = names::fold(&name);
-                if row.display_name_key.as_deref() != Some(key.as_str()) {
-                    if let Some(other) = group_store::id_by_display_name(conn, &name)?
-                        && other != id
-                    {
-                        return Err(AccountError::Conflict(format!(
-                            "a group named {name:?} already exists"
-                        )));
-                    }
-                    row.display_name_key = Some(key);
-                    row.display_name_clash = String::new();
-                }
-                row.display_name = name;
-            }
-            if let Some(ext) = external_id {
-                row.external_id = ext;
-            }
-            let mut added: Vec<String> = Vec::new();
-            let mut removed: Vec<String> = Vec::new();
-            for op in member_ops {
-                match op {
-                    MemberOp::Add(ids) => added.extend(add_resolved(conn, id, ids, now)?),
-                    MemberOp::Remove(ids) => {
-                        removed.extend(group_store::remove_members(conn, id, ids)?)
-                    }
-                    MemberOp::RemoveAll => {
-                        let all: Vec<String> = group_store::members(conn, id)?
-                            .into_iter()
-                            .map(|m| m.id)
-                            .collect();
-                        group_store::remove_all_members(conn, id)?;
-                        removed.extend(all);
-                    }
-                    MemberOp::Replace(ids) => {
-                        let wanted: HashSet<&String> = ids.iter().collect();
-                        let current: Vec<String> = group_store::members(conn, id)?
-                            .into_iter()
-                            .map(|m| m.id)
-                            .collect();
-                        let gone: Vec<String> = current
-                            .iter()
-                            .filter(|m| !wanted.contains(m))
-                            .cloned()
-                            .collect();
-                        removed.extend(group_store::remove_members(conn, id, &gone)?);
-                        added.extend(add_resolved(conn, id, ids, now)?);
-                    }
-                }
-            }
-            if row == before_row && added.is_empty() && removed.is_empty() {
-                return Ok(row);
-            }
-            row.updated_at = now;
-            row.version += 1;
-            group_store::update(conn, &row)?;
-            let mut before = Map::new();
-            let mut after = Map::new();
-            if row.display_name != before_row.display_name {
-                before.insert("displayName".into(), json!(before_row.display_name));
-                after.insert("displayName".into(), json!(row.display_name));
-            }
-            if row.external_id != before_row.external_id {
-                before.insert("externalId".into(), json!(before_row.external_id));
-                after.insert("externalId".into(), json!(row.external_id));
-            }
-            if !added.is_empty() {
-                after.insert("membersAdded".into(), json!(added));
-            }
-            if !removed.is_empty() {
-                after.insert("membersRemoved".into(), json!(removed));
-            }
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor,
-                    action: "group.update",
-                    target_type: "group",
-                    target_id: id,
-                    before: Some(Value::Object(before)),
-                    after: Some(Value::Object(after)),
-                    reason: None,
-                },
-            )?;
-            Ok(row)
-        })
-    }
-
-    pub fn delete_group(
-        &self,
-        conn: &mut DbConn,
-        actor: &str,
-        id: &str,
-        expected_version: Option<i64>,
-        now: NaiveDateTime,
-    ) -> Result<(), AccountError> {
-        write_tx(conn, |conn| {
-            let row = group_store::get(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("group {id}")))?;
-            if let Some(v) = expected_version
-                && v != row.version
-            {
-                return Err(AccountError::VersionMismatch {
-                    current: row.version,
-                });
-            }
-            group_store::delete(conn, id)?;
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor,
-                    action: "group.delete",
-                    target_type: "group",
-                    target_id: id,
-                    before: Some(json!({ "displayName": row.display_name })),
-                    after: None,
-                    reason: None,
                 },
             )?;
             Ok(())
@@ -910,6 +563,15 @@ fn unknown_role(conn: &mut DbConn, role: &str) -> AccountError {
     ))
 }
 
+/// The error for a compare-and-set that found another version: the agent's version now.
+fn moved_on(conn: &mut DbConn, id: &str) -> Result<AccountError, AccountError> {
+    let row = agent_store::get_row(conn, id)?
+        .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+    Ok(AccountError::VersionMismatch {
+        current: row.version,
+    })
+}
+
 fn revoke_sessions(conn: &mut DbConn, row: &mut AgentRow, now: NaiveDateTime) -> QueryResult<()> {
     row.sessions_revoked_at = Some(now);
     diesel::update(
@@ -920,35 +582,6 @@ fn revoke_sessions(conn: &mut DbConn, row: &mut AgentRow, now: NaiveDateTime) ->
     .set(sessions::revoked_at.eq(now))
     .execute(conn)
     .map(drop)
-}
-
-fn add_resolved(
-    conn: &mut DbConn,
-    group_id: &str,
-    ids: &[String],
-    now: NaiveDateTime,
-) -> Result<Vec<String>, AccountError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let kinds = group_store::resolve_members(conn, ids)?;
-    let mut members: Vec<(String, MemberKind)> = Vec::with_capacity(ids.len());
-    for id in ids {
-        if id == group_id {
-            return Err(AccountError::Invalid(
-                "a group cannot be a member of itself".into(),
-            ));
-        }
-        match kinds.get(id) {
-            Some(kind) => members.push((id.clone(), *kind)),
-            None => {
-                return Err(AccountError::Invalid(format!(
-                    "member {id:?} is neither a user nor a group"
-                )));
-            }
-        }
-    }
-    Ok(group_store::add_members(conn, group_id, &members, now)?)
 }
 
 fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {

@@ -65,7 +65,7 @@ fn digest_parts(prev: &str, at: &str, rest: [&str; 7]) -> String {
 pub fn append(conn: &mut DbConn, entry: Entry<'_>) -> QueryResult<()> {
     if let Pg(_) = conn {
         // Serialise appenders across nodes so the chain stays linear.
-        diesel::sql_query("SELECT pg_advisory_xact_lock(7231001)").execute(conn)?;
+        crate::store::lock_writes(conn)?;
     }
     let prev: Option<String> = audit_log::table
         .order(audit_log::id.desc())
@@ -159,7 +159,7 @@ pub fn append_many(conn: &mut DbConn, entries: &[TextEntry<'_>]) -> QueryResult<
         return Ok(());
     }
     if let Pg(_) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(7231001)").execute(conn)?;
+        crate::store::lock_writes(conn)?;
     }
     let mut prev: String = audit_log::table
         .order(audit_log::id.desc())

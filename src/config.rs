@@ -212,6 +212,13 @@ pub struct ScimConfig {
     /// a random key kept in the database (`server_keys`) is used, the same for every node
     /// on that database.
     pub cursor_key: Option<String>,
+    /// Most values a multi-valued User attribute (`emails`, `phoneNumbers`, `roles`,
+    /// `skillGroups`, `channels`, …) may hold after a create, replace or PATCH. A Group's
+    /// `members` are not counted.
+    pub max_values_per_attribute: usize,
+    /// Most work one PATCH may ask for: each operation counts the comparisons in its value
+    /// filter (`emails[type eq "work" and value co "x"]` counts 2), or 1 without a filter.
+    pub max_patch_terms: usize,
 }
 
 impl Default for ScimConfig {
@@ -222,6 +229,8 @@ impl Default for ScimConfig {
             max_payload_bytes: 1024 * 1024,
             max_bulk_operations: 1000,
             cursor_key: None,
+            max_values_per_attribute: 100,
+            max_patch_terms: 1000,
         }
     }
 }
@@ -332,6 +341,11 @@ impl Config {
         if self.server.max_head_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "server.max_head_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.scim.max_values_per_attribute == 0 || self.scim.max_patch_terms == 0 {
+            return Err(ConfigError::Invalid(
+                "scim.max_values_per_attribute and scim.max_patch_terms must be at least 1".into(),
             ));
         }
         let mut names = std::collections::HashSet::new();

@@ -289,10 +289,15 @@ fn execute(
             groups::do_replace(conn, st, who, id, op.version, need_data()?, &proj)
                 .map(|(v, ver)| done(v, ver, 200))
         }
-        ("PATCH", true, _, Some(id)) => {
-            users::do_patch(conn, st, who, id, op.version, need_data()?)
-                .map(|(v, ver)| done(v, ver, 200))
-        }
+        ("PATCH", true, _, Some(id)) => users::do_patch(
+            &mut users::Conns::Held(conn),
+            st,
+            who,
+            id,
+            op.version,
+            need_data()?,
+        )
+        .map(|(v, ver)| done(v, ver, 200)),
         ("PATCH", _, true, Some(id)) => {
             groups::do_patch(conn, st, who, id, op.version, need_data()?, &proj)
                 .map(|(v, ver)| done(v, ver, 200))

@@ -14,10 +14,11 @@ use super::{AppState, State, with_conn, with_read_conn};
 use crate::accounts::{AccountError, MemberOp, NewGroup};
 use crate::scim::error::ScimError;
 use crate::scim::group::{from_json, to_json};
+use crate::scim::limits;
 use crate::scim::patch::{MemberChange, apply_patch, parse_patch_request, split_member_ops};
 use crate::scim::project::Projection;
 use crate::scim::schema::ResourceKind;
-use crate::store::{DbConn, groups as group_store};
+use crate::store::{DbConn, groups as group_store, write_tx};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/Groups", web::get().to(list))
@@ -131,6 +132,9 @@ pub fn do_replace(
     render(conn, id, proj, &st.base_url)
 }
 
+/// Member changes go to the member rows; the rest of the PATCH is applied to the group as it
+/// is inside the write transaction (a few attributes: no work worth releasing the connection
+/// for), so a concurrent rename or member change is never overwritten.
 pub fn do_patch(
     conn: &mut DbConn,
     st: &AppState,
@@ -142,38 +146,47 @@ pub fn do_patch(
 ) -> Result<(Value, i64), ApiError> {
     let ops = parse_patch_request(body)?;
     let (member_changes, rest) = split_member_ops(ops)?;
+    limits::check_patch(&rest, st.config.scim.max_patch_terms)?;
     let member_ops: Vec<MemberOp> = member_changes.into_iter().map(member_op).collect();
-    let row = group_store::get(conn, id)?
-        .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
-    if let Some(v) = expected
-        && v != row.version
-    {
-        return Err(AccountError::VersionMismatch {
-            current: row.version,
+    write_tx(conn, |conn| -> Result<(), ApiError> {
+        let row = group_store::get(conn, id)?
+            .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
+        if let Some(v) = expected
+            && v != row.version
+        {
+            return Err(AccountError::VersionMismatch {
+                current: row.version,
+            }
+            .into());
         }
-        .into());
-    }
-    let (name, external_id) = if rest.is_empty() {
-        (None, None)
-    } else {
-        let mut doc = to_json(&group_domain(&row), None, &st.base_url);
-        apply_patch(ResourceKind::Group, &mut doc, &rest)?;
-        let g = from_json(&doc)?;
-        (Some(g.display_name), Some(g.external_id))
-    };
-    let now = crate::store::now();
-    st.accounts
-        .update_group(
-            conn,
-            who.actor,
-            id,
-            expected,
-            name.as_deref(),
-            external_id,
-            &member_ops,
-            now,
-        )
-        .map_err(|e| not_found_as_group(e, id))?;
+        let (name, external_id) = if rest.is_empty() {
+            (None, None)
+        } else {
+            let mut doc = to_json(&group_domain(&row), None, &st.base_url);
+            apply_patch(
+                ResourceKind::Group,
+                &mut doc,
+                &rest,
+                st.config.scim.max_values_per_attribute,
+            )?;
+            let g = from_json(&doc)?;
+            (Some(g.display_name), Some(g.external_id))
+        };
+        let now = crate::store::now();
+        st.accounts
+            .update_group(
+                conn,
+                who.actor,
+                id,
+                Some(row.version),
+                name.as_deref(),
+                external_id,
+                &member_ops,
+                now,
+            )
+            .map_err(|e| not_found_as_group(e, id))?;
+        Ok(())
+    })?;
     render(conn, id, proj, &st.base_url)
 }
 

@@ -75,7 +75,7 @@ where
     T: Send + 'static,
 {
     let state = state.clone();
-    web::block(move || {
+    blocking(move || {
         let mut conn = state.pool.get().map_err(|e| {
             tracing::error!(error = %e, "no database connection");
             ApiError::unavailable()
@@ -83,7 +83,15 @@ where
         f(&mut conn)
     })
     .await
-    .map_err(|e| {
+}
+
+/// Runs `f` on the blocking thread pool; `f` takes connections itself, when it needs them.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f).await.map_err(|e| {
         tracing::error!(error = %e, "blocking task failed");
         ApiError::internal()
     })?

@@ -8,15 +8,16 @@ use super::auth::ScimCaller;
 use super::body::json_body;
 use super::error::{ApiError, SCIM_JSON};
 use super::list::{ListParams, etag_version, scim_ok, user_page, with_etag};
-use super::{AppState, State, with_conn, with_read_conn};
+use super::{AppState, State, blocking, with_conn, with_read_conn};
 use crate::accounts::{AccountError, AgentInput};
 use crate::domain::Agent;
 use crate::scim::error::ScimError;
+use crate::scim::limits;
 use crate::scim::patch::{apply_patch, parse_patch_request};
 use crate::scim::project::Projection;
 use crate::scim::schema::ResourceKind;
 use crate::scim::user::{UserBody, from_json, to_json};
-use crate::store::{DbConn, agents as agent_store, groups as group_store};
+use crate::store::{DbConn, Pool, agents as agent_store, groups as group_store};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/Users", web::get().to(list))
@@ -140,11 +141,27 @@ fn respond(status: StatusCode, agent_json: Value, version: i64, proj: &Projectio
 }
 
 fn input_of(body: UserBody) -> Result<AgentInput, ApiError> {
+    input_hashed(body, &mut None)
+}
+
+/// [`input_of`], hashing a password only if it is not the one `hashed` holds the hash of
+/// (a PATCH retried after a concurrent change hashes once).
+fn input_hashed(
+    body: UserBody,
+    hashed: &mut Option<(String, String)>,
+) -> Result<AgentInput, ApiError> {
     let password_hash = match body.password {
-        Some(p) => Some(crate::auth::hash_password(&p).map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })?),
+        Some(p) => match hashed {
+            Some((plain, hash)) if *plain == p => Some(hash.clone()),
+            _ => {
+                let hash = crate::auth::hash_password(&p).map_err(|e| {
+                    tracing::error!(error = %e, "password hashing failed");
+                    ApiError::internal()
+                })?;
+                *hashed = Some((p, hash.clone()));
+                Some(hash)
+            }
+        },
         None => None,
     };
     Ok(AgentInput {
@@ -163,12 +180,19 @@ pub struct Who<'a> {
     pub source: &'a str,
 }
 
+/// Refuses a User document with a multi-valued attribute over the cap.
+fn check_values(st: &AppState, body: &Value) -> Result<(), ApiError> {
+    limits::check_values(body, st.config.scim.max_values_per_attribute, &[])?;
+    Ok(())
+}
+
 pub fn do_create(
     conn: &mut DbConn,
     st: &AppState,
     who: &Who<'_>,
     body: &Value,
 ) -> Result<(Value, i64), ApiError> {
+    check_values(st, body)?;
     let input = input_of(from_json(body)?)?;
     let now = crate::store::now();
     let agent = st
@@ -185,6 +209,7 @@ pub fn do_replace(
     expected: Option<i64>,
     body: &Value,
 ) -> Result<(Value, i64), ApiError> {
+    check_values(st, body)?;
     let input = input_of(from_json(body)?)?;
     let now = crate::store::now();
     let agent = st
@@ -194,9 +219,44 @@ pub fn do_replace(
     Ok((render(conn, &agent, &st.base_url)?, agent.version))
 }
 
-/// Read, patch, write with the version read; retries if another writer got in between.
+/// Where a PATCH takes its database connections from.
+pub enum Conns<'a> {
+    /// One held for the whole request (a Bulk request runs its operations on one).
+    Held(&'a mut DbConn),
+    /// The pool: one to read, released, none while the patched document is computed, one
+    /// to write.
+    Pool(&'a Pool),
+}
+
+impl Conns<'_> {
+    fn with<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        match self {
+            Conns::Held(conn) => f(conn),
+            Conns::Pool(pool) => {
+                let mut conn = pool.get().map_err(|e| {
+                    tracing::error!(error = %e, "no database connection");
+                    ApiError::unavailable()
+                })?;
+                f(&mut conn)
+            }
+        }
+    }
+}
+
+/// Optimistic rounds of a PATCH (read, compute, write if the version is still the one read)
+/// before it computes inside the write transaction, where no other writer can get between.
+const OPTIMISTIC_ROUNDS: usize = 8;
+
+/// Read, patch, write with the version read — the write fails if another writer got in
+/// between, and the PATCH starts again from the new version. No connection is held while
+/// the document is computed. After [`OPTIMISTIC_ROUNDS`] lost races the PATCH is computed
+/// inside the write transaction (its work is bounded by `scim.max_patch_terms` and
+/// `scim.max_values_per_attribute`), so it always ends.
 pub fn do_patch(
-    conn: &mut DbConn,
+    conns: &mut Conns<'_>,
     st: &AppState,
     who: &Who<'_>,
     id: &str,
@@ -204,9 +264,19 @@ pub fn do_patch(
     body: &Value,
 ) -> Result<(Value, i64), ApiError> {
     let ops = parse_patch_request(body)?;
-    for _ in 0..5 {
-        let agent = agent_store::get(conn, id)?
-            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+    limits::check_patch(&ops, st.config.scim.max_patch_terms)?;
+    let max_values = st.config.scim.max_values_per_attribute;
+    let mut hashed: Option<(String, String)> = None;
+    let mut patched = |agent: &Agent| -> Result<AgentInput, ApiError> {
+        let mut doc = to_json(agent, &[], &st.base_url);
+        apply_patch(ResourceKind::User, &mut doc, &ops, max_values)?;
+        input_hashed(from_json(&doc)?, &mut hashed)
+    };
+    for _ in 0..OPTIMISTIC_ROUNDS {
+        let agent = conns.with(|conn| {
+            agent_store::get(conn, id)?
+                .ok_or_else(|| ScimError::not_found(format!("User {id} not found")).into())
+        })?;
         if let Some(v) = expected
             && v != agent.version
         {
@@ -215,20 +285,47 @@ pub fn do_patch(
             }
             .into());
         }
-        let mut doc = to_json(&agent, &[], &st.base_url);
-        apply_patch(ResourceKind::User, &mut doc, &ops)?;
-        let input = input_of(from_json(&doc)?)?;
-        let now = crate::store::now();
-        match st
-            .accounts
-            .update_agent(conn, who.actor, id, Some(agent.version), input, None, now)
-        {
-            Ok(updated) => return Ok((render(conn, &updated, &st.base_url)?, updated.version)),
-            Err(AccountError::VersionMismatch { .. }) if expected.is_none() => continue,
-            Err(e) => return Err(not_found_as_user(e, id)),
+        let input = patched(&agent)?;
+        let written = conns.with(|conn| {
+            let now = crate::store::now();
+            match st.accounts.update_agent(
+                conn,
+                who.actor,
+                id,
+                Some(agent.version),
+                input,
+                None,
+                now,
+            ) {
+                Ok(updated) => Ok(Some((
+                    render(conn, &updated, &st.base_url)?,
+                    updated.version,
+                ))),
+                Err(AccountError::VersionMismatch { .. }) if expected.is_none() => Ok(None),
+                Err(e) => Err(not_found_as_user(e, id)),
+            }
+        })?;
+        if let Some(done) = written {
+            return Ok(done);
         }
     }
-    Err(ScimError::new(409, None, "the user is being changed concurrently; retry").into())
+    conns.with(|conn| {
+        let now = crate::store::now();
+        let mut refused: Option<ApiError> = None;
+        let result =
+            st.accounts
+                .update_agent_with(conn, who.actor, id, expected, None, now, |agent| {
+                    patched(agent).map_err(|e| {
+                        refused = Some(e);
+                        AccountError::Invalid(String::new())
+                    })
+                });
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        let updated = result.map_err(|e| not_found_as_user(e, id))?;
+        Ok((render(conn, &updated, &st.base_url)?, updated.version))
+    })
 }
 
 pub fn do_delete(
@@ -346,11 +443,17 @@ async fn patch(
     let body = json_body(&req, payload, state.config.scim.max_payload_bytes).await?;
     let id = path.into_inner();
     let st = state.clone();
-    let (json, version) = with_conn(&state, move |conn| {
+    let (json, version) = blocking(move || {
         let actor = caller.actor();
-        let expected = expected.expected(|| agent_version(conn, &id))?;
+        let expected = expected.expected(|| {
+            let mut conn = st.pool.get().map_err(|e| {
+                tracing::error!(error = %e, "no database connection");
+                ApiError::internal()
+            })?;
+            agent_version(&mut conn, &id)
+        })?;
         do_patch(
-            conn,
+            &mut Conns::Pool(&st.pool),
             &st,
             &Who {
                 actor: &actor,

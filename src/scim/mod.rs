@@ -4,6 +4,7 @@
 pub mod error;
 pub mod filter;
 pub mod group;
+pub mod limits;
 pub mod patch;
 pub mod project;
 pub mod schema;

@@ -10,6 +10,7 @@ use super::error::ScimError;
 use super::filter::{
     AttrPath, CompValue, CompareOp, Filter, PatchPath, matches_element, parse_attr_path, parse_path,
 };
+use super::limits;
 use super::schema::{AttrDef, AttrType, Mutability, ResourceKind};
 use super::{PATCH_OP, get_ci};
 
@@ -265,15 +266,22 @@ fn member_ids(v: &Value) -> Result<Vec<String>, ScimError> {
 
 /// Applies operations, in order, to a resource document (as rendered by `to_json`).
 /// Either all apply or an error is returned; the caller discards the document on error.
+/// No list in an operation's value, and no multi-valued attribute after an operation, may
+/// hold more than `max_values` values (an attribute stored longer may shrink or stay).
 pub fn apply_patch(
     kind: ResourceKind,
     doc: &mut Value,
     ops: &[PatchOperation],
+    max_values: usize,
 ) -> Result<(), ScimError> {
-    let Value::Object(root) = doc else {
-        return Err(ScimError::internal());
-    };
+    let before = limits::value_counts(doc);
     for op in ops {
+        if let Some(v) = &op.value {
+            limits::check_value_lists(v, max_values)?;
+        }
+        let Value::Object(root) = &mut *doc else {
+            return Err(ScimError::internal());
+        };
         match &op.path {
             Some(path) => apply_at(kind, root, op.op, path, op.value.as_ref(), true)?,
             None => {
@@ -285,6 +293,7 @@ pub fn apply_patch(
                 apply_pathless(kind, root, op.op, None, values)?;
             }
         }
+        limits::check_values(doc, max_values, &before)?;
     }
     Ok(())
 }
@@ -757,10 +766,14 @@ fn filtered(
     let result = (|| {
         match (op, sdef) {
             (OpKind::Remove, None) => {
+                let mut hit = vec![false; list.len()];
+                for &i in &hits {
+                    hit[i] = true;
+                }
                 let mut i = 0;
                 list.retain(|_| {
                     i += 1;
-                    !hits.contains(&(i - 1))
+                    !hit[i - 1]
                 });
             }
             (OpKind::Remove, Some(s)) => {
@@ -849,7 +862,7 @@ mod tests {
         let body = json!({"schemas": [PATCH_OP], "Operations": ops});
         let ops = parse_patch_request(&body)?;
         let mut doc = doc;
-        apply_patch(kind, &mut doc, &ops)?;
+        apply_patch(kind, &mut doc, &ops, 100)?;
         Ok(doc)
     }
 
@@ -1077,7 +1090,7 @@ mod tests {
         );
         assert_eq!(rest.len(), 1);
         let mut doc = json!({"displayName": "Old", "id": "g"});
-        apply_patch(ResourceKind::Group, &mut doc, &rest).expect("applies");
+        apply_patch(ResourceKind::Group, &mut doc, &rest, 100).expect("applies");
         assert_eq!(doc["displayName"], "Team");
         let bad = parse_patch_request(
             &json!({"Operations": [{"op": "add", "path": "members", "value": [{"display": "x"}]}]}),
@@ -1102,5 +1115,27 @@ mod tests {
         .expect("applies");
         assert_eq!(d[agent]["maxConcurrentChats"], 6);
         assert_eq!(d[agent]["skillGroups"], json!(["billing", "vip"]));
+    }
+
+    #[test]
+    fn lists_may_not_grow_past_the_cap_but_may_shrink() {
+        let ops = |v: Value| {
+            parse_patch_request(&json!({"schemas": [PATCH_OP], "Operations": v})).expect("ops")
+        };
+        let mut doc =
+            json!({"userName": "a", "emails": [{"value": "1"}, {"value": "2"}, {"value": "3"}]});
+        // Stored with three, the cap is two: removing one is fine, adding one is not.
+        let add = ops(json!([{"op": "add", "path": "emails", "value": [{"value": "4"}]}]));
+        let err = apply_patch(ResourceKind::User, &mut doc.clone(), &add, 2).expect_err("grows");
+        assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+        let remove = ops(json!([{"op": "remove", "path": "emails[value eq \"1\"]"}]));
+        apply_patch(ResourceKind::User, &mut doc, &remove, 2).expect("shrinks");
+        assert_eq!(doc["emails"].as_array().map(Vec::len), Some(2));
+        // A list in a value is refused before it is merged.
+        let big = ops(
+            json!([{"op": "add", "value": {"emails": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}}]),
+        );
+        let err = apply_patch(ResourceKind::User, &mut doc, &big, 2).expect_err("too long");
+        assert!(err.detail.contains("at most 2"), "{}", err.detail);
     }
 }

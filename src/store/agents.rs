@@ -464,21 +464,32 @@ fn insert_values(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()>
     Ok(())
 }
 
-/// Writes `row` over the stored one; replaces the multi-valued attributes when given.
+/// Writes `row` over the stored one if that one is still at version `read` (compare and
+/// set); replaces the multi-valued attributes when given. `false`: the stored row has another
+/// version (a writer that did not hold the write lock got in between) and nothing was
+/// written.
 pub fn update(
     conn: &mut DbConn,
     row: &AgentRow,
+    read: i64,
     values: Option<&[AgentValueRow]>,
-) -> QueryResult<()> {
-    diesel::update(agents::table.filter(agents::id.eq(&row.id)))
-        .set(row)
-        .execute(conn)?;
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        agents::table
+            .filter(agents::id.eq(&row.id))
+            .filter(agents::version.eq(read)),
+    )
+    .set(row)
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
     if let Some(values) = values {
         diesel::delete(agent_values::table.filter(agent_values::agent_id.eq(&row.id)))
             .execute(conn)?;
         insert_values(conn, values)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Deletes rows whose grace period ended; returns how many.

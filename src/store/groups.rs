@@ -38,11 +38,17 @@ pub fn insert(conn: &mut DbConn, row: &GroupRow) -> QueryResult<()> {
         .map(drop)
 }
 
-pub fn update(conn: &mut DbConn, row: &GroupRow) -> QueryResult<()> {
-    diesel::update(groups::table.filter(groups::id.eq(&row.id)))
-        .set(row)
-        .execute(conn)
-        .map(drop)
+/// Writes `row` over the stored one if that one is still at version `read` (compare and
+/// set); `false` when it is not, and nothing was written.
+pub fn update(conn: &mut DbConn, row: &GroupRow, read: i64) -> QueryResult<bool> {
+    diesel::update(
+        groups::table
+            .filter(groups::id.eq(&row.id))
+            .filter(groups::version.eq(read)),
+    )
+    .set(row)
+    .execute(conn)
+    .map(|n| n > 0)
 }
 
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<()> {

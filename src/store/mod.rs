@@ -257,8 +257,25 @@ where
     write_tx(conn, f)
 }
 
-/// Runs `f` in a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
-/// so concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
+/// The PostgreSQL advisory lock every write transaction takes first (and the audit chain's):
+/// writers queue on it across processes and nodes, as SQLite's writers queue on
+/// `BEGIN IMMEDIATE`.
+pub const WRITE_LOCK: i64 = 7_231_001;
+
+/// Takes [`WRITE_LOCK`] for the rest of the current PostgreSQL transaction (re-entrant);
+/// nothing on SQLite, whose write transactions hold the database's one write lock.
+pub fn lock_writes(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")).execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in a write transaction, one at a time across every Rollcall process on the
+/// database: SQLite takes the write lock up front (`BEGIN IMMEDIATE`), PostgreSQL the
+/// [`WRITE_LOCK`] advisory lock as the transaction's first statement. Everything `f` reads
+/// is therefore current until it commits, and a read-modify-write inside it is atomic.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -270,7 +287,10 @@ where
     }
     let DbConn::Sqlite(inner) = conn else {
         IN_WRITE_TX.with(|c| c.set(true));
-        let result = conn.transaction(f);
+        let result = conn.transaction(|conn| {
+            lock_writes(conn)?;
+            f(conn)
+        });
         IN_WRITE_TX.with(|c| c.set(false));
         return result;
     };

@@ -968,15 +968,16 @@ fn apply_one(
             reason,
             ..
         } => {
-            // The plan holds only the fields the source manages; the rest stays as stored.
-            let current = agent_store::get(conn, agent_id)?
-                .ok_or_else(|| AccountError::NotFound(format!("agent {agent_id}")))?;
-            let input = AgentInput {
-                profile: plan::with_managed(current.profile, (**profile).clone()),
-                ..AgentInput::default()
-            };
+            // The plan holds only the fields the source manages; the rest stays as it is
+            // inside the write transaction (an admin's or an IdP's change made since the plan
+            // read the agent is kept).
             accounts
-                .update_agent(conn, actor, agent_id, None, input, Some(reason), now)
+                .update_agent_with(conn, actor, agent_id, None, Some(reason), now, |current| {
+                    Ok(AgentInput {
+                        profile: plan::with_managed(current.profile.clone(), (**profile).clone()),
+                        ..AgentInput::default()
+                    })
+                })
                 .map(|_| ())
         }
         Change::Disable {

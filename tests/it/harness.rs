@@ -85,7 +85,7 @@ impl TestDb {
 
 /// A running Rollcall on a loopback port, stopped on drop.
 pub struct TestServer {
-    _db: TestDb,
+    _db: Option<TestDb>,
     pub base: String,
     pub token: String,
     pub pool: Pool,
@@ -101,12 +101,20 @@ impl TestServer {
     pub fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let db = TestDb::new(backend);
         let mut config = db.config();
+        tweak(&mut config);
+        let pool = rollcall::server::open_store(&config).expect("open store");
+        let mut server = Self::serve(config, pool, "idp");
+        server._db = Some(db);
+        server
+    }
+
+    /// A server on a database that is already open (`pool`, `config.database`), e.g. one a
+    /// sync environment uses too; its SCIM token is named `token_name`.
+    pub fn serve(mut config: Config, pool: Pool, token_name: &str) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.server.listen = addr.to_string();
-        tweak(&mut config);
-        let pool = rollcall::server::open_store(&config).expect("open store");
-        let token = create_token(&pool, "idp", "scim");
+        let token = create_token(&pool, token_name, "scim");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let server_pool = pool.clone();
@@ -128,7 +136,7 @@ impl TestServer {
         ready_rx.recv().expect("server thread");
         let base = format!("http://{addr}");
         let server = TestServer {
-            _db: db,
+            _db: None,
             base,
             token,
             pool,

@@ -4,6 +4,8 @@
 //! (`slapd.rs`).
 
 mod binary_log;
+mod concurrency;
+mod concurrency_nodes;
 mod filter_cost;
 mod harness;
 mod ldap_source;
@@ -13,6 +15,7 @@ mod scim_discovery;
 mod scim_errors;
 mod scim_groups;
 mod scim_hardening;
+mod scim_limits;
 mod scim_quirks;
 mod scim_users;
 mod slapd;
