@@ -374,3 +374,16 @@ pub fn exchange(stream: &mut std::net::TcpStream, request: &[u8]) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Waits until `done` holds, for at most `limit`: a deadline for something broken, not a
+/// measurement (the scripts under `scripts/` time things).
+pub fn wait_until(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -14,8 +14,8 @@ use rollcall::store::schema::{agents, sync_runs};
 
 use crate::both;
 use crate::harness::{Backend, TestDb, free_port};
-use crate::slapd::{ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd};
-use crate::sync_ldap::{ORG, group, person};
+use crate::slapd::{BASE_DN, Slapd};
+use crate::sync_ldap::{ORG, group, person, source_toml};
 
 /// People in the test directory: more than two apply chunks (500 changes each).
 const PEOPLE: usize = 1_200;
@@ -64,27 +64,9 @@ impl Site {
         std::fs::write(
             &config,
             format!(
-                r#"[database]
-url = "{db}"
-[log]
-level = "info"
-[[sources]]
-name = "corp"
-kind = "ldap"
-schedule = "{schedule}"
-[sources.ldap]
-url = "{url}"
-bind_dn = "{ADMIN_DN}"
-bind_password = "{ADMIN_PASSWORD}"
-base_dn = "ou=people,{BASE_DN}"
-group_base_dn = "ou=groups,{BASE_DN}"
-timeout_secs = 10
-[[sources.rules]]
-group = "leads"
-role = "team_lead"
-"#,
-                db = db.url,
-                url = slapd.url(),
+                "[database]\nurl = \"{}\"\n[log]\nlevel = \"info\"\n{}",
+                db.url,
+                source_toml(slapd, schedule)
             ),
         )
         .expect("write config");
@@ -104,6 +86,35 @@ role = "team_lead"
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// `n` runs of `rollcall sync corp` started at once, their stderr piped.
+    fn syncs(&self, n: usize) -> Vec<Child> {
+        (0..n)
+            .map(|_| {
+                self.command(&["sync", "corp"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect()
+    }
+
+    /// `rollcall serve` on `listen`; with `pause`, returned once it has paused there.
+    fn serve(&self, listen: &str, pause: Option<&str>) -> Child {
+        let mut cmd = self.command(&["serve"]);
+        cmd.env("ROLLCALL_SERVER_LISTEN", listen)
+            .stdout(Stdio::null());
+        match pause {
+            Some(point) => {
+                cmd.env("ROLLCALL_PAUSE_AT", point).stderr(Stdio::piped());
+                let mut child = cmd.spawn().expect("spawn");
+                wait_paused(&mut child, point);
+                child
+            }
+            None => cmd.stderr(Stdio::null()).spawn().expect("spawn"),
+        }
     }
 
     fn sync(&self) -> Output {
@@ -282,15 +293,7 @@ both!(
         let site = Site::new(b, &slapd, "0 0 * * * *");
         // One run holds the source (paused while reading); five more are told so at once.
         let holder = site.paused(&["sync", "corp"], "sync.reading");
-        let others: Vec<Child> = (0..5)
-            .map(|_| {
-                site.command(&["sync", "corp"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("spawn")
-            })
-            .collect();
+        let others = site.syncs(5);
         for child in others {
             let out = child.wait_with_output().expect("wait");
             assert_eq!(out.status.code(), Some(75), "busy is exit status 75");
@@ -303,15 +306,7 @@ both!(
         }
         kill(holder);
         // Six at once, for real: each either runs or is told so; runs never overlap.
-        let racers: Vec<Child> = (0..6)
-            .map(|_| {
-                site.command(&["sync", "corp"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("spawn")
-            })
-            .collect();
+        let racers = site.syncs(6);
         let codes: Vec<Option<i32>> = racers
             .into_iter()
             .map(|c| c.wait_with_output().expect("wait").status.code())
@@ -353,30 +348,9 @@ both!(
         let site = Site::new(b, &slapd, "*/2 * * * * *");
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let serve = |pause: Option<&str>| -> Child {
-            match pause {
-                Some(point) => {
-                    let mut cmd = site.command(&["serve"]);
-                    cmd.env("ROLLCALL_SERVER_LISTEN", &listen)
-                        .env("ROLLCALL_PAUSE_AT", point)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::piped());
-                    let mut child = cmd.spawn().expect("spawn");
-                    wait_paused(&mut child, point);
-                    child
-                }
-                None => site
-                    .command(&["serve"])
-                    .env("ROLLCALL_SERVER_LISTEN", &listen)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("spawn"),
-            }
-        };
-        kill(serve(Some("sync.applied_chunk")));
+        kill(site.serve(&listen, Some("sync.applied_chunk")));
         let started = Instant::now();
-        let mut again = serve(None);
+        let mut again = site.serve(&listen, None);
         wait_until("a scheduled run completes after the restart", || {
             site.runs().iter().any(|r| r.1 == "ok")
         });
@@ -405,23 +379,7 @@ fn the_leader_of_three_nodes_killed_mid_run_hands_over() {
     let slapd = big_directory();
     let expected = reference(Backend::Postgres, &slapd);
     let site = Site::new(Backend::Postgres, &slapd, "*/2 * * * * *");
-    let node = |pause: Option<&str>| -> Child {
-        let mut cmd = site.command(&["serve"]);
-        cmd.env(
-            "ROLLCALL_SERVER_LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .stdout(Stdio::null());
-        match pause {
-            Some(point) => {
-                cmd.env("ROLLCALL_PAUSE_AT", point).stderr(Stdio::piped());
-                let mut child = cmd.spawn().expect("spawn");
-                wait_paused(&mut child, point);
-                child
-            }
-            None => cmd.stderr(Stdio::null()).spawn().expect("spawn"),
-        }
-    };
+    let node = |pause: Option<&str>| site.serve(&format!("127.0.0.1:{}", free_port()), pause);
     // The first node is the leader (nobody else is there yet); it stops in the middle of
     // writing the first run. Two more nodes join, then the leader dies.
     let leader = node(Some("sync.applied_chunk"));
@@ -458,12 +416,8 @@ fn kill_quietly(child: &mut Child) {
 
 /// Waits until `done` holds, for at most 60 s (a deadline for a broken hand-over, not a
 /// measurement).
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    crate::harness::wait_until(what, Duration::from_secs(60), done);
 }
 
 both!(the_run_record_knows_one_running_run_per_source, |b| {

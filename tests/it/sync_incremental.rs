@@ -241,12 +241,8 @@ timeout_secs = 3
 
 /// Waits until `done` holds, for at most 30 s (a deadline for a broken watch, not a
 /// measurement: `scripts/bench-ldap` times the watch).
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    crate::harness::wait_until(what, Duration::from_secs(30), done);
 }
 
 both!(watch_applies_changes_as_they_happen, |b| {

@@ -22,14 +22,7 @@ fn dn(uid: &str) -> String {
     format!("uid={uid},ou=people,{BASE_DN}")
 }
 
-/// Waits until `done` holds, for at most `limit` (a deadline for a broken watch).
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::harness::wait_until as wait_for;
 
 /// What the watch logs, as text.
 #[derive(Clone, Default)]
