@@ -1,0 +1,206 @@
+//! From a source's snapshot to a plan: what each person should look like as an agent
+//! (attribute mapping and group rules), diffed against the agents that source owns. Pure:
+//! the caller loads the agents and applies the plan.
+//!
+//! `mapping` turns a person into an agent's managed fields, `digest` fingerprints them,
+//! `planner` diffs people against agents (linking, creates, updates), `lifecycle` decides
+//! disabling, enabling and the leavers.
+
+mod digest;
+mod lifecycle;
+mod mapping;
+mod planner;
+#[cfg(test)]
+mod tests;
+
+pub use mapping::{desired_profile, with_managed};
+pub use planner::{Fetch, Planner};
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDateTime};
+use serde::Serialize;
+
+use crate::domain::{AgentProfile, OwnedAgent, SourcedAgent};
+
+/// A group → role / skill-group rule. Rules are tried in order: the first matching rule
+/// with a role gives the role; every matching rule adds its skill groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// A group DN (or its `cn`), compared case-insensitively.
+    pub group: String,
+    pub role: Option<String>,
+    pub skill_groups: Vec<String>,
+}
+
+/// How a source's people become agents.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub rules: Vec<Rule>,
+    pub default_role: String,
+    /// Link an existing agent not owned by any sync source, by these keys in order.
+    pub link_by: Vec<LinkKey>,
+    pub leaver: LeaverPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKey {
+    EmployeeNumber,
+    Email,
+}
+
+/// What happens to an agent whose person left the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaverPolicy {
+    Disable,
+    /// Disable at once, delete once disabled for this long.
+    Delete {
+        after: Duration,
+    },
+}
+
+/// One planned change, with the reason the audit log will show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    Create {
+        /// Chosen when planning, so that others can name this agent as their manager.
+        id: String,
+        key: String,
+        user_name: String,
+        /// `None` once applied by a run that applies as it reads (it lets go of what it
+        /// wrote).
+        #[serde(skip)]
+        profile: Option<Box<AgentProfile>>,
+        reason: String,
+        /// What the source writes, recorded with the agent (see `OwnedAgent::digest`).
+        #[serde(skip)]
+        digest: String,
+    },
+    Link {
+        agent_id: String,
+        key: String,
+        user_name: String,
+        by: LinkKey,
+        reason: String,
+    },
+    Update {
+        agent_id: String,
+        user_name: String,
+        fields: Vec<String>,
+        /// The fields the source manages (the rest of the profile is left empty: the apply
+        /// keeps the stored values, see [`with_managed`]).
+        #[serde(skip)]
+        profile: Box<AgentProfile>,
+        reason: String,
+    },
+    Disable {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
+    Enable {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
+    Delete {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
+}
+
+impl Change {
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::Create { .. } => "create",
+            Change::Link { .. } => "link",
+            Change::Update { .. } => "update",
+            Change::Disable { .. } => "disable",
+            Change::Enable { .. } => "enable",
+            Change::Delete { .. } => "delete",
+        }
+    }
+
+    pub fn user_name(&self) -> &str {
+        match self {
+            Change::Create { user_name, .. }
+            | Change::Link { user_name, .. }
+            | Change::Update { user_name, .. }
+            | Change::Disable { user_name, .. }
+            | Change::Enable { user_name, .. }
+            | Change::Delete { user_name, .. } => user_name,
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            Change::Create { reason, .. }
+            | Change::Link { reason, .. }
+            | Change::Update { reason, .. }
+            | Change::Disable { reason, .. }
+            | Change::Enable { reason, .. }
+            | Change::Delete { reason, .. } => reason,
+        }
+    }
+
+    /// Whether the change takes an agent away (what the guard counts).
+    pub fn is_removal(&self) -> bool {
+        matches!(self, Change::Disable { .. } | Change::Delete { .. })
+    }
+}
+
+/// The plan of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// People whose agent already matches.
+    pub unchanged: usize,
+    /// Live (not deleted) agents the source owned before the run.
+    pub owned: usize,
+    /// Of those, active ones.
+    pub owned_active: usize,
+    /// Records in the snapshot.
+    pub records: usize,
+    /// Owned agents found to match whose record of what the source wrote is missing or
+    /// stale: written with the plan (no change to the agent, no audit entry), so the next
+    /// run can skip comparing them.
+    #[serde(skip)]
+    pub stamps: Vec<Stamp>,
+}
+
+/// That an agent, at `version`, holds what the source describes with `digest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub agent_id: String,
+    pub digest: String,
+    pub version: i64,
+}
+
+impl Plan {
+    pub fn count(&self, action: &str) -> usize {
+        self.changes.iter().filter(|c| c.action() == action).count()
+    }
+
+    pub fn removals(&self) -> usize {
+        self.changes.iter().filter(|c| c.is_removal()).count()
+    }
+}
+
+/// Everything the planner needs besides the snapshot.
+pub struct Inputs<'a> {
+    /// `ldap:corp`: the `source` value of agents this source owns, and the prefix of the
+    /// reasons it writes (so a later run knows which suspensions are its own).
+    pub source: &'a str,
+    pub mapping: &'a Mapping,
+    /// Live agents owned by the source.
+    pub owned: Vec<OwnedAgent>,
+    /// Live agents owned by no sync source, which `link_by` may claim.
+    pub linkable: Vec<SourcedAgent>,
+    /// Keys of managers named by the records but not among them (lower-cased DN → key):
+    /// an incremental run reads only the people who changed, not their managers.
+    pub manager_keys: HashMap<String, String>,
+    pub now: NaiveDateTime,
+}

@@ -1,0 +1,415 @@
+//! The planner proper: which agent each person is (owned, linked or new), the creates and
+//! updates a person needs, the field-by-field comparisons at the end, then the leavers.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+
+use super::digest::digest;
+use super::lifecycle::{leaver, lifecycle};
+use super::mapping::{Ruled, changed_fields, managed_profile, rules_for};
+use super::{Change, Inputs, LinkKey, Mapping, Plan, Stamp};
+use crate::domain::{OwnedAgent, SourcedAgent, Status};
+use crate::fast_hash::{FastMap, FastSet, map_with_capacity};
+use crate::sources::SourceRecord;
+
+/// Which agent a person is (indices into the planner's owned and linkable agents).
+enum Target {
+    Owned(usize),
+    Linked(LinkKey, usize),
+    New(String),
+    /// Disabled at the source and without an agent.
+    Skip,
+}
+/// Loads the full agents of the given ids (owned by the source being planned) for the
+/// people who need comparing field by field.
+pub type Fetch<'f, E> = dyn FnMut(&[String]) -> Result<Vec<SourcedAgent>, E> + 'f;
+
+/// People compared field by field per load of their agents.
+const FETCH_CHUNK: usize = 500;
+
+/// Plans a run record by record, as a source delivers them: each person is compared with
+/// their agent as soon as they arrive, and what a change needs moves into it, so a full
+/// read is planned while it is still being read and no snapshot is held. A person whose
+/// manager has not been seen yet waits for the end of the read (the manager may come later).
+///
+/// An owned agent whose recorded digest (see [`OwnedAgent::digest`]) matches the person's
+/// needs no closer look; the others are compared field by field at the end, against their
+/// agents as loaded then.
+pub struct Planner<'a> {
+    source: &'a str,
+    mapping: &'a Mapping,
+    now: NaiveDateTime,
+    owned: Vec<OwnedAgent>,
+    linkable: Vec<SourcedAgent>,
+    manager_keys: HashMap<String, String>,
+    /// Owned agents by key (index into `owned`).
+    by_key: FastMap<String, usize>,
+    by_employee: FastMap<String, usize>,
+    by_email: FastMap<String, usize>,
+    /// Linkable agents already claimed by someone in this run.
+    claimed: FastSet<usize>,
+    /// Owned agents the source still has.
+    seen: Vec<bool>,
+    /// Lower-cased DN → the id of that person's agent (existing or chosen now).
+    id_by_dn: FastMap<String, String>,
+    /// The rules' outcome per distinct set of groups.
+    ruled: FastMap<Vec<String>, Ruled>,
+    /// People waiting for their manager to be known.
+    waiting: Vec<(SourceRecord, Target)>,
+    /// People whose owned agent (index) needs comparing field by field, with their
+    /// manager's id and digest.
+    closer: Vec<(SourceRecord, usize, Option<String>, String)>,
+    plan: Plan,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(inputs: Inputs<'a>) -> Planner<'a> {
+        let Inputs {
+            source,
+            mapping,
+            owned,
+            linkable,
+            manager_keys,
+            now,
+        } = inputs;
+        let mut by_key = map_with_capacity(owned.len());
+        by_key.extend(
+            owned
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| o.key.clone().map(|k| (k, i))),
+        );
+        let mut by_employee = FastMap::default();
+        let mut by_email = FastMap::default();
+        for (i, a) in linkable.iter().enumerate() {
+            if let Some(n) = &a.employee_number {
+                by_employee.entry(n.to_ascii_lowercase()).or_insert(i);
+            }
+            if let Some(e) = a.emails.primary() {
+                by_email.entry(e.to_ascii_lowercase()).or_insert(i);
+            }
+        }
+        let plan = Plan {
+            owned: owned.len(),
+            owned_active: owned.iter().filter(|o| o.status == Status::Active).count(),
+            ..Plan::default()
+        };
+        Planner {
+            source,
+            mapping,
+            now,
+            seen: vec![false; owned.len()],
+            owned,
+            linkable,
+            manager_keys,
+            by_key,
+            by_employee,
+            by_email,
+            claimed: FastSet::default(),
+            // Everyone the source still has is named here once: room for as many as it
+            // owns saves growing the map step by step.
+            id_by_dn: map_with_capacity(plan.owned),
+            ruled: FastMap::default(),
+            waiting: Vec::new(),
+            closer: Vec::new(),
+            plan,
+        }
+    }
+
+    /// Live agents the source owns (what the guard's shares count).
+    pub fn owned(&self) -> usize {
+        self.owned.len()
+    }
+
+    /// Whether this is a source's first run: it owns no agents and has none to link.
+    pub fn is_first(&self) -> bool {
+        self.owned.is_empty() && self.linkable.is_empty()
+    }
+
+    /// The changes planned so far.
+    pub fn changes(&self) -> &[Change] {
+        &self.plan.changes
+    }
+
+    /// The changes in `range` of those planned so far, to take the profiles of creates
+    /// applied while reading (see `sync::execute_first`).
+    pub fn changes_mut(&mut self, range: std::ops::Range<usize>) -> &mut [Change] {
+        &mut self.plan.changes[range]
+    }
+
+    pub fn push_all(&mut self, records: Vec<SourceRecord>) {
+        for r in records {
+            self.push(r);
+        }
+    }
+
+    /// Plans one person.
+    pub fn push(&mut self, r: SourceRecord) {
+        self.plan.records += 1;
+        let target = self.target(&r);
+        let id = match &target {
+            Target::Owned(i) => Some(self.owned[*i].id.clone()),
+            Target::Linked(_, i) => Some(self.linkable[*i].id.clone()),
+            Target::New(id) => Some(id.clone()),
+            Target::Skip => None,
+        };
+        if let Some(id) = id {
+            self.id_by_dn.insert(r.dn.to_ascii_lowercase(), id);
+        }
+        match &r.manager_dn {
+            Some(dn) if !self.id_by_dn.contains_key(ascii_lower(dn).as_ref()) => {
+                self.waiting.push((r, target));
+            }
+            _ => self.person(r, &target),
+        }
+    }
+
+    /// Plans the people still waiting for a manager, compares those who need it with their
+    /// agents (`fetch` loads them by id), then plans the leavers: on a full run every owned
+    /// agent the source no longer has, otherwise the keys in `gone`.
+    pub fn finish<E>(
+        mut self,
+        gone: &HashSet<String>,
+        full: bool,
+        fetch: &mut Fetch<'_, E>,
+    ) -> Result<Plan, E> {
+        for (r, target) in std::mem::take(&mut self.waiting) {
+            self.person(r, &target);
+        }
+        let mut closer = std::mem::take(&mut self.closer).into_iter();
+        loop {
+            let batch: Vec<_> = closer.by_ref().take(FETCH_CHUNK).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let ids: Vec<String> = batch
+                .iter()
+                .map(|(_, i, _, _)| self.owned[*i].id.clone())
+                .collect();
+            let mut agents: HashMap<String, SourcedAgent> = fetch(&ids)?
+                .into_iter()
+                .map(|a| (a.id.clone(), a))
+                .collect();
+            for (r, i, manager, digest) in batch {
+                let Some(current) = agents.remove(&self.owned[i].id) else {
+                    // Gone since the run started: nothing to compare with.
+                    continue;
+                };
+                let touched = self.compare(r, &current, None, manager);
+                if !touched {
+                    self.plan.stamps.push(Stamp {
+                        agent_id: current.id,
+                        digest,
+                        version: current.version,
+                    });
+                }
+            }
+        }
+        let Planner {
+            source,
+            mapping,
+            now,
+            owned,
+            seen,
+            mut plan,
+            ..
+        } = self;
+        for (o, seen) in owned.iter().zip(seen) {
+            let Some(key) = o.key.as_deref() else {
+                continue;
+            };
+            let left = if full { !seen } else { gone.contains(key) };
+            if left {
+                leaver(&mut plan, source, mapping, now, o);
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Which agent `r` is: owned, linked, or new (with its id chosen now, so that a manager
+    /// created in this run is referenced in this run too).
+    fn target(&mut self, r: &SourceRecord) -> Target {
+        if let Some(&i) = self.by_key.get(r.key.as_str()) {
+            self.seen[i] = true;
+            return Target::Owned(i);
+        }
+        let linked = self.mapping.link_by.iter().find_map(|k| {
+            let found = match k {
+                LinkKey::EmployeeNumber => r
+                    .employee_number
+                    .as_ref()
+                    .and_then(|n| self.by_employee.get(&n.to_ascii_lowercase())),
+                LinkKey::Email => r
+                    .email
+                    .as_ref()
+                    .and_then(|e| self.by_email.get(&e.to_ascii_lowercase())),
+            };
+            found
+                .filter(|i| !self.claimed.contains(*i))
+                .map(|i| (*k, *i))
+        });
+        match linked {
+            Some((by, i)) => {
+                self.claimed.insert(i);
+                Target::Linked(by, i)
+            }
+            None if r.disabled => Target::Skip,
+            None => Target::New(uuid::Uuid::now_v7().to_string()),
+        }
+    }
+
+    /// Managers are named by DN: the DN's person → their agent's id.
+    fn manager_of(&self, r: &SourceRecord) -> Option<String> {
+        let dn = ascii_lower(r.manager_dn.as_deref()?);
+        if let Some(id) = self.id_by_dn.get(dn.as_ref()) {
+            return Some(id.clone());
+        }
+        let key = self.manager_keys.get(dn.as_ref())?;
+        self.by_key
+            .get(key.as_str())
+            .map(|&i| self.owned[i].id.clone())
+    }
+
+    /// The changes one person needs, once their manager is known.
+    fn person(&mut self, r: SourceRecord, target: &Target) {
+        let source = self.source;
+        let manager = self.manager_of(&r);
+        match target {
+            Target::Skip => {
+                // Never had an account and is disabled: nothing to do.
+                self.plan.unchanged += 1;
+            }
+            Target::New(id) => {
+                let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
+                let digest = digest(&r, manager.as_deref(), rules);
+                let (role, skills, _) = rules.clone();
+                let key = r.key.clone();
+                let user_name = r.user_name.clone();
+                let profile = managed_profile(r, manager, role, skills);
+                self.plan.changes.push(Change::Create {
+                    id: id.clone(),
+                    key,
+                    user_name,
+                    profile: Some(Box::new(profile)),
+                    reason: format!("{source}: joined the directory"),
+                    digest,
+                });
+            }
+            Target::Linked(by, i) => {
+                let current = self.linkable[*i].clone();
+                self.compare(r, &current, Some(*by), manager);
+            }
+            Target::Owned(i) => {
+                let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
+                let digest = digest(&r, manager.as_deref(), rules);
+                let o = &self.owned[*i];
+                if o.digest.as_deref() != Some(digest.as_str()) {
+                    self.closer.push((r, *i, manager, digest));
+                    return;
+                }
+                // The agent holds what the source last wrote and the person is unchanged:
+                // only the lifecycle can differ.
+                let change = match lifecycle(source, r.disabled, o.status, &o.disabled_reason) {
+                    Some(false) => Change::Disable {
+                        agent_id: o.id.clone(),
+                        user_name: r.user_name,
+                        reason: format!("{source}: disabled in the directory"),
+                    },
+                    Some(true) => Change::Enable {
+                        agent_id: o.id.clone(),
+                        user_name: r.user_name,
+                        reason: format!("{source}: enabled in the directory again"),
+                    },
+                    None => {
+                        self.plan.unchanged += 1;
+                        return;
+                    }
+                };
+                self.plan.changes.push(change);
+            }
+        }
+    }
+
+    /// Compares a person with their agent field by field and plans what differs (a link
+    /// first, when the agent is being linked). Returns whether anything was planned.
+    fn compare(
+        &mut self,
+        r: SourceRecord,
+        current: &SourcedAgent,
+        linked: Option<LinkKey>,
+        manager: Option<String>,
+    ) -> bool {
+        let source = self.source;
+        let tag = |what: &str| format!("{source}: {what}");
+        let mut changes = Vec::new();
+        if let Some(by) = linked {
+            changes.push(Change::Link {
+                agent_id: current.id.clone(),
+                key: r.key.clone(),
+                user_name: current.user_name.clone(),
+                by,
+                reason: tag(match by {
+                    LinkKey::EmployeeNumber => "linked by employee number",
+                    LinkKey::Email => "linked by email",
+                }),
+            });
+        }
+        let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
+        let fields = changed_fields(current, &r, manager.as_deref(), rules);
+        let lifecycle = lifecycle(source, r.disabled, current.status, &current.disabled_reason);
+        let mut touched = linked.is_some() || lifecycle.is_some();
+        let user_name = if touched || !fields.is_empty() {
+            r.user_name.clone()
+        } else {
+            String::new()
+        };
+        let agent_id = current.id.clone();
+        if !fields.is_empty() {
+            let (role, skills, role_group) = rules.clone();
+            let reason = if fields.iter().any(|f| f == "role") {
+                match &role_group {
+                    Some(g) => tag(&format!("moved to group {g}")),
+                    None => tag("no longer in a group with a role rule"),
+                }
+            } else {
+                tag(&format!("changed in the directory: {}", fields.join(", ")))
+            };
+            changes.push(Change::Update {
+                agent_id: agent_id.clone(),
+                user_name: user_name.clone(),
+                fields,
+                profile: Box::new(managed_profile(r, manager, role, skills)),
+                reason,
+            });
+            touched = true;
+        }
+        match lifecycle {
+            Some(false) => changes.push(Change::Disable {
+                agent_id,
+                user_name,
+                reason: tag("disabled in the directory"),
+            }),
+            Some(true) => changes.push(Change::Enable {
+                agent_id,
+                user_name,
+                reason: tag("enabled in the directory again"),
+            }),
+            None => {}
+        }
+        if !touched {
+            self.plan.unchanged += 1;
+        }
+        self.plan.changes.extend(changes);
+        touched
+    }
+}
+
+/// `s` with ASCII letters lower-cased, copied only when it has capitals.
+fn ascii_lower(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
