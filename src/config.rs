@@ -7,6 +7,15 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod overrides;
+mod sections;
+mod sources;
+
+pub use sections::{
+    AccountsConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
+};
+pub use sources::{LeaverConfig, RuleConfig, SourceConfig, SourceKind};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -30,259 +39,6 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
 }
 
-/// One `[[sources]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// Short name: letters, digits, `-` and `_` (`corp-ldap`).
-    pub name: String,
-    pub kind: SourceKind,
-    /// When to run: a cron expression with seconds (`0 */15 * * * *`).
-    pub schedule: String,
-    /// With this set, `schedule` runs are incremental (only entries changed since the last
-    /// run, by `modifyTimestamp`) and this cron expression runs the full reads that also
-    /// catch people removed from the directory.
-    pub full_schedule: Option<String>,
-    /// Incremental runs ask for changes since the previous run's start minus this many
-    /// seconds, so a clock difference with the directory server loses nothing.
-    #[serde(default = "ten_minutes")]
-    pub incremental_overlap_secs: u64,
-    /// Keep a persistent content-sync search open (RFC 4533 refreshAndPersist) so changes
-    /// in the directory are applied within seconds; the schedules still run.
-    #[serde(default)]
-    pub watch: bool,
-    /// Set to false to keep the source configured without running it.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// `disable` (default) or `delete` agents whose person left the source.
-    #[serde(default)]
-    pub leaver: LeaverConfig,
-    /// With `leaver = "delete"`: days an agent stays disabled before it is deleted.
-    #[serde(default = "thirty")]
-    pub delete_after_days: u32,
-    /// Claim existing agents owned by no sync source by these keys, in order.
-    #[serde(default)]
-    pub link_by: Vec<crate::sync::plan::LinkKey>,
-    /// Role for people no rule gives one (default: `accounts.default_role`).
-    pub default_role: Option<String>,
-    #[serde(default)]
-    pub guard: crate::sync::guard::GuardConfig,
-    /// Group → role / skill-group rules, in order.
-    #[serde(default)]
-    pub rules: Vec<RuleConfig>,
-    /// `[sources.ldap]`: where and how to read the directory (kind = "ldap").
-    pub ldap: Option<crate::sources::ldap::LdapSettings>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn thirty() -> u32 {
-    30
-}
-
-fn ten_minutes() -> u64 {
-    600
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    Ldap,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum LeaverConfig {
-    #[default]
-    Disable,
-    Delete,
-}
-
-/// `[[sources.rules]]`: people in `group` get `role` (the first matching rule with a role
-/// wins) and `skill_groups` (every matching rule adds its own).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    /// A group DN or its `cn`, compared case-insensitively.
-    pub group: String,
-    pub role: Option<String>,
-    #[serde(default)]
-    pub skill_groups: Vec<String>,
-}
-
-impl SourceConfig {
-    /// The `source` recorded on the agents it owns.
-    pub fn tag(&self) -> String {
-        match self.kind {
-            SourceKind::Ldap => format!("ldap:{}", self.name),
-        }
-    }
-
-    pub fn cron(&self) -> Result<cron::Schedule, ConfigError> {
-        parse_cron(&self.name, "schedule", &self.schedule)
-    }
-
-    /// The schedule of full runs, when incremental runs are configured.
-    pub fn full_cron(&self) -> Result<Option<cron::Schedule>, ConfigError> {
-        self.full_schedule
-            .as_deref()
-            .map(|s| parse_cron(&self.name, "full_schedule", s))
-            .transpose()
-    }
-}
-
-fn parse_cron(source: &str, key: &str, text: &str) -> Result<cron::Schedule, ConfigError> {
-    text.parse::<cron::Schedule>().map_err(|e| {
-        ConfigError::Invalid(format!(
-            "sources.{source}.{key} {text:?}: {e} (use seconds first: \"0 */15 * * * *\")"
-        ))
-    })
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Address the HTTP listener binds.
-    pub listen: String,
-    /// Base URL clients use to reach Rollcall (for `meta.location`); derived from `listen`
-    /// when unset.
-    pub public_url: Option<String>,
-    /// HTTP worker threads; defaults to the number of CPUs.
-    pub workers: Option<usize>,
-    /// Seconds a client has to send a request's whole body; a body that stalls or never
-    /// ends is answered with 408 and the connection closed.
-    pub body_timeout_secs: u64,
-    /// Largest request head (request line and headers) answered normally, in bytes; a
-    /// larger one gets 431.
-    pub max_head_bytes: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8080".into(),
-            public_url: None,
-            workers: None,
-            body_timeout_secs: 20,
-            max_head_bytes: 32 * 1024,
-        }
-    }
-}
-
-impl ServerConfig {
-    pub fn base_url(&self) -> String {
-        match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.listen),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
-    /// `sqlite://PATH` (embedded default) or `postgres://…`.
-    pub url: String,
-    pub pool_size: u32,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        DatabaseConfig {
-            url: "sqlite://rollcall.db".into(),
-            pool_size: 8,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ScimConfig {
-    /// Largest page a list or search returns (`count` is capped to it).
-    pub max_results: u32,
-    /// Page size when the client gives no `count`.
-    pub default_count: u32,
-    /// Largest request body accepted, in bytes (advertised as `bulk.maxPayloadSize`).
-    pub max_payload_bytes: usize,
-    /// Most operations in one Bulk request.
-    pub max_bulk_operations: u32,
-    /// The key list cursors are signed with (at least 32 characters; any text). When unset,
-    /// a random key kept in the database (`server_keys`) is used, the same for every node
-    /// on that database.
-    pub cursor_key: Option<String>,
-    /// Most values a multi-valued User attribute (`emails`, `phoneNumbers`, `roles`,
-    /// `skillGroups`, `channels`, …) may hold after a create, replace or PATCH. A Group's
-    /// `members` are not counted.
-    pub max_values_per_attribute: usize,
-    /// Most work one PATCH may ask for: each operation counts the comparisons in its value
-    /// filter (`emails[type eq "work" and value co "x"]` counts 2), or 1 without a filter.
-    pub max_patch_terms: usize,
-}
-
-impl Default for ScimConfig {
-    fn default() -> Self {
-        ScimConfig {
-            max_results: 1000,
-            default_count: 100,
-            max_payload_bytes: 1024 * 1024,
-            max_bulk_operations: 1000,
-            cursor_key: None,
-            max_values_per_attribute: 100,
-            max_patch_terms: 1000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AccountsConfig {
-    /// Role given to agents whose source names none.
-    pub default_role: String,
-    /// Days a deleted agent's row is kept before it is purged.
-    pub deleted_grace_days: u32,
-    /// How often the purge runs, in seconds.
-    pub purge_interval_secs: u64,
-}
-
-impl Default for AccountsConfig {
-    fn default() -> Self {
-        AccountsConfig {
-            default_role: "agent".into(),
-            deleted_grace_days: 30,
-            purge_interval_secs: 3600,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// A `tracing` filter such as `info` or `rollcall=debug,actix_web=info`.
-    pub level: String,
-    /// `text` or `json`.
-    pub format: LogFormat,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info".into(),
-            format: LogFormat::Text,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-const SECTIONS: &[&str] = &["server", "database", "scim", "accounts", "log"];
-
 impl Config {
     /// Loads `path` (if given) and the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -305,9 +61,9 @@ impl Config {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(format!("config file: {e}")))?;
         for (name, value) in env {
-            apply_env(&mut root, &name, &value)?;
+            overrides::apply_env(&mut root, &name, &value)?;
         }
-        resolve_files(&mut root, "")?;
+        overrides::resolve_files(&mut root, "")?;
         let config: Config = toml::Value::Table(root)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
@@ -407,78 +163,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// `ROLLCALL_DATABASE_URL=…` → `[database] url = "…"`. Values that parse as TOML
-/// numbers or booleans keep that type.
-fn apply_env(root: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
-    let Some(rest) = name.strip_prefix("ROLLCALL_") else {
-        return Ok(());
-    };
-    let rest = rest.to_ascii_lowercase();
-    let Some(section) = SECTIONS.iter().find(|s| {
-        rest.strip_prefix(**s)
-            .is_some_and(|k| k.starts_with('_') && k.len() > 1)
-    }) else {
-        return Ok(());
-    };
-    let key = &rest[section.len() + 1..];
-    let parsed = format!("v = {value}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .filter(|v| v.is_integer() || v.is_bool() || v.is_float())
-        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
-    let table = root
-        .entry(section.to_string())
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    match table {
-        toml::Value::Table(t) => {
-            t.insert(key.to_owned(), parsed);
-            Ok(())
-        }
-        _ => Err(ConfigError::Invalid(format!(
-            "{section} must be a table (set by {name})"
-        ))),
-    }
-}
-
-/// Replaces every `x_file = "PATH"` with `x = "<contents of PATH, trimmed>"`.
-fn resolve_files(table: &mut toml::Table, prefix: &str) -> Result<(), ConfigError> {
-    let keys: Vec<String> = table.keys().cloned().collect();
-    for key in keys {
-        let full = format!("{prefix}{key}");
-        if let Some(toml::Value::Table(inner)) = table.get_mut(&key) {
-            resolve_files(inner, &format!("{full}."))?;
-            continue;
-        }
-        if let Some(toml::Value::Array(items)) = table.get_mut(&key) {
-            for (i, item) in items.iter_mut().enumerate() {
-                if let toml::Value::Table(inner) = item {
-                    resolve_files(inner, &format!("{full}[{i}]."))?;
-                }
-            }
-            continue;
-        }
-        let Some(base) = key.strip_suffix("_file") else {
-            continue;
-        };
-        let Some(toml::Value::String(path)) = table.remove(&key) else {
-            return Err(ConfigError::Invalid(format!("{full} must be a file path")));
-        };
-        if table.contains_key(base) {
-            return Err(ConfigError::Invalid(format!(
-                "{prefix}{base} and {full} are both set"
-            )));
-        }
-        let contents = std::fs::read_to_string(&path)
-            .map_err(|e| ConfigError::Invalid(format!("{full}: cannot read {path}: {e}")))?;
-        table.insert(
-            base.to_owned(),
-            toml::Value::String(contents.trim().to_owned()),
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,144 @@
+//! The fixed sections of the configuration (`[server]`, `[database]`, `[scim]`,
+//! `[accounts]`, `[log]`) and their defaults.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP listener binds.
+    pub listen: String,
+    /// Base URL clients use to reach Rollcall (for `meta.location`); derived from `listen`
+    /// when unset.
+    pub public_url: Option<String>,
+    /// HTTP worker threads; defaults to the number of CPUs.
+    pub workers: Option<usize>,
+    /// Seconds a client has to send a request's whole body; a body that stalls or never
+    /// ends is answered with 408 and the connection closed.
+    pub body_timeout_secs: u64,
+    /// Largest request head (request line and headers) answered normally, in bytes; a
+    /// larger one gets 431.
+    pub max_head_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            workers: None,
+            body_timeout_secs: 20,
+            max_head_bytes: 32 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (embedded default) or `postgres://…`.
+    pub url: String,
+    pub pool_size: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://rollcall.db".into(),
+            pool_size: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScimConfig {
+    /// Largest page a list or search returns (`count` is capped to it).
+    pub max_results: u32,
+    /// Page size when the client gives no `count`.
+    pub default_count: u32,
+    /// Largest request body accepted, in bytes (advertised as `bulk.maxPayloadSize`).
+    pub max_payload_bytes: usize,
+    /// Most operations in one Bulk request.
+    pub max_bulk_operations: u32,
+    /// The key list cursors are signed with (at least 32 characters; any text). When unset,
+    /// a random key kept in the database (`server_keys`) is used, the same for every node
+    /// on that database.
+    pub cursor_key: Option<String>,
+    /// Most values a multi-valued User attribute (`emails`, `phoneNumbers`, `roles`,
+    /// `skillGroups`, `channels`, …) may hold after a create, replace or PATCH. A Group's
+    /// `members` are not counted.
+    pub max_values_per_attribute: usize,
+    /// Most work one PATCH may ask for: each operation counts the comparisons in its value
+    /// filter (`emails[type eq "work" and value co "x"]` counts 2), or 1 without a filter.
+    pub max_patch_terms: usize,
+}
+
+impl Default for ScimConfig {
+    fn default() -> Self {
+        ScimConfig {
+            max_results: 1000,
+            default_count: 100,
+            max_payload_bytes: 1024 * 1024,
+            max_bulk_operations: 1000,
+            cursor_key: None,
+            max_values_per_attribute: 100,
+            max_patch_terms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Role given to agents whose source names none.
+    pub default_role: String,
+    /// Days a deleted agent's row is kept before it is purged.
+    pub deleted_grace_days: u32,
+    /// How often the purge runs, in seconds.
+    pub purge_interval_secs: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            default_role: "agent".into(),
+            deleted_grace_days: 30,
+            purge_interval_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `rollcall=debug,actix_web=info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,384 @@
+//! The agent queries a sync run makes: the agents a source owns (full, narrow or as the
+//! source sees them), their counts, and the record of what the source last wrote.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::{EMAILS, PHONES, SKILL_GROUPS, to_agent};
+use crate::domain::{Agent, MultiValue, OwnedAgent, SourcedAgent, Status, SyncedValues};
+use crate::store::models::{AgentRow, AgentValueRow};
+use crate::store::schema::{agent_values, agents};
+use crate::store::{Db, DbConn};
+
+/// What a sync run sees of a list kept inline in the row (`emails_inline`, `phones_inline`)
+/// before its value rows, if any, are read.
+fn inline_list(inline: bool, value: Option<String>) -> SyncedValues {
+    match value {
+        Some(v) if inline => SyncedValues::Work(v),
+        _ => SyncedValues::Empty,
+    }
+}
+
+/// Live agents whose `source` is `source` (or, with `others`, owned by no source matching
+/// any of the given prefixes), with their source keys. Two queries whatever the count.
+pub fn by_source(
+    conn: &mut DbConn,
+    source: SourceFilter<'_>,
+) -> QueryResult<Vec<(Agent, Option<String>)>> {
+    use crate::store::query::LiveAgent;
+    let mut rows_q = agents::table.filter(LiveAgent).into_boxed::<Db>();
+    let mut values_q = agent_values::table
+        .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .into_boxed::<Db>();
+    rows_q = rows_q.filter(owned_by(source));
+    values_q = values_q.filter(owned_by(source));
+    let rows: Vec<AgentRow> = rows_q.select(AgentRow::as_select()).load(conn)?;
+    let values: Vec<AgentValueRow> = values_q
+        .order((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::position,
+        ))
+        .select(AgentValueRow::as_select())
+        .load(conn)?;
+    let mut by_agent: HashMap<String, Vec<AgentValueRow>> = HashMap::new();
+    for v in values {
+        by_agent.entry(v.agent_id.clone()).or_default().push(v);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let key = row.source_key.clone();
+            let values = by_agent.remove(&row.id).unwrap_or_default();
+            (to_agent(row, values), key)
+        })
+        .collect())
+}
+
+/// How many live agents `source` owns, and how many of them are active.
+pub fn count_by_source(conn: &mut DbConn, source: &str) -> QueryResult<(usize, usize)> {
+    use crate::store::query::LiveAgent;
+    let live: i64 = agents::table
+        .filter(LiveAgent)
+        .filter(agents::source.eq(source))
+        .count()
+        .get_result(conn)?;
+    let active: i64 = agents::table
+        .filter(agents::source.eq(source))
+        .filter(agents::status.eq(Status::Active.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok((
+        usize::try_from(live).unwrap_or(0),
+        usize::try_from(active).unwrap_or(0),
+    ))
+}
+
+/// What a sync run compares with its source: the live agents [`by_source`] would return, as
+/// [`SourcedAgent`]s (only the columns and values a source manages, read as a stream: no
+/// full rows held on the way).
+pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
+    // One snapshot for the agents and their values: a read transaction (on PostgreSQL at
+    // REPEATABLE READ, where each statement would otherwise see its own).
+    use diesel::connection::TransactionManager;
+    let nested = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+        .is_some();
+    conn.transaction(|conn| {
+        if !nested && let DbConn::Pg(_) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(conn)?;
+        }
+        sourced_by_in(conn, source)
+    })
+}
+
+fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
+    use crate::store::query::LiveAgent;
+    use diesel::connection::DefaultLoadingMode;
+    let mut rows_q = agents::table.filter(LiveAgent).into_boxed::<Db>();
+    let mut count_q = agents::table.filter(LiveAgent).into_boxed::<Db>();
+    let mut values_q = agent_values::table
+        .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
+        .filter(agents::status.ne(Status::Deleted.as_str()))
+        .filter(agent_values::attr.eq_any([EMAILS, PHONES, SKILL_GROUPS]))
+        .into_boxed::<Db>();
+    rows_q = rows_q.filter(owned_by(source));
+    count_q = count_q.filter(owned_by(source));
+    values_q = values_q.filter(owned_by(source));
+    let count: i64 = count_q.count().get_result(conn)?;
+    let mut out: Vec<SourcedAgent> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    type Columns = (
+        String,
+        Option<String>,
+        i64,
+        String,
+        Option<chrono::NaiveDateTime>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        bool,
+        bool,
+    );
+    // Both queries list agents in the same order, so values are matched to their agent
+    // by walking the two lists side by side.
+    let rows = rows_q
+        .order((agents::source, agents::source_key, agents::id))
+        .select((
+            agents::id,
+            agents::source_key,
+            agents::version,
+            agents::status,
+            agents::disabled_at,
+            agents::disabled_reason,
+            agents::role,
+            agents::user_name,
+            agents::given_name,
+            agents::family_name,
+            agents::display_name,
+            agents::nickname,
+            agents::title,
+            agents::employee_number,
+            agents::department,
+            agents::manager_id,
+            agents::email,
+            agents::phone,
+            agents::emails_inline,
+            agents::phones_inline,
+        ))
+        .load_iter::<Columns, DefaultLoadingMode>(conn)?;
+    for row in rows {
+        let (
+            id,
+            key,
+            version,
+            status,
+            disabled_at,
+            disabled_reason,
+            role,
+            user_name,
+            given_name,
+            family_name,
+            display_name,
+            nickname,
+            title,
+            employee_number,
+            department,
+            manager_id,
+            email,
+            phone,
+            emails_inline,
+            phones_inline,
+        ) = row?;
+        out.push(SourcedAgent {
+            id,
+            key,
+            version,
+            status: Status::parse(&status).unwrap_or(Status::Suspended),
+            disabled_at,
+            disabled_reason,
+            role,
+            user_name,
+            given_name,
+            family_name,
+            display_name,
+            nickname,
+            title,
+            employee_number,
+            department,
+            manager_id,
+            emails: inline_list(emails_inline, email),
+            phones: inline_list(phones_inline, phone),
+            skill_groups: Vec::new(),
+        });
+    }
+    let values = values_q
+        .select((
+            agent_values::agent_id,
+            agent_values::attr,
+            agent_values::value,
+            agent_values::kind,
+            agent_values::is_primary,
+            agent_values::display,
+        ))
+        .order((
+            agents::source,
+            agents::source_key,
+            agents::id,
+            agent_values::attr,
+            agent_values::position,
+        ))
+        .load_iter::<(String, String, String, Option<String>, bool, Option<String>), DefaultLoadingMode>(
+            conn,
+        )?;
+    // One agent's values at a time (the rows come grouped by agent).
+    type Pending = (String, Vec<MultiValue>, Vec<MultiValue>, Vec<String>);
+    let mut current: Option<Pending> = None;
+    // Where the walk through `out` is.
+    let mut at = 0;
+    let mut flush = |out: &mut Vec<SourcedAgent>, done: Option<Pending>| {
+        let Some((id, emails, phones, skills)) = done else {
+            return;
+        };
+        let Some(found) = out[at..].iter().position(|a| a.id == id) else {
+            // Not among the rows (read in the same transaction, so this does not happen).
+            return;
+        };
+        at += found;
+        let agent = &mut out[at];
+        // Rows make the whole list; an inline list has none.
+        if !emails.is_empty() {
+            agent.emails = SyncedValues::of(emails);
+        }
+        if !phones.is_empty() {
+            agent.phones = SyncedValues::of(phones);
+        }
+        agent.skill_groups = skills;
+    };
+    for v in values {
+        let (agent_id, attr, value, kind, primary, display) = v?;
+        if current.as_ref().is_none_or(|c| c.0 != agent_id) {
+            flush(&mut out, current.take());
+            current = Some((agent_id, Vec::new(), Vec::new(), Vec::new()));
+        }
+        let Some((_, emails, phones, skills)) = current.as_mut() else {
+            continue;
+        };
+        let mv = || MultiValue {
+            value,
+            kind,
+            primary,
+            display,
+        };
+        match attr.as_str() {
+            EMAILS => emails.push(mv()),
+            PHONES => phones.push(mv()),
+            SKILL_GROUPS => skills.push(mv().value),
+            _ => {}
+        }
+    }
+    flush(&mut out, current.take());
+    Ok(out)
+}
+
+/// The condition on `agents` that `filter` stands for, usable in any query that has the
+/// `agents` table in its FROM clause.
+fn owned_by<'a, QS: 'a>(
+    filter: SourceFilter<'a>,
+) -> Box<dyn BoxableExpression<QS, Db, SqlType = diesel::sql_types::Bool> + 'a>
+where
+    agents::source: SelectableExpression<QS>,
+    agents::id: SelectableExpression<QS>,
+    diesel::dsl::AssumeNotNull<agents::source_key>: SelectableExpression<QS>,
+{
+    match filter {
+        SourceFilter::Is(s) => Box::new(agents::source.eq(s.to_owned())),
+        SourceFilter::NotLike(prefixes) => {
+            let mut cond: Box<dyn BoxableExpression<QS, Db, SqlType = _> + 'a> =
+                Box::new(agents::source.is_not_null());
+            for p in prefixes {
+                cond = Box::new(cond.and(agents::source.not_like(format!("{p}%"))));
+            }
+            cond
+        }
+        SourceFilter::Keys(s, keys) => Box::new(
+            agents::source
+                .eq(s.to_owned())
+                .and(agents::source_key.assume_not_null().eq_any(keys.to_vec())),
+        ),
+        SourceFilter::Ids(s, ids) => Box::new(
+            agents::source
+                .eq(s.to_owned())
+                .and(agents::id.eq_any(ids.to_vec())),
+        ),
+    }
+}
+
+/// The live agents `source` selects, as a full run first needs them (see [`OwnedAgent`]):
+/// one narrow query, no values.
+pub fn owned_agents(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<OwnedAgent>> {
+    use crate::store::query::LiveAgent;
+    use diesel::connection::DefaultLoadingMode;
+    type Columns = (
+        String,
+        Option<String>,
+        i64,
+        String,
+        Option<chrono::NaiveDateTime>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows = agents::table
+        .filter(LiveAgent)
+        .filter(owned_by(source))
+        .select((
+            agents::id,
+            agents::source_key,
+            agents::version,
+            agents::status,
+            agents::disabled_at,
+            agents::disabled_reason,
+            agents::user_name,
+            agents::sync_digest,
+            agents::sync_version,
+        ))
+        .load_iter::<Columns, DefaultLoadingMode>(conn)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, key, version, status, disabled_at, disabled_reason, user_name, digest, at) = row?;
+        out.push(OwnedAgent {
+            id,
+            key,
+            version,
+            status: Status::parse(&status).unwrap_or(Status::Suspended),
+            disabled_at,
+            disabled_reason,
+            user_name,
+            digest: digest.filter(|_| at == Some(version)),
+        });
+    }
+    Ok(out)
+}
+
+/// Records that the owning source wrote or confirmed `digest` for each agent, at the version
+/// it has now; an agent changed since (another version) keeps its old record.
+pub fn stamp(conn: &mut DbConn, stamps: &[(&str, &str, i64)]) -> QueryResult<()> {
+    for (id, digest, version) in stamps {
+        diesel::update(agents::table)
+            .filter(agents::id.eq(id))
+            .filter(agents::version.eq(version))
+            .set((
+                agents::sync_digest.eq(digest),
+                agents::sync_version.eq(version),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Which agents [`by_source`] loads.
+#[derive(Debug, Clone, Copy)]
+pub enum SourceFilter<'a> {
+    Is(&'a str),
+    NotLike(&'a [&'a str]),
+    /// Owned by this source, with one of these keys (at most a few hundred: one `IN` list).
+    Keys(&'a str, &'a [String]),
+    /// Owned by this source, with one of these ids (at most a few hundred).
+    Ids(&'a str, &'a [String]),
+}
