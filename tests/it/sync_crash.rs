@@ -484,3 +484,62 @@ both!(the_run_record_knows_one_running_run_per_source, |b| {
         "a dry run judges no real run"
     );
 });
+
+both!(the_scheduler_says_at_once_why_a_run_waits, |b| {
+    let slapd = big_directory();
+    let site = Site::new(b, &slapd, "* * * * * *");
+    // A `rollcall sync` holds the source (paused while reading) when the schedule fires. Not
+    // a first run: that one holds SQLite's write lock while it reads, and `serve` writes at
+    // start-up.
+    assert_ok(&site.sync());
+    let holder = site.paused(&["sync", "corp"], "sync.reading");
+    let mut serve = site
+        .command(&["serve"])
+        .env(
+            "ROLLCALL_SERVER_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = serve.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut said = Vec::new();
+    let warning = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("waits for the run in progress") => break line,
+            Ok(line) => said.push(line),
+            Err(_) => panic!("no warning within 30 s:\n{}", said.join("\n")),
+        }
+    };
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("a run of corp is already in progress (run 2, started")
+            && warning.contains(" by pid "),
+        "{warning}"
+    );
+    // Once the holder is gone, the waiting run goes ahead and says so.
+    kill(holder);
+    // A warning once, not one per try (it tries every 2 s).
+    let mut repeats = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("scheduled full run started after waiting") => break,
+            Ok(line) if line.contains("waits for the run in progress") => repeats += 1,
+            Ok(_) => {}
+            Err(_) => panic!("the waiting run did not start"),
+        }
+    }
+    assert_eq!(repeats, 0);
+    kill_quietly(&mut serve);
+});
