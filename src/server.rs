@@ -21,6 +21,10 @@ pub fn open_store(config: &Config) -> anyhow::Result<Pool> {
         tracing::info!(migration = %m, "applied migration");
     }
     crate::accounts::ensure_builtin_roles(&mut conn, crate::store::now())?;
+    // The key every node signs cursors with, made now rather than at the daemon's first
+    // start: a `rollcall sync` run first (a first run holds SQLite's write lock while it
+    // reads) would otherwise leave a `serve` started meanwhile waiting to write it.
+    crate::store::keys::get_or_create(&mut conn, "cursor", crate::store::now())?;
     Ok(pool)
 }
 

@@ -488,10 +488,9 @@ both!(the_run_record_knows_one_running_run_per_source, |b| {
 both!(the_scheduler_says_at_once_why_a_run_waits, |b| {
     let slapd = big_directory();
     let site = Site::new(b, &slapd, "* * * * * *");
-    // A `rollcall sync` holds the source (paused while reading) when the schedule fires. Not
-    // a first run: that one holds SQLite's write lock while it reads, and `serve` writes at
-    // start-up.
-    assert_ok(&site.sync());
+    // A `rollcall sync` holds the source (paused while reading) when the schedule fires. It
+    // is a first run, which holds SQLite's write lock while it reads: `serve` must start
+    // beside it all the same.
     let holder = site.paused(&["sync", "corp"], "sync.reading");
     let mut serve = site
         .command(&["serve"])
@@ -522,7 +521,7 @@ both!(the_scheduler_says_at_once_why_a_run_waits, |b| {
     };
     assert!(warning.contains("WARN"), "{warning}");
     assert!(
-        warning.contains("a run of corp is already in progress (run 2, started")
+        warning.contains("a run of corp is already in progress (run 1, started")
             && warning.contains(" by pid "),
         "{warning}"
     );
