@@ -6,9 +6,6 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The points a sync run passes, in order (docs/reliability.md).
-pub const SYNC_POINTS: &[&str] = &["sync.reading", "sync.applied_chunk", "sync.committed"];
-
 struct Target {
     name: String,
     nth: usize,

@@ -89,10 +89,7 @@ pub fn with_values(conn: &mut DbConn, rows: Vec<AgentRow>) -> QueryResult<Vec<Ag
         ))
         .select(AgentValueRow::as_select())
         .load(conn)?;
-    let mut by_agent: HashMap<String, Vec<AgentValueRow>> = HashMap::new();
-    for v in values {
-        by_agent.entry(v.agent_id.clone()).or_default().push(v);
-    }
+    let mut by_agent = values_by_agent(values);
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -100,6 +97,15 @@ pub fn with_values(conn: &mut DbConn, rows: Vec<AgentRow>) -> QueryResult<Vec<Ag
             to_agent(row, values)
         })
         .collect())
+}
+
+/// Value rows (in agent order) gathered per agent id.
+pub(super) fn values_by_agent(values: Vec<AgentValueRow>) -> HashMap<String, Vec<AgentValueRow>> {
+    let mut by_agent: HashMap<String, Vec<AgentValueRow>> = HashMap::new();
+    for v in values {
+        by_agent.entry(v.agent_id.clone()).or_default().push(v);
+    }
+    by_agent
 }
 
 /// Builds the domain agent from its row and value rows.

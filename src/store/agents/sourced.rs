@@ -1,8 +1,6 @@
 //! The agent queries a sync run makes: the agents a source owns (full, narrow or as the
 //! source sees them), their counts, and the record of what the source last wrote.
 
-use std::collections::HashMap;
-
 use diesel::prelude::*;
 
 use super::{EMAILS, PHONES, SKILL_GROUPS, to_agent};
@@ -43,10 +41,7 @@ pub fn by_source(
         ))
         .select(AgentValueRow::as_select())
         .load(conn)?;
-    let mut by_agent: HashMap<String, Vec<AgentValueRow>> = HashMap::new();
-    for v in values {
-        by_agent.entry(v.agent_id.clone()).or_default().push(v);
-    }
+    let mut by_agent = super::values_by_agent(values);
     Ok(rows
         .into_iter()
         .map(|row| {
