@@ -52,7 +52,8 @@ enum Held {
     /// The open file carries the `flock`; closing it releases the lock.
     File(std::fs::File),
     /// The session holding the advisory lock; closing it releases the lock.
-    Pg(Box<PgConnection>),
+    /// The session and the source it locked.
+    Pg(Box<PgConnection>, String),
     Memory(MemoryLock),
 }
 
@@ -109,10 +110,28 @@ pub fn try_lock(target: &Target, source: &str) -> Result<Option<RunLock>, LockEr
             if !pg_try_lock(&mut conn, source)? {
                 return Ok(None);
             }
-            Held::Pg(Box::new(conn))
+            Held::Pg(Box::new(conn), source.to_owned())
         }
     };
     Ok(Some(RunLock { _held: held }))
+}
+
+impl RunLock {
+    /// Lets the next run start now. On PostgreSQL the lock is given back before the session
+    /// closes: a closing session drops its locks only once its server process has noticed,
+    /// which a run started right after may beat. Blocking.
+    pub fn release(self) {
+        if let Held::Pg(mut conn, source) = self._held {
+            use diesel::sql_types::Integer;
+            let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1, $2)")
+                .bind::<Integer, _>(PG_LOCK_CLASS)
+                .bind::<Integer, _>(pg_key(&source))
+                .execute(&mut *conn);
+            if let Err(e) = unlocked {
+                tracing::warn!(source, error = %e, "could not give the run lock back; it goes with the session");
+            }
+        }
+    }
 }
 
 fn is_memory(path: &str) -> bool {

@@ -121,6 +121,32 @@ pub async fn apply_changes(
     run_with(pool, accounts, config, cfg, opts, read, None).await
 }
 
+/// Takes the run lock of `source`, or says which run holds it. A lock held with no run
+/// recorded as `running` belongs to a run starting or just ending: that is tried again for
+/// up to a second before it counts as busy.
+fn take_lock(
+    pool: &Pool,
+    target: &crate::store::Target,
+    source: &str,
+) -> Result<super::lock::RunLock, RunError> {
+    let mut tries = 0;
+    loop {
+        match super::lock::try_lock(target, source) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) => {
+                let mut conn = pool.get()?;
+                let holder = super::holder(&mut conn, source)?;
+                tries += 1;
+                if !holder.is_empty() || tries >= 20 {
+                    return Err(SyncError::Busy(source.to_owned(), holder).into());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(RunError::Lock(e.to_string())),
+        }
+    }
+}
+
 /// One recorded run: open it, read (with the owned agents loaded meanwhile), plan, guard,
 /// apply, then save where the next incremental run starts — or record why it failed.
 async fn run_with(
@@ -135,7 +161,7 @@ async fn run_with(
     let src = sync_source(cfg, config);
     // A run that applies holds the source's run lock until it has ended, recorded and saved
     // its position; its process dying releases it at once.
-    let (run_id, _lock) = {
+    let (run_id, lock) = {
         let pool = pool.clone();
         let name = src.name.clone();
         let target = crate::store::Target::parse(&config.database.url)
@@ -144,15 +170,7 @@ async fn run_with(
             let lock = if opts.dry_run {
                 None
             } else {
-                match super::lock::try_lock(&target, &name) {
-                    Ok(Some(lock)) => Some(lock),
-                    Ok(None) => {
-                        let mut conn = pool.get()?;
-                        let holder = super::holder(&mut conn, &name)?;
-                        return Err(SyncError::Busy(name, holder).into());
-                    }
-                    Err(e) => return Err(RunError::Lock(e.to_string())),
-                }
+                Some(take_lock(&pool, &target, &name)?)
             };
             let mut conn = pool.get()?;
             let owner = super::lock::this_owner();
@@ -208,6 +226,9 @@ async fn run_with(
                 tracing::error!(run = run_id, "could not record the failed run");
             }
         }
+    }
+    if let Some(lock) = lock {
+        let _ = tokio::task::spawn_blocking(move || lock.release()).await;
     }
     result.map(|(report, _)| report)
 }
