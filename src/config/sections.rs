@@ -106,6 +106,9 @@ pub struct AccountsConfig {
     pub deleted_grace_days: u32,
     /// How often the purge runs, in seconds.
     pub purge_interval_secs: u64,
+    /// The channels an agent can serve (the chat platform's names). An agent's `channels`
+    /// and a role's default channels are checked against this list.
+    pub channels: Vec<String>,
 }
 
 impl Default for AccountsConfig {
@@ -114,6 +117,9 @@ impl Default for AccountsConfig {
             default_role: "agent".into(),
             deleted_grace_days: 30,
             purge_interval_secs: 3600,
+            channels: ["web", "app", "wechat", "phone", "email", "ticket"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
