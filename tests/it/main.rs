@@ -4,7 +4,9 @@
 //! (`slapd.rs`).
 
 mod api_agents;
+mod api_approval;
 mod api_framework;
+mod api_idempotency;
 mod binary_log;
 mod concurrency;
 mod concurrency_nodes;
