@@ -18,6 +18,22 @@ use crate::http::State;
 use crate::store::idempotency::{self as store, Claim, IdempotencyRow};
 
 pub const HEADER: &str = "Idempotency-Key";
+
+/// The `Idempotency-Key` header as documented: put `IdempotencyKey` in a POST's
+/// `#[utoipa::path(params(...))]`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// Any unique text (a UUID): a retry with the same key and body gets the first response
+    /// instead of running again; kept 24 hours, per token.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(
+        pattern = "^[!-~]([ -~]{0,253}[!-~])?$",
+        max_length = 255,
+        min_length = 1
+    )]
+    pub key: Option<String>,
+}
 pub const REPLAYED: &str = "Idempotent-Replayed";
 
 /// How long a key (and its stored response) is kept.
