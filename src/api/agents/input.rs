@@ -13,7 +13,12 @@ use crate::domain::{Agent, AgentProfile, MultiValue};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateAgent {
-    #[schema(example = "ana.lima", min_length = 1, max_length = 256, pattern = "\\S")]
+    #[schema(
+        example = "ana.lima",
+        min_length = 1,
+        max_length = 256,
+        pattern = "\\S"
+    )]
     pub user_name: String,
     pub display_name: Option<String>,
     pub given_name: Option<String>,
