@@ -104,6 +104,40 @@ mod tests {
     }
 
     #[test]
+    fn read_from_the_configuration() {
+        let text = r#"
+[accounts]
+require_approval = true
+[accounts.approval]
+scim = false
+four_eyes = true
+[[sources]]
+name = "hr"
+kind = "ldap"
+schedule = "0 0 * * * *"
+require_approval = false
+[sources.ldap]
+url = "ldap://127.0.0.1:389"
+base_dn = "dc=example,dc=com"
+"#;
+        let c = Config::from_parts(text, Vec::<(String, String)>::new()).expect("valid");
+        let a = Approval::from_config(&c);
+        assert!(a.four_eyes);
+        assert!(a.required("admin") && a.required("import") && a.required("ldap:other"));
+        assert!(!a.required("scim:entra") && !a.required("ldap:hr"));
+        let wrong = text.replace("four_eyes", "four_ayes");
+        let msg = Config::from_parts(&wrong, Vec::<(String, String)>::new())
+            .expect_err("unknown key")
+            .to_string();
+        assert!(msg.contains("four_ayes"), "{msg}");
+        // The example configuration reads, with approval off everywhere.
+        let example = include_str!("../../config/rollcall.example.toml");
+        let c = Config::from_parts(example, Vec::<(String, String)>::new()).expect("example");
+        let a = Approval::from_config(&c);
+        assert!(!a.required("admin") && !a.required("scim:x") && !a.four_eyes);
+    }
+
+    #[test]
     fn channels_outside_the_catalog_are_refused_unless_held() {
         let catalog = vec!["web".to_owned(), "phone".to_owned()];
         let p = |c: &[&str]| AgentProfile {
