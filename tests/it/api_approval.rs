@@ -126,3 +126,65 @@ both!(four_eyes_keeps_creators_from_approving, |b| {
     let (st, _, v) = api(&s, Some(&lead), "POST", &path, Some(&body), &[]);
     assert_eq!((st, v["status"].as_str()), (200, Some("active")), "{v}");
 });
+
+both!(
+    a_sync_source_can_require_approval_on_both_create_paths,
+    |b| {
+        let s = TestServer::start(b);
+        let mut accounts = rollcall::accounts::Accounts::new("agent", 30);
+        accounts.approval.doors.insert("ldap:hr".into(), true);
+        let input = |name: &str| rollcall::accounts::AgentInput {
+            profile: rollcall::domain::AgentProfile {
+                user_name: name.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let now = rollcall::store::now();
+        let mut conn = s.conn();
+        // One by one (incremental runs) and in bulk (a first run).
+        let one = accounts
+            .create_agent(&mut conn, "sync:hr", "ldap:hr", input("hr1"), now)
+            .expect("create");
+        assert_eq!(one.status, rollcall::domain::Status::Pending);
+        let out = accounts
+            .create_agents(&mut conn, "sync:hr", "ldap:hr", vec![input("hr2")], now)
+            .expect("bulk");
+        assert!(out.iter().all(Option::is_none), "{out:?}");
+        let other = accounts
+            .create_agent(&mut conn, "sync:corp", "ldap:corp", input("corp1"), now)
+            .expect("create");
+        assert_eq!(other.status, rollcall::domain::Status::Active);
+        drop(conn);
+        let ops = s.token_with("ops", "admin");
+        let (st, _, v) = api(
+            &s,
+            Some(&ops),
+            "GET",
+            &format!("/agents/{}", one.id),
+            None,
+            &[],
+        );
+        assert_eq!(
+            (st, v["status"].as_str(), v["source"].as_str()),
+            (200, Some("pending"), Some("ldap:hr"))
+        );
+        let (st, v) = s.scim(
+            "GET",
+            &format!("/Users?filter={}", crate::harness::q("userName eq \"hr2\"")),
+            None,
+        );
+        assert_eq!(st, 200);
+        assert_eq!(v["Resources"][0]["active"], false, "{v}");
+        let body = json!({"reason": "HR confirmed"}).to_string();
+        let (st, _, v) = api(
+            &s,
+            Some(&ops),
+            "POST",
+            &format!("/agents/{}/approve", one.id),
+            Some(&body),
+            &[],
+        );
+        assert_eq!((st, v["status"].as_str()), (200, Some("active")), "{v}");
+    }
+);
