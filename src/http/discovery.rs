@@ -98,16 +98,38 @@ async fn resource_type(path: web::Path<String>, state: State) -> Result<HttpResp
         .ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}")).into())
 }
 
+/// The schemas, with the configured channel catalog as the `canonicalValues` of the agent
+/// extension's `channels` (the values the gateway accepts there).
+fn schemas_json(state: &State) -> Vec<Value> {
+    let mut all = schema::all_schemas_json(&state.base_url);
+    for s in &mut all {
+        let Some(attrs) = s.get_mut("attributes").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for a in attrs.iter_mut() {
+            if a["name"] == "channels"
+                && let Some(o) = a.as_object_mut()
+            {
+                o.insert(
+                    "canonicalValues".into(),
+                    json!(state.config.accounts.channels),
+                );
+            }
+        }
+    }
+    all
+}
+
 async fn schemas(req: HttpRequest, state: State) -> Result<HttpResponse, ApiError> {
     reject_filter(&req)?;
-    let all = schema::all_schemas_json(&state.base_url);
+    let all = schemas_json(&state);
     let n = all.len() as i64;
     Ok(scim_ok(&list_response(n, Some(1), all, None)))
 }
 
 async fn one_schema(path: web::Path<String>, state: State) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    schema::all_schemas_json(&state.base_url)
+    schemas_json(&state)
         .into_iter()
         .find(|s| {
             s["id"]
