@@ -203,8 +203,13 @@ impl From<AccountError> for Problem {
 
 impl From<diesel::result::Error> for Problem {
     fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         tracing::error!(error = %e, "database error");
-        Problem::internal()
+        match e {
+            // The database went away under the connection: worth a retry.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Problem::unavailable(),
+            _ => Problem::internal(),
+        }
     }
 }
 

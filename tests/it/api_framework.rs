@@ -160,3 +160,60 @@ both!(the_document_has_an_interactive_page, |b| {
     assert_problem(st, &h, &v, 405);
     assert_eq!(header(&h, "allow"), Some("GET"));
 });
+
+/// PostgreSQL only: its database can be closed to connections while the server runs.
+#[test]
+fn database_down_is_503_and_back_again() {
+    let s = TestServer::start(crate::harness::Backend::Postgres);
+    let admin = s.token_with("ops", "admin");
+    let u = s.create_user("yara");
+    let path = format!("/agents/{}", u["id"].as_str().expect("id"));
+    let (st, _, _) = api(&s, Some(&admin), "GET", &path, None, &[]);
+    assert_eq!(st, 200);
+    let name = s
+        .pool
+        .get()
+        .ok()
+        .and_then(|mut c| {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Db {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                name: String,
+            }
+            diesel::sql_query("SELECT current_database() AS name")
+                .get_result::<Db>(&mut c)
+                .ok()
+        })
+        .expect("database name")
+        .name;
+    let admin_url = std::env::var("ROLLCALL_TEST_PG_URL").expect("pg url");
+    let mut root =
+        rollcall::store::connect(&rollcall::store::Target::parse(&admin_url).expect("url"))
+            .expect("connect");
+    let run = |root: &mut rollcall::store::DbConn, sql: &str| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(sql).execute(root).expect(sql);
+    };
+    run(
+        &mut root,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    );
+    run(
+        &mut root,
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    );
+    // The token is cached; the read fails on the closed connection or finds no new one.
+    let (st, h, v) = api(&s, Some(&admin), "GET", &path, None, &[]);
+    assert_problem(st, &h, &v, 503);
+    assert!(!v.to_string().contains("terminat"), "internals echoed: {v}");
+    run(
+        &mut root,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    );
+    crate::harness::wait_until(
+        "the database is back",
+        std::time::Duration::from_secs(30),
+        || api(&s, Some(&admin), "GET", &path, None, &[]).0 == 200,
+    );
+}
