@@ -7,14 +7,23 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use serde_json::json;
 
+mod access;
 mod creates;
+mod group_roles;
 mod groups;
+mod permissions;
 mod profile;
+mod role_changes;
+mod role_writes;
 mod roles;
 mod snapshot;
 mod updates;
 
+pub use access::AccessRules;
 pub use creates::PreparedCreates;
+pub use permissions::AgentPermissions;
+pub use role_changes::{AgentImpact, RoleImpact};
+pub use role_writes::{NewRole, RolePatch, RoleWrite};
 pub use roles::{ensure_builtin_roles, known_roles};
 
 use profile::{check_text, new_row, non_empty, normalise};
@@ -85,6 +94,8 @@ pub enum MemberOp {
 pub struct Accounts {
     pub default_role: String,
     pub deleted_grace: Duration,
+    /// The permission catalog, the channel catalog and the SCIM group → role rules.
+    pub access: std::sync::Arc<AccessRules>,
 }
 
 impl Accounts {
@@ -92,7 +103,20 @@ impl Accounts {
         Accounts {
             default_role: default_role.to_owned(),
             deleted_grace: Duration::days(i64::from(deleted_grace_days)),
+            access: std::sync::Arc::default(),
         }
+    }
+
+    /// The gateway with the configuration's rules: default role, grace period, permission
+    /// and channel catalogs, SCIM group → role rules.
+    pub fn from_config(config: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
+        Ok(Accounts {
+            access: std::sync::Arc::new(AccessRules::from_config(config)?),
+            ..Accounts::new(
+                &config.accounts.default_role,
+                config.accounts.deleted_grace_days,
+            )
+        })
     }
 
     pub fn create_agent(

@@ -19,17 +19,28 @@ pub enum Event {
     Enabled,
     Deleted,
     ForcedOffline,
+    /// An agent's effective permissions changed (its role's permissions, its role, its
+    /// overrides); the payload says its role and which keys it gained and lost.
+    PermissionsChanged,
+    /// A role was created, changed or deleted; the event's `agent_id` is the role's name.
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
 }
 
 /// Each event and the audit action that records it. Other agent actions (linking to a
 /// source, purging a deleted agent, seeding test data) are bookkeeping, not events.
-const EVENTS: [(Event, &str); 6] = [
+const EVENTS: [(Event, &str); 10] = [
     (Event::Created, "agent.create"),
     (Event::Updated, "agent.update"),
     (Event::Disabled, "agent.disable"),
     (Event::Enabled, "agent.enable"),
     (Event::Deleted, "agent.delete"),
     (Event::ForcedOffline, "agent.force_offline"),
+    (Event::PermissionsChanged, "agent.permissions_change"),
+    (Event::RoleCreated, "role.create"),
+    (Event::RoleUpdated, "role.update"),
+    (Event::RoleDeleted, "role.delete"),
 ];
 
 impl Event {
@@ -41,6 +52,10 @@ impl Event {
             Event::Enabled => "agent.enabled",
             Event::Deleted => "agent.deleted",
             Event::ForcedOffline => "agent.forced_offline",
+            Event::PermissionsChanged => "agent.permissions_changed",
+            Event::RoleCreated => "role.created",
+            Event::RoleUpdated => "role.updated",
+            Event::RoleDeleted => "role.deleted",
         }
     }
 
@@ -64,6 +79,7 @@ pub struct EventRecord {
     /// The audit entry's id: the event's place in the stream, and a deliverer's cursor.
     pub id: i64,
     pub event: Event,
+    /// The agent's id (a role's name for the `role.*` events).
     pub agent_id: String,
     pub at: NaiveDateTime,
     /// What changed, as the audit entry's `after` (JSON text): the whole agent for a
@@ -76,7 +92,7 @@ pub fn after(conn: &mut DbConn, cursor: i64, limit: i64) -> QueryResult<Vec<Even
     let actions: Vec<&str> = EVENTS.iter().map(|(_, a)| *a).collect();
     let rows: Vec<(i64, String, String, NaiveDateTime, Option<String>)> = audit_log::table
         .filter(audit_log::id.gt(cursor))
-        .filter(audit_log::target_type.eq("agent"))
+        .filter(audit_log::target_type.eq_any(["agent", "role"]))
         .filter(audit_log::action.eq_any(actions))
         .order(audit_log::id.asc())
         .limit(limit)

@@ -133,7 +133,8 @@ fn connect(config: &Config) -> anyhow::Result<store::DbConn> {
     let mut conn = store::connect(&target)
         .with_context(|| format!("connecting to {}", store::redact_url(&config.database.url)))?;
     store::migrate(&mut conn)?;
-    rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
+    rollcall::accounts::Accounts::from_config(config)?
+        .prepare_roles(&mut conn, rollcall::store::now())?;
     Ok(conn)
 }
 
@@ -149,7 +150,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let target = Target::parse(&config.database.url)?;
             let mut conn = store::connect(&target)?;
             let (applied, clashes) = store::migrate_reporting(&mut conn)?;
-            rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
+            rollcall::accounts::Accounts::from_config(&config)?
+                .prepare_roles(&mut conn, rollcall::store::now())?;
             if applied.is_empty() {
                 println!("database is up to date");
             }
@@ -225,10 +227,7 @@ fn sync_cmd(
         );
     };
     let pool = rollcall::server::open_store(config)?;
-    let accounts = std::sync::Arc::new(rollcall::accounts::Accounts::new(
-        &config.accounts.default_role,
-        config.accounts.deleted_grace_days,
-    ));
+    let accounts = std::sync::Arc::new(rollcall::accounts::Accounts::from_config(config)?);
     let opts = RunOptions {
         dry_run,
         force,

@@ -52,10 +52,7 @@ impl AppState {
         };
         Ok(AppState {
             pool,
-            accounts: Accounts::new(
-                &config.accounts.default_role,
-                config.accounts.deleted_grace_days,
-            ),
+            accounts: Accounts::from_config(&config)?,
             base_url: config.server.base_url(),
             inline_reads: matches!(
                 crate::store::Target::parse(&config.database.url),
