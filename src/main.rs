@@ -11,6 +11,10 @@ use rollcall::auth::{self, Scope};
 use rollcall::config::Config;
 use rollcall::store::{self, Target, models::TokenRow, tokens};
 
+mod cli {
+    pub mod roles;
+}
+
 /// mimalloc instead of glibc's allocator: a sync run and the HTTP workers allocate from
 /// several threads at once, where glibc spent a third of a cold sync in malloc and free.
 #[global_allocator]
@@ -65,6 +69,9 @@ enum Command {
     },
     /// List configured sources with their last run and next scheduled run.
     Sources,
+    /// Roles and permissions: list, show, create, clone, update, delete, impact.
+    #[command(subcommand)]
+    Roles(cli::roles::RolesCommand),
 }
 
 #[derive(Subcommand)]
@@ -108,6 +115,9 @@ fn main() -> ExitCode {
         }
     };
     rollcall::logging::init(&config);
+    if let Command::Roles(cmd) = cli.command {
+        return cli::roles::main(cmd, &config);
+    }
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -205,6 +215,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             incremental,
         } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
         Command::Sources => sources_cmd(&config),
+        Command::Roles(_) => bail!("roles commands run through cli::roles"),
     }
 }
 

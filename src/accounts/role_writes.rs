@@ -273,6 +273,31 @@ impl Accounts {
         })
     }
 
+    /// What giving role `name` (built-in or custom) the permissions `permissions` would do
+    /// to its holders; nothing is written. For a preview of a built-in role's change, which
+    /// comes through the configuration.
+    pub fn role_permissions_impact(
+        &self,
+        conn: &mut DbConn,
+        name: &str,
+        permissions: Vec<String>,
+    ) -> Result<RoleWrite, AccountError> {
+        let current = role_store::get(conn, name)?
+            .ok_or_else(|| AccountError::NotFound(format!("role {name:?}")))?;
+        let mut role = current.clone();
+        role.permissions = self
+            .access
+            .catalog
+            .check_keys("permissions", &permissions)
+            .map_err(AccountError::Invalid)?;
+        let impact = self.role_impact(conn, &current, &role.permissions)?;
+        Ok(RoleWrite {
+            role,
+            dry_run: true,
+            impact,
+        })
+    }
+
     /// Deletes a custom role no agent holds and no `[[scim.group_roles]]` rule names.
     pub fn delete_role(
         &self,
