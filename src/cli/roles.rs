@@ -272,7 +272,10 @@ fn run(cmd: RolesCommand, config: &Config) -> anyhow::Result<()> {
             if out.json {
                 return print_json(&defs);
             }
-            println!("{:<28} {:<8} {:<40} description", "KEY", "FROM", "BUILT-IN ROLES");
+            println!(
+                "{:<28} {:<8} {:<40} description",
+                "KEY", "FROM", "BUILT-IN ROLES"
+            );
             for d in defs {
                 println!(
                     "{:<28} {:<8} {:<40} {}",
