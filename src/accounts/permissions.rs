@@ -16,7 +16,7 @@ use crate::store::models::AgentRow;
 use crate::store::{DbConn, agents as agent_store, roles as role_store, write_tx};
 
 /// An agent's effective permissions: the "why can this agent …?" answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentPermissions {
     pub id: String,

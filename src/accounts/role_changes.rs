@@ -20,7 +20,7 @@ pub const PERMISSIONS_CHANGE: &str = "agent.permissions_change";
 const CHUNK: i64 = 2000;
 
 /// Who gains and who loses which permission when a role's permissions change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleImpact {
     pub role: String,
@@ -36,7 +36,7 @@ pub struct RoleImpact {
 }
 
 /// One group of holders affected alike.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GroupImpact {
     pub agents: i64,
     pub gained: Vec<String>,
@@ -44,7 +44,7 @@ pub struct GroupImpact {
 }
 
 /// What a change does to one agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentImpact {
     pub id: String,

@@ -128,8 +128,12 @@ impl PermissionChange {
 fn status_of(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<AccountError>() {
         Some(AccountError::NotFound(_)) => 3,
-        Some(AccountError::Conflict(_) | AccountError::VersionMismatch { .. }) => 4,
-        Some(AccountError::Invalid(_)) => 65,
+        Some(
+            AccountError::Conflict(_)
+            | AccountError::VersionMismatch { .. }
+            | AccountError::FourEyes(_),
+        ) => 4,
+        Some(AccountError::Invalid(_) | AccountError::InvalidField { .. }) => 65,
         _ => 1,
     }
 }

@@ -19,7 +19,7 @@ pub const MAX_DESCRIPTION: usize = 500;
 pub const MAX_CHATS: i32 = 1000;
 
 /// One permission of the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionDef {
     pub key: String,
@@ -209,7 +209,7 @@ pub fn check_role_name(name: &str) -> Result<(), String> {
 
 /// An agent's grants and denies on top of its role (stored as JSON in
 /// `agents.permission_overrides`; `{}` is none).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
     #[serde(default)]
@@ -252,7 +252,7 @@ impl Overrides {
 }
 
 /// Where a permission of an agent comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provenance {
     /// The agent's role holds it.
@@ -264,7 +264,7 @@ pub enum Provenance {
 }
 
 /// One line of an agent's effective permissions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Effective {
     pub key: String,
