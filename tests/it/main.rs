@@ -13,6 +13,7 @@ mod ldap_source;
 mod names;
 mod names_migrate;
 mod roles;
+mod roles_api;
 mod roles_cli;
 mod roles_scim;
 mod scim_discovery;
