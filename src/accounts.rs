@@ -11,7 +11,9 @@ mod access;
 mod creates;
 mod group_roles;
 mod groups;
+mod lifecycle;
 mod permissions;
+mod policy;
 mod profile;
 mod role_changes;
 mod role_writes;
@@ -22,10 +24,12 @@ mod updates;
 pub use access::AccessRules;
 pub use creates::PreparedCreates;
 pub use permissions::AgentPermissions;
+pub use policy::Approval;
 pub use role_changes::{AgentImpact, RoleImpact};
 pub use role_writes::{NewRole, RolePatch, RoleWrite};
 pub use roles::{ensure_builtin_roles, known_roles};
 
+use policy::check_channels;
 use profile::{check_text, new_row, non_empty, normalise};
 use roles::{ensure_role, role_named_in, unknown_role};
 
@@ -101,29 +105,51 @@ pub enum MemberOp {
 pub struct Accounts {
     pub default_role: String,
     pub deleted_grace: Duration,
-    /// The permission catalog, the channel catalog and the SCIM group → role rules.
+    /// The channels an agent may serve (`accounts.channels`); `None`: any.
+    pub channels: Option<Vec<String>>,
+    /// Which doors create agents `pending`, and the four-eyes rule.
+    pub approval: Approval,
+    /// The permission catalog, the channel catalog for roles and the SCIM group → role
+    /// rules.
     pub access: std::sync::Arc<AccessRules>,
 }
 
 impl Accounts {
+    /// Rules without a channel catalog or approval (tools and tests); the daemon and sync
+    /// use [`Accounts::from_config`].
     pub fn new(default_role: &str, deleted_grace_days: u32) -> Self {
         Accounts {
             default_role: default_role.to_owned(),
             deleted_grace: Duration::days(i64::from(deleted_grace_days)),
+            channels: None,
+            approval: Approval::default(),
             access: std::sync::Arc::default(),
         }
     }
 
-    /// The gateway with the configuration's rules: default role, grace period, permission
-    /// and channel catalogs, SCIM group → role rules.
-    pub fn from_config(config: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
-        Ok(Accounts {
-            access: std::sync::Arc::new(AccessRules::from_config(config)?),
-            ..Accounts::new(
-                &config.accounts.default_role,
-                config.accounts.deleted_grace_days,
-            )
-        })
+    /// The rules `config` asks for: default role, grace period, channel catalog, approval,
+    /// the permission catalog and the SCIM group → role rules. A configuration that did not
+    /// pass `Config::load`'s checks (built in code) keeps Rollcall's own permission catalog
+    /// when its `[[permissions]]` are wrong; `server::open_store` refuses them.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let a = &config.accounts;
+        let access = AccessRules::from_config(config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the permission configuration is invalid");
+            AccessRules {
+                channels: a.channels.clone(),
+                ..AccessRules::default()
+            }
+        });
+        Accounts {
+            channels: Some(a.channels.clone()),
+            approval: Approval::from_config(config),
+            access: std::sync::Arc::new(access),
+            ..Accounts::new(&a.default_role, a.deleted_grace_days)
+        }
+    }
+
+    fn catalog(&self) -> Option<&[String]> {
+        self.channels.as_deref()
     }
 
     pub fn create_agent(
@@ -135,7 +161,9 @@ impl Accounts {
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
         check_text(&input.profile, None)?;
+        check_channels(self.catalog(), &input.profile, None)?;
         let profile = normalise(std::mem::take(&mut input.profile))?;
+        let pending = self.approval.required(source);
         let id = input
             .id
             .clone()
@@ -145,7 +173,7 @@ impl Accounts {
                 Some(r) => r.clone(),
                 None => role_named_in(conn, &profile)?.unwrap_or_else(|| self.default_role.clone()),
             };
-            let row = new_row(&profile, &id, role, &input, source, actor, now);
+            let row = new_row(&profile, &id, role, &input, source, actor, now, pending);
             // The unique index on live userNames and the foreign key on role are the checks.
             if let Err(e) = agent_store::insert(conn, &row, &agent_store::value_rows(&id, &profile))
             {
@@ -255,9 +283,35 @@ impl Accounts {
         reason: Option<&str>,
         now: NaiveDateTime,
     ) -> Result<(), AccountError> {
+        self.remove(
+            conn,
+            actor,
+            id,
+            expected_version,
+            reason,
+            now,
+            "agent.delete",
+            |_| Ok(()),
+        )
+    }
+
+    /// [`Accounts::delete_agent`], recorded as `action`, after `check` accepted the row.
+    #[allow(clippy::too_many_arguments)]
+    fn remove(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        reason: Option<&str>,
+        now: NaiveDateTime,
+        action: &str,
+        check: impl FnOnce(&AgentRow) -> Result<(), AccountError>,
+    ) -> Result<(), AccountError> {
         write_tx(conn, |conn| {
             let mut row = agent_store::get_row(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            check(&row)?;
             if let Some(v) = expected_version
                 && v != row.version
             {
@@ -292,7 +346,7 @@ impl Accounts {
                 Entry {
                     at: now,
                     actor,
-                    action: "agent.delete",
+                    action,
                     target_type: "agent",
                     target_id: id,
                     before: Some(before),

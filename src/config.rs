@@ -14,7 +14,7 @@ mod sources;
 
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
-    AccountsConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
+    AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
 };
 pub use sources::{LeaverConfig, RuleConfig, SourceConfig, SourceKind};
 

@@ -19,6 +19,10 @@ pub enum Event {
     Enabled,
     Deleted,
     ForcedOffline,
+    /// A pending agent was approved (now active).
+    Approved,
+    /// A forced-offline agent may sign in again.
+    Resumed,
     /// An agent's effective permissions changed (its role's permissions, its role, its
     /// overrides); the payload says its role and which keys it gained and lost.
     PermissionsChanged,
@@ -29,14 +33,18 @@ pub enum Event {
 }
 
 /// Each event and the audit action that records it. Other agent actions (linking to a
-/// source, purging a deleted agent, seeding test data) are bookkeeping, not events.
-const EVENTS: [(Event, &str); 10] = [
+/// source, purging a deleted agent, seeding test data) are bookkeeping, not events. A
+/// rejected pending agent (`agent.reject`) is announced as deleted.
+const EVENTS: [(Event, &str); 13] = [
     (Event::Created, "agent.create"),
     (Event::Updated, "agent.update"),
     (Event::Disabled, "agent.disable"),
     (Event::Enabled, "agent.enable"),
     (Event::Deleted, "agent.delete"),
     (Event::ForcedOffline, "agent.force_offline"),
+    (Event::Approved, "agent.approve"),
+    (Event::Resumed, "agent.resume"),
+    (Event::Deleted, "agent.reject"),
     (Event::PermissionsChanged, "agent.permissions_change"),
     (Event::RoleCreated, "role.create"),
     (Event::RoleUpdated, "role.update"),
@@ -52,6 +60,8 @@ impl Event {
             Event::Enabled => "agent.enabled",
             Event::Deleted => "agent.deleted",
             Event::ForcedOffline => "agent.forced_offline",
+            Event::Approved => "agent.approved",
+            Event::Resumed => "agent.resumed",
             Event::PermissionsChanged => "agent.permissions_changed",
             Event::RoleCreated => "role.created",
             Event::RoleUpdated => "role.updated",
@@ -125,9 +135,12 @@ mod tests {
     #[test]
     fn every_event_has_one_action_and_back() {
         for (e, a) in EVENTS {
-            assert_eq!(e.action(), a);
+            if a != "agent.reject" {
+                assert_eq!(e.action(), a);
+            }
             assert_eq!(Event::of_action(a), Some(e));
         }
+        assert_eq!(Event::Deleted.action(), "agent.delete");
         assert_eq!(Event::of_action("agent.link"), None);
         assert_eq!(Event::of_action("agent.purge"), None);
     }

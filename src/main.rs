@@ -143,7 +143,7 @@ fn connect(config: &Config) -> anyhow::Result<store::DbConn> {
     let mut conn = store::connect(&target)
         .with_context(|| format!("connecting to {}", store::redact_url(&config.database.url)))?;
     store::migrate(&mut conn)?;
-    rollcall::accounts::Accounts::from_config(config)?
+    rollcall::accounts::Accounts::from_config(config)
         .prepare_roles(&mut conn, rollcall::store::now())?;
     Ok(conn)
 }
@@ -160,7 +160,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let target = Target::parse(&config.database.url)?;
             let mut conn = store::connect(&target)?;
             let (applied, clashes) = store::migrate_reporting(&mut conn)?;
-            rollcall::accounts::Accounts::from_config(&config)?
+            rollcall::accounts::Accounts::from_config(&config)
                 .prepare_roles(&mut conn, rollcall::store::now())?;
             if applied.is_empty() {
                 println!("database is up to date");
@@ -238,7 +238,7 @@ fn sync_cmd(
         );
     };
     let pool = rollcall::server::open_store(config)?;
-    let accounts = std::sync::Arc::new(rollcall::accounts::Accounts::from_config(config)?);
+    let accounts = std::sync::Arc::new(rollcall::accounts::Accounts::from_config(config));
     let opts = RunOptions {
         dry_run,
         force,

@@ -42,12 +42,39 @@ pub async fn idempotent<Fut>(
 where
     Fut: Future<Output = Result<HttpResponse, Problem>> + 'static,
 {
+    run_once(req, state, actor, body_hash(body), run).await
+}
+
+/// [`idempotent`] for a body that is not JSON (a CSV or spreadsheet upload): compared byte
+/// for byte.
+pub async fn idempotent_bytes<Fut>(
+    req: &HttpRequest,
+    state: &State,
+    actor: &str,
+    body: &[u8],
+    run: Fut,
+) -> Result<HttpResponse, Problem>
+where
+    Fut: Future<Output = Result<HttpResponse, Problem>> + 'static,
+{
+    run_once(req, state, actor, hex::encode(Sha256::digest(body)), run).await
+}
+
+async fn run_once<Fut>(
+    req: &HttpRequest,
+    state: &State,
+    actor: &str,
+    hash: String,
+    run: Fut,
+) -> Result<HttpResponse, Problem>
+where
+    Fut: Future<Output = Result<HttpResponse, Problem>> + 'static,
+{
     let Some(key) = key_of(req)? else {
         return run.await;
     };
     let method = req.method().to_string();
     let path = req.path().to_owned();
-    let hash = body_hash(body);
     let now = crate::store::now();
     let claim = {
         let (actor, key, method, path, hash) = (

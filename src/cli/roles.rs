@@ -150,7 +150,8 @@ pub fn main(cmd: RolesCommand, config: &Config) -> ExitCode {
 }
 
 fn open(config: &Config) -> anyhow::Result<(DbConn, Accounts)> {
-    let accounts = Accounts::from_config(config)?;
+    config.catalog()?;
+    let accounts = Accounts::from_config(config);
     let mut conn = store::connect(&Target::parse(&config.database.url)?)?;
     store::migrate(&mut conn)?;
     accounts.prepare_roles(&mut conn, store::now())?;

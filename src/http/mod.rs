@@ -53,7 +53,7 @@ impl AppState {
         };
         Ok(AppState {
             pool,
-            accounts: Accounts::from_config(&config)?,
+            accounts: Accounts::from_config(&config),
             base_url: config.server.base_url(),
             inline_reads: matches!(
                 crate::store::Target::parse(&config.database.url),

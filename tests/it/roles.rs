@@ -17,7 +17,7 @@ fn keys(list: &[&str]) -> Vec<String> {
 
 fn accounts(s: &TestServer) -> Accounts {
     let _ = s;
-    Accounts::from_config(&Config::default()).expect("accounts")
+    Accounts::from_config(&Config::default())
 }
 
 fn actions(conn: &mut DbConn, target: &str) -> Vec<String> {

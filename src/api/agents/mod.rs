@@ -1,7 +1,11 @@
 //! `/api/v1/agents`: one agent's JSON (`view`), read, create, change, lifecycle steps and
 //! delete, all through the gateway (`accounts::Accounts`, door `admin`).
 
+pub mod catalog;
+pub mod input;
+pub mod steps;
 pub mod view;
+pub mod write;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
@@ -15,7 +19,18 @@ pub use view::AgentView;
 
 /// Registers the agent endpoints.
 pub fn register(cfg: &mut ServiceConfig) {
-    cfg.service(get_agent);
+    cfg.service(get_agent)
+        .service(write::create_agent)
+        .service(write::patch_agent)
+        .service(write::delete_agent)
+        .service(steps::disable_agent)
+        .service(steps::enable_agent)
+        .service(steps::approve_agent)
+        .service(steps::reject_agent)
+        .service(steps::force_offline_agent)
+        .service(steps::resume_agent)
+        .service(catalog::skill_groups)
+        .service(catalog::channels);
 }
 
 /// One agent.
