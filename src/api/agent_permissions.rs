@@ -127,3 +127,44 @@ async fn put_overrides(
     .await?;
     Ok(HttpResponse::Ok().json(out))
 }
+
+/// `PATCH /api/v1/agents/{id}?dry_run=true`: what the change would do to the agent's
+/// permissions (through its role); nothing is saved.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleMovePreview {
+    pub dry_run: bool,
+    /// The role the agent would hold.
+    pub role: String,
+    pub impact: AgentImpact,
+}
+
+/// The dry run of an agent PATCH: the agent as read, the change applied in memory, and what
+/// its new role would give and take.
+pub async fn preview_patch(
+    state: &State,
+    id: String,
+    expected: Option<i64>,
+    change: super::agents::input::PatchAgent,
+) -> Result<HttpResponse, Problem> {
+    let st = state.clone();
+    let out = super::db(state, move |conn| {
+        let current = crate::store::agents::get(conn, &id)?
+            .ok_or_else(|| Problem::not_found(format!("agent {id} not found")))?;
+        if let Some(v) = expected
+            && v != current.version
+        {
+            return Err(Problem::precondition_failed(current.version));
+        }
+        let input = change.apply(&current, &st.accounts.default_role)?;
+        let role = input.profile.role.unwrap_or_else(|| current.role.clone());
+        let impact = st.accounts.role_move_impact(conn, &id, &role)?;
+        Ok(RoleMovePreview {
+            dry_run: true,
+            role,
+            impact,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}

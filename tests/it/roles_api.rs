@@ -352,3 +352,67 @@ both!(roles_are_data_over_the_api, |b| {
         assert!(doc["paths"][p].is_object(), "{p} documented");
     }
 });
+
+both!(an_agents_role_change_previews_its_impact, |b| {
+    let s = start(b);
+    let admin = s.token_with("ops", "admin");
+    let t = Some(admin.as_str());
+    let u = s.create_user("role.mover");
+    let id = u["id"].as_str().expect("id");
+    let path = format!("/agents/{id}");
+    let body = json!({"role": "qa_inspector"}).to_string();
+    let (st, _, v) = api(
+        &s,
+        t,
+        "PATCH",
+        &format!("{path}?dry_run=true"),
+        Some(&body),
+        &[],
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["dryRun"].as_bool(), v["role"].as_str()),
+        (Some(true), Some("qa_inspector"))
+    );
+    assert!(
+        names(&v["impact"]["gained"]).contains(&"qa.review".to_owned()),
+        "{v}"
+    );
+    assert!(
+        names(&v["impact"]["lost"]).contains(&"softphone.use".to_owned()),
+        "{v}"
+    );
+    let (_, _, still) = api(&s, t, "GET", &path, None, &[]);
+    assert_eq!(still["role"], "agent");
+    let (st, h, v) = api(
+        &s,
+        t,
+        "PATCH",
+        &format!("{path}?dry_run=true"),
+        Some(&json!({"role": "nobody"}).to_string()),
+        &[],
+    );
+    assert_problem(st, &h, &v, 422);
+    let (st, h, v) = api(
+        &s,
+        t,
+        "PATCH",
+        &format!("{path}?dry_run=true"),
+        Some(&body),
+        &[("If-Match", "W/\"99\"")],
+    );
+    assert_problem(st, &h, &v, 412);
+    // Saved: the agent update, then its permission event.
+    let (st, _, v) = api(&s, t, "PATCH", &path, Some(&body), &[]);
+    assert_eq!((st, v["role"].as_str()), (200, Some("qa_inspector")), "{v}");
+    let mut conn = s.conn();
+    let actions: Vec<String> = rollcall::audit::for_target(&mut conn, id)
+        .expect("audit")
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["agent.create", "agent.update", "agent.permissions_change"]
+    );
+});
