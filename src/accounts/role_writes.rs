@@ -50,25 +50,28 @@ impl Accounts {
     /// Checks a role's fields against the rules and catalogs; the permissions come back in
     /// catalog order.
     fn checked(&self, role: &mut Role) -> Result<(), AccountError> {
-        let invalid = AccountError::Invalid;
         role.description = role.description.trim().to_owned();
         names::check("description", TextKind::FreeText, &role.description)
-            .map_err(|e| invalid(e.to_string()))?;
+            .map_err(|e| field("/description", e.to_string()))?;
         if role.description.chars().count() > MAX_DESCRIPTION {
-            return Err(invalid(format!(
-                "description: at most {MAX_DESCRIPTION} characters"
-            )));
+            return Err(field(
+                "/description",
+                format!("description: at most {MAX_DESCRIPTION} characters"),
+            ));
         }
         role.permissions = self
             .access
             .catalog
             .check_keys("permissions", &role.permissions)
-            .map_err(invalid)?;
+            .map_err(|m| field("/permissions", m))?;
         if !(0..=MAX_CHATS).contains(&role.default_max_concurrent_chats) {
-            return Err(invalid(format!(
-                "defaultMaxConcurrentChats: {} is not between 0 and {MAX_CHATS}",
-                role.default_max_concurrent_chats
-            )));
+            return Err(field(
+                "/defaultMaxConcurrentChats",
+                format!(
+                    "defaultMaxConcurrentChats: {} is not between 0 and {MAX_CHATS}",
+                    role.default_max_concurrent_chats
+                ),
+            ));
         }
         let known = &self.access.channels;
         let unknown: Vec<String> = role
@@ -78,12 +81,15 @@ impl Accounts {
             .map(|c| format!("{c:?}"))
             .collect();
         if !unknown.is_empty() {
-            return Err(invalid(format!(
-                "defaultChannels: unknown channel{} {} (accounts.channels: {})",
-                if unknown.len() == 1 { "" } else { "s" },
-                unknown.join(", "),
-                known.join(", ")
-            )));
+            return Err(field(
+                "/defaultChannels",
+                format!(
+                    "defaultChannels: unknown channel{} {} (accounts.channels: {})",
+                    if unknown.len() == 1 { "" } else { "s" },
+                    unknown.join(", "),
+                    known.join(", ")
+                ),
+            ));
         }
         let mut seen = Vec::new();
         role.default_channels.retain(|c| {
@@ -101,7 +107,7 @@ impl Accounts {
         new: NewRole,
         now: NaiveDateTime,
     ) -> Result<Role, AccountError> {
-        check_role_name(&new.name).map_err(AccountError::Invalid)?;
+        check_role_name(&new.name).map_err(|m| field("/name", m))?;
         let mut role = Role {
             name: new.name,
             description: new.description,
@@ -127,7 +133,7 @@ impl Accounts {
         description: Option<String>,
         now: NaiveDateTime,
     ) -> Result<Role, AccountError> {
-        check_role_name(name).map_err(AccountError::Invalid)?;
+        check_role_name(name).map_err(|m| field("/name", m))?;
         write_tx(conn, |conn| {
             let from = role_store::get(conn, source)?
                 .ok_or_else(|| AccountError::NotFound(format!("role {source:?}")))?;
@@ -348,6 +354,14 @@ impl Accounts {
             )?;
             Ok(())
         })
+    }
+}
+
+/// A broken rule in the field at JSON pointer `pointer` (as the admin API writes a role).
+fn field(pointer: &str, message: String) -> AccountError {
+    AccountError::InvalidField {
+        pointer: pointer.to_owned(),
+        message,
     }
 }
 

@@ -44,7 +44,7 @@ both!(role_writes_follow_the_rules_and_are_audited, |b| {
     let mut conn = s.conn();
     let now = store::now();
     let invalid = |r: Result<_, AccountError>| match r {
-        Err(AccountError::Invalid(m)) => m,
+        Err(AccountError::InvalidField { message, .. }) => message,
         other => panic!("expected invalid, got {other:?}"),
     };
     let m = invalid(a.create_role(&mut conn, "t", new_role("Night Shift", &[]), now));
@@ -336,7 +336,7 @@ both!(
         assert_eq!(row.role, "qa_inspector");
         assert!(matches!(
             a.set_agent_role(&mut conn, "t", &id, "nobody", None, false, None, now),
-            Err(AccountError::Invalid(_))
+            Err(AccountError::InvalidField { .. })
         ));
     }
 );

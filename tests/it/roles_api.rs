@@ -62,21 +62,32 @@ both!(roles_are_data_over_the_api, |b| {
         &[],
     );
     assert_problem(st, &h, &v, 403);
-    for (bad, says) in [
-        (json!({"name": "Night Shift"}), "lower-case letters"),
+    for (bad, says, pointer) in [
+        (
+            json!({"name": "Night Shift"}),
+            "lower-case letters",
+            "/name",
+        ),
         (
             json!({"name": "x", "permissions": ["chat.reply", "beam.up"]}),
             "\"beam.up\"",
+            "/permissions",
         ),
-        (json!({"name": "x", "defaultChannels": ["fax"]}), "\"fax\""),
+        (
+            json!({"name": "x", "defaultChannels": ["fax"]}),
+            "\"fax\"",
+            "/defaultChannels",
+        ),
         (
             json!({"name": "x", "defaultMaxConcurrentChats": -1}),
             "between 0 and",
+            "/defaultMaxConcurrentChats",
         ),
     ] {
         let (st, h, v) = api(&s, t, "POST", "/roles", Some(&bad.to_string()), &[]);
         assert_problem(st, &h, &v, 422);
         assert!(v["detail"].as_str().unwrap_or("").contains(says), "{v}");
+        assert_eq!(v["errors"][0]["pointer"], pointer, "{v}");
     }
     let (st, h, v) = api(
         &s,
