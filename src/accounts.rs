@@ -7,17 +7,26 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use serde_json::json;
 
+mod access;
 mod creates;
+mod group_roles;
 mod groups;
 mod lifecycle;
+mod permissions;
 mod policy;
 mod profile;
+mod role_changes;
+mod role_writes;
 mod roles;
 mod snapshot;
 mod updates;
 
+pub use access::AccessRules;
 pub use creates::PreparedCreates;
+pub use permissions::AgentPermissions;
 pub use policy::Approval;
+pub use role_changes::{AgentImpact, RoleImpact};
+pub use role_writes::{NewRole, RolePatch, RoleWrite};
 pub use roles::{ensure_builtin_roles, known_roles};
 
 use policy::check_channels;
@@ -100,6 +109,9 @@ pub struct Accounts {
     pub channels: Option<Vec<String>>,
     /// Which doors create agents `pending`, and the four-eyes rule.
     pub approval: Approval,
+    /// The permission catalog, the channel catalog for roles and the SCIM group → role
+    /// rules.
+    pub access: std::sync::Arc<AccessRules>,
 }
 
 impl Accounts {
@@ -111,15 +123,27 @@ impl Accounts {
             deleted_grace: Duration::days(i64::from(deleted_grace_days)),
             channels: None,
             approval: Approval::default(),
+            access: std::sync::Arc::default(),
         }
     }
 
-    /// The rules `config` asks for: default role, grace period, channel catalog, approval.
+    /// The rules `config` asks for: default role, grace period, channel catalog, approval,
+    /// the permission catalog and the SCIM group → role rules. A configuration that did not
+    /// pass `Config::load`'s checks (built in code) keeps Rollcall's own permission catalog
+    /// when its `[[permissions]]` are wrong; `server::open_store` refuses them.
     pub fn from_config(config: &crate::config::Config) -> Self {
         let a = &config.accounts;
+        let access = AccessRules::from_config(config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the permission configuration is invalid");
+            AccessRules {
+                channels: a.channels.clone(),
+                ..AccessRules::default()
+            }
+        });
         Accounts {
             channels: Some(a.channels.clone()),
             approval: Approval::from_config(config),
+            access: std::sync::Arc::new(access),
             ..Accounts::new(&a.default_role, a.deleted_grace_days)
         }
     }

@@ -8,9 +8,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 mod overrides;
+mod permissions;
 mod sections;
 mod sources;
 
+pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
 };
@@ -37,6 +39,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Directories and HR systems Rollcall pulls people from (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
+    /// The chat platform's own permission keys (`[[permissions]]`).
+    pub permissions: Vec<PermissionConfig>,
 }
 
 impl Config {
@@ -161,6 +165,7 @@ impl Config {
                 self.server.listen
             )));
         }
+        self.validate_access()?;
         Ok(())
     }
 }

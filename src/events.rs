@@ -23,12 +23,19 @@ pub enum Event {
     Approved,
     /// A forced-offline agent may sign in again.
     Resumed,
+    /// An agent's effective permissions changed (its role's permissions, its role, its
+    /// overrides); the payload says its role and which keys it gained and lost.
+    PermissionsChanged,
+    /// A role was created, changed or deleted; the event's `agent_id` is the role's name.
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
 }
 
 /// Each event and the audit action that records it. Other agent actions (linking to a
 /// source, purging a deleted agent, seeding test data) are bookkeeping, not events. A
 /// rejected pending agent (`agent.reject`) is announced as deleted.
-const EVENTS: [(Event, &str); 9] = [
+const EVENTS: [(Event, &str); 13] = [
     (Event::Created, "agent.create"),
     (Event::Updated, "agent.update"),
     (Event::Disabled, "agent.disable"),
@@ -38,6 +45,10 @@ const EVENTS: [(Event, &str); 9] = [
     (Event::Approved, "agent.approve"),
     (Event::Resumed, "agent.resume"),
     (Event::Deleted, "agent.reject"),
+    (Event::PermissionsChanged, "agent.permissions_change"),
+    (Event::RoleCreated, "role.create"),
+    (Event::RoleUpdated, "role.update"),
+    (Event::RoleDeleted, "role.delete"),
 ];
 
 impl Event {
@@ -51,6 +62,10 @@ impl Event {
             Event::ForcedOffline => "agent.forced_offline",
             Event::Approved => "agent.approved",
             Event::Resumed => "agent.resumed",
+            Event::PermissionsChanged => "agent.permissions_changed",
+            Event::RoleCreated => "role.created",
+            Event::RoleUpdated => "role.updated",
+            Event::RoleDeleted => "role.deleted",
         }
     }
 
@@ -74,6 +89,7 @@ pub struct EventRecord {
     /// The audit entry's id: the event's place in the stream, and a deliverer's cursor.
     pub id: i64,
     pub event: Event,
+    /// The agent's id (a role's name for the `role.*` events).
     pub agent_id: String,
     pub at: NaiveDateTime,
     /// What changed, as the audit entry's `after` (JSON text): the whole agent for a
@@ -86,7 +102,7 @@ pub fn after(conn: &mut DbConn, cursor: i64, limit: i64) -> QueryResult<Vec<Even
     let actions: Vec<&str> = EVENTS.iter().map(|(_, a)| *a).collect();
     let rows: Vec<(i64, String, String, NaiveDateTime, Option<String>)> = audit_log::table
         .filter(audit_log::id.gt(cursor))
-        .filter(audit_log::target_type.eq("agent"))
+        .filter(audit_log::target_type.eq_any(["agent", "role"]))
         .filter(audit_log::action.eq_any(actions))
         .order(audit_log::id.asc())
         .limit(limit)

@@ -11,6 +11,10 @@ use rollcall::auth::{self, Scope};
 use rollcall::config::Config;
 use rollcall::store::{self, Target, models::TokenRow, tokens};
 
+mod cli {
+    pub mod roles;
+}
+
 /// mimalloc instead of glibc's allocator: a sync run and the HTTP workers allocate from
 /// several threads at once, where glibc spent a third of a cold sync in malloc and free.
 #[global_allocator]
@@ -65,6 +69,9 @@ enum Command {
     },
     /// List configured sources with their last run and next scheduled run.
     Sources,
+    /// Roles and permissions: list, show, create, clone, update, delete, impact.
+    #[command(subcommand)]
+    Roles(cli::roles::RolesCommand),
 }
 
 #[derive(Subcommand)]
@@ -108,6 +115,9 @@ fn main() -> ExitCode {
         }
     };
     rollcall::logging::init(&config);
+    if let Command::Roles(cmd) = cli.command {
+        return cli::roles::main(cmd, &config);
+    }
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -133,7 +143,8 @@ fn connect(config: &Config) -> anyhow::Result<store::DbConn> {
     let mut conn = store::connect(&target)
         .with_context(|| format!("connecting to {}", store::redact_url(&config.database.url)))?;
     store::migrate(&mut conn)?;
-    rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
+    rollcall::accounts::Accounts::from_config(config)
+        .prepare_roles(&mut conn, rollcall::store::now())?;
     Ok(conn)
 }
 
@@ -149,7 +160,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let target = Target::parse(&config.database.url)?;
             let mut conn = store::connect(&target)?;
             let (applied, clashes) = store::migrate_reporting(&mut conn)?;
-            rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
+            rollcall::accounts::Accounts::from_config(&config)
+                .prepare_roles(&mut conn, rollcall::store::now())?;
             if applied.is_empty() {
                 println!("database is up to date");
             }
@@ -203,6 +215,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             incremental,
         } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
         Command::Sources => sources_cmd(&config),
+        Command::Roles(_) => bail!("roles commands run through cli::roles"),
     }
 }
 

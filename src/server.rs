@@ -20,7 +20,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Pool> {
     for m in &applied {
         tracing::info!(migration = %m, "applied migration");
     }
-    crate::accounts::ensure_builtin_roles(&mut conn, crate::store::now())?;
+    crate::accounts::Accounts::from_config(config).prepare_roles(&mut conn, crate::store::now())?;
     // The key every node signs cursors with, made now rather than at the daemon's first
     // start: a `rollcall sync` run first (a first run holds SQLite's write lock while it
     // reads) would otherwise leave a `serve` started meanwhile waiting to write it.

@@ -78,6 +78,9 @@ impl Accounts {
                     reason: None,
                 },
             )?;
+            if self.group_gives_role(row.display_name_key.as_deref()) {
+                self.apply_group_roles(conn, actor, &added, now)?;
+            }
             Ok(row)
         })
     }
@@ -210,6 +213,17 @@ impl Accounts {
                     reason: None,
                 },
             )?;
+            let was = self.group_gives_role(before_row.display_name_key.as_deref());
+            let is = self.group_gives_role(row.display_name_key.as_deref());
+            if was || is {
+                let mut moved = added;
+                moved.extend(removed);
+                if row.display_name_key != before_row.display_name_key {
+                    // Renamed into or out of a mapped name: every member may move.
+                    moved.extend(group_store::members(conn, id)?.into_iter().map(|m| m.id));
+                }
+                self.apply_group_roles(conn, actor, &moved, now)?;
+            }
             Ok(row)
         })
     }
@@ -232,6 +246,14 @@ impl Accounts {
                     current: row.version,
                 });
             }
+            let members: Vec<String> = if self.group_gives_role(row.display_name_key.as_deref()) {
+                group_store::members(conn, id)?
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect()
+            } else {
+                Vec::new()
+            };
             group_store::delete(conn, id)?;
             audit::append(
                 conn,
@@ -246,6 +268,7 @@ impl Accounts {
                     reason: None,
                 },
             )?;
+            self.apply_group_roles(conn, actor, &members, now)?;
             Ok(())
         })
     }

@@ -205,6 +205,17 @@ impl Accounts {
                     reason,
                 },
             )?;
+            if row.role != before_row.role {
+                self.note_role_move(
+                    conn,
+                    actor,
+                    id,
+                    &before_row.role,
+                    &row.role,
+                    &row.permission_overrides,
+                    now,
+                )?;
+            }
             agent_store::get(conn, id)?.ok_or_else(|| AccountError::NotFound(id.to_owned()))
         })
     }

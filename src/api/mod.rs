@@ -19,12 +19,14 @@
 //! Unknown paths under `/api/v1` are 404 problems; a known path with another method is a
 //! 405 with `Allow` (both worked out from the document).
 
+pub mod agent_permissions;
 pub mod agents;
 pub mod auth;
 pub mod body;
 pub mod docs;
 pub mod idempotency;
 pub mod problem;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -44,6 +46,8 @@ pub const BASE: &str = "/api/v1";
 /// The endpoint modules: one line each.
 fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(agents::register);
+    cfg.configure(roles::register);
+    cfg.configure(agent_permissions::register);
 }
 
 #[derive(OpenApi)]

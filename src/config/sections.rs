@@ -81,6 +81,8 @@ pub struct ScimConfig {
     /// Most work one PATCH may ask for: each operation counts the comparisons in its value
     /// filter (`emails[type eq "work" and value co "x"]` counts 2), or 1 without a filter.
     pub max_patch_terms: usize,
+    /// `[[scim.group_roles]]`: SCIM groups whose members get a role, in order.
+    pub group_roles: Vec<super::GroupRoleConfig>,
 }
 
 impl Default for ScimConfig {
@@ -93,6 +95,7 @@ impl Default for ScimConfig {
             cursor_key: None,
             max_values_per_attribute: 100,
             max_patch_terms: 1000,
+            group_roles: Vec::new(),
         }
     }
 }

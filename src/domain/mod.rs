@@ -1,6 +1,7 @@
 //! Rollcall's domain: agents, roles and their permission catalog, lifecycle states. Pure.
 
 pub mod names;
+pub mod permissions;
 pub mod roles;
 
 use chrono::NaiveDateTime;

@@ -1,5 +1,24 @@
 //! The permission catalog and the built-in role templates.
 
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+/// A role as stored: a name, what it allows and what it gives new holders by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    pub name: String,
+    pub description: String,
+    /// Keys of the catalog, in catalog order.
+    pub permissions: Vec<String>,
+    /// Seeded from a template; read-only (but clonable).
+    pub builtin: bool,
+    pub default_max_concurrent_chats: i32,
+    pub default_channels: Vec<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
 /// Every permission key Rollcall knows. Roles may only hold keys from this list.
 pub const PERMISSIONS: &[(&str, &str)] = &[
     ("chat.reply", "Answer customer conversations"),

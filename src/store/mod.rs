@@ -11,6 +11,7 @@ pub mod models;
 pub mod multi_insert;
 pub mod name_keys;
 pub mod query;
+pub mod roles;
 pub mod schema;
 pub mod seed;
 pub mod times;

@@ -142,9 +142,17 @@ both!(a_group_change_makes_the_next_incremental_run_full, |b| {
     assert_eq!(env.mode_and_trigger(inc.run_id).0, "full");
     let bob = env.agent("bob");
     assert_eq!(bob.role, "team_lead");
+    // The move, then what it did to his permissions.
+    let audit = env.audit(&bob);
+    assert_eq!(
+        audit.last().map(|e| e.1.as_str()),
+        Some("agent.permissions_change")
+    );
     assert!(
-        env.audit(&bob)
-            .last()
+        audit
+            .iter()
+            .rev()
+            .nth(1)
             .and_then(|e| e.2.clone())
             .is_some_and(|r| r.contains("moved to group leads")),
         "{:?}",

@@ -367,7 +367,11 @@ both!(mover_leaver_disabled_flag_and_returner, |b| {
     assert_eq!(r.status, RunStatus::Ok, "{r:?}");
     let bob = env.agent("bob");
     assert_eq!(bob.role, "team_lead");
-    let (_, action, reason) = env.audit(&bob).pop().expect("entry");
+    // The move, then what it did to his permissions.
+    let mut audit = env.audit(&bob);
+    let (_, action, _) = audit.pop().expect("entry");
+    assert_eq!(action, "agent.permissions_change");
+    let (_, action, reason) = audit.pop().expect("entry");
     assert_eq!(action, "agent.update");
     assert!(
         reason

@@ -72,9 +72,10 @@ pub async fn create_agent(
     params(
         ("id" = String, Path, description = "The agent's id"),
         ("If-Match" = Option<String>, Header, description = "The ETag read (W/\"<version>\"); another version is a 412"),
+        ("dry_run" = Option<bool>, Query, description = "Save nothing; answer what the change does to the agent's permissions (a RoleMovePreview)"),
     ),
     responses(
-        (status = 200, description = "The changed agent; ETag header", body = AgentView),
+        (status = 200, description = "The changed agent; ETag header (with dry_run: a RoleMovePreview)", body = AgentView),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
@@ -99,6 +100,9 @@ pub async fn patch_agent(
     let id = id.into_inner();
     let expected = if_match(&req);
     let change = body.value;
+    if crate::api::roles::dry_run(&req)? {
+        return crate::api::agent_permissions::preview_patch(&state, id, expected, change).await;
+    }
     let st = state.clone();
     let agent = db(&state, move |conn| {
         let mut refused = None;
