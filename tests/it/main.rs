@@ -17,6 +17,7 @@ mod scim_groups;
 mod scim_hardening;
 mod scim_limits;
 mod scim_quirks;
+mod scim_totals;
 mod scim_users;
 mod slapd;
 mod store;
