@@ -11,6 +11,7 @@ pub mod multi_insert;
 pub mod name_keys;
 pub mod query;
 pub mod schema;
+pub mod search;
 pub mod seed;
 pub mod times;
 pub mod tokens;
@@ -230,6 +231,7 @@ pub fn migrate_reporting(
     .map(|v| v.to_string())
     .collect();
     let clashes = name_keys::fill(conn)?;
+    search::fill(conn)?;
     Ok((applied, clashes))
 }
 

@@ -1,0 +1,159 @@
+//! The admin list's store query (`store::query::admin`) on both backends: search over the
+//! folded search column, and that column kept current by every door (SCIM, directory sync).
+
+use rollcall::store::DbConn;
+use rollcall::store::query::admin::{AdminQuery, Filters, Sort, list};
+use serde_json::json;
+
+use crate::both;
+use crate::harness::TestServer;
+use crate::sync_ldap::{directory, env};
+
+/// User names of every agent matching `q`, all pages (`limit` a page), in user name order.
+pub(crate) fn search(conn: &mut DbConn, q: &str, limit: i64) -> Vec<String> {
+    let mut query = AdminQuery {
+        filters: Filters {
+            q: Some(q.to_owned()),
+            ..Filters::default()
+        },
+        sort: Sort::UserName,
+        descending: false,
+        after: None,
+        limit,
+    };
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let page = list(conn, &query).expect("list");
+        out.extend(page.items.into_iter().map(|a| a.profile.user_name));
+        match page.next {
+            Some(n) => query.after = Some(n),
+            None => return out,
+        }
+    }
+    panic!("no end to the pages");
+}
+
+pub(crate) fn user(
+    s: &TestServer,
+    user_name: &str,
+    display: &str,
+    given: &str,
+    family: &str,
+    number: &str,
+) -> String {
+    let (st, v) = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "userName": user_name,
+            "displayName": display,
+            "name": {"givenName": given, "familyName": family},
+            "emails": [{"value": format!("{user_name}@example.com"), "type": "work", "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": number},
+        })),
+    );
+    assert_eq!(st, 201, "{v}");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+both!(search_matches_substrings_folded, |b| {
+    let s = TestServer::start(b);
+    user(&s, "wang.wei", "王伟", "伟", "王", "CS-004217");
+    user(&s, "wang.fang", "王芳", "芳", "王", "CS-004218");
+    user(&s, "Li.Na", "Li Na", "Na", "Li", "CS-100001");
+    user(
+        &s,
+        "owen.sterling",
+        "Owen STERLING",
+        "Owen",
+        "Sterling",
+        "CS-100002",
+    );
+    let mut c = s.conn();
+    for (q, want) in [
+        ("wang", vec!["wang.fang", "wang.wei"]),
+        ("WANG", vec!["wang.fang", "wang.wei"]),
+        ("Ｗａｎｇ", vec!["wang.fang", "wang.wei"]),
+        ("王", vec!["wang.fang", "wang.wei"]),
+        ("王伟", vec!["wang.wei"]),
+        ("伟 王", vec!["wang.wei"]),
+        ("4217", vec!["wang.wei"]),
+        ("cs-0042", vec!["wang.fang", "wang.wei"]),
+        ("li na", vec!["Li.Na"]),
+        ("na", vec!["Li.Na"]),
+        ("an", vec!["wang.fang", "wang.wei"]),
+        ("sterl", vec!["owen.sterling"]),
+        ("ng.w", vec!["wang.wei"]),
+        (
+            "@example.com",
+            vec!["Li.Na", "owen.sterling", "wang.fang", "wang.wei"],
+        ),
+        ("100_", vec![]),
+        ("%", vec![]),
+        ("nobody", vec![]),
+    ] {
+        assert_eq!(search(&mut c, q, 2), want, "q={q:?}");
+    }
+});
+
+both!(the_search_column_follows_scim_writes, |b| {
+    let s = TestServer::start(b);
+    let id = user(&s, "mei.chen", "Mei Chen", "Mei", "Chen", "CS-7");
+    user(&s, "other", "Other Person", "Other", "Person", "CS-8");
+    let mut c = s.conn();
+    assert_eq!(search(&mut c, "mei chen", 50), ["mei.chen"]);
+    // Renamed (userName and display name) by PATCH.
+    let (st, v) = s.scim(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "replace", "path": "userName", "value": "mei.lin"},
+                {"op": "replace", "path": "displayName", "value": "林美"},
+                {"op": "replace", "path": "name.familyName", "value": "Lin"}
+            ]
+        })),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert!(search(&mut c, "mei chen", 50).is_empty());
+    assert_eq!(search(&mut c, "mei.lin", 50), ["mei.lin"]);
+    assert_eq!(search(&mut c, "林", 50), ["mei.lin"]);
+    // Replaced by PUT.
+    let (st, v) = s.scim(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "mei.lin",
+            "displayName": "Mei Zhou",
+        })),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert!(search(&mut c, "林", 50).is_empty());
+    assert_eq!(search(&mut c, "zhou", 50), ["mei.lin"]);
+    // Deleted: gone from the list.
+    let (st, _) = s.scim("DELETE", &format!("/Users/{id}"), None);
+    assert_eq!(st, 204);
+    assert!(search(&mut c, "zhou", 50).is_empty());
+    assert!(search(&mut c, "mei", 50).is_empty());
+    assert_eq!(search(&mut c, "other", 50), ["other"]);
+});
+
+both!(the_search_column_follows_directory_sync, |b| {
+    let slapd = directory(&["ana", "bob", "cyrus"]);
+    let env = env(b, &slapd, "");
+    let r = env.run(false, false);
+    assert_eq!(r.plan.count("create"), 3, "{r:?}");
+    let mut c = env.pool.get().expect("conn");
+    assert_eq!(search(&mut c, "cyru", 50), ["cyrus"]);
+    assert_eq!(search(&mut c, "E-bob", 50), ["bob"]);
+    slapd.modify_ldif(
+        "dn: uid=cyrus,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: sn\nsn: Zhang\n-\nreplace: cn\ncn: Cyrus Zhang\n",
+    );
+    env.run(false, false);
+    assert_eq!(search(&mut c, "zhang", 50), ["cyrus"]);
+    assert_eq!(search(&mut c, "cyrus zh", 50), ["cyrus"]);
+});
