@@ -157,3 +157,90 @@ both!(the_search_column_follows_directory_sync, |b| {
     assert_eq!(search(&mut c, "zhang", 50), ["cyrus"]);
     assert_eq!(search(&mut c, "cyrus zh", 50), ["cyrus"]);
 });
+
+/// Every page of `query` (ids), and how many pages held fewer agents than the limit.
+fn all_pages(conn: &mut DbConn, mut query: AdminQuery) -> (Vec<String>, usize) {
+    let (mut out, mut short) = (Vec::new(), 0);
+    for _ in 0..10_000 {
+        let page = list(conn, &query).expect("list");
+        let n = page.items.len();
+        out.extend(page.items.into_iter().map(|a| a.id));
+        match page.next {
+            Some(next) => {
+                short += usize::from((n as i64) < query.limit);
+                query.after = Some(next);
+            }
+            None => return (out, short),
+        }
+    }
+    panic!("no end to the pages");
+}
+
+both!(walks_are_bounded_and_visit_every_match_once, |b| {
+    use diesel::prelude::*;
+    use rollcall::store::query::admin::BUDGET;
+    use rollcall::store::schema::agents;
+    let s = TestServer::start(b);
+    let mut c = s.conn();
+    let n = u32::try_from(BUDGET).expect("budget") + 2_500;
+    let accounts = rollcall::accounts::Accounts::new("agent", 30);
+    rollcall::store::seed::seed_agents(&mut c, &accounts, n, true).expect("seed");
+    let want = |c: &mut DbConn, dept: &str| -> Vec<String> {
+        let mut ids: Vec<String> = agents::table
+            .filter(agents::department.eq(dept))
+            .select(agents::id)
+            .load(c)
+            .expect("ids");
+        ids.sort();
+        ids
+    };
+    let query = |filters: Filters, sort: Sort, descending: bool, limit: i64| AdminQuery {
+        filters,
+        sort,
+        descending,
+        after: None,
+        limit,
+    };
+    // A filter alone: walked, bounded; every match once, in order.
+    let billing = Filters {
+        department: Some("Billing".into()),
+        ..Filters::default()
+    };
+    let (mut got, _) = all_pages(&mut c, query(billing.clone(), Sort::DisplayName, true, 100));
+    let len = got.len();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), len, "an agent was listed twice");
+    assert_eq!(got, want(&mut c, "Billing"));
+    // A term of two characters matching nobody: pages of none, each bounded, then the end.
+    let none = Filters {
+        q: Some("qz".into()),
+        ..Filters::default()
+    };
+    let (got, short) = all_pages(&mut c, query(none, Sort::Created, false, 50));
+    assert!(got.is_empty());
+    assert_eq!(
+        short, 1,
+        "one page per {BUDGET} agents examined, the last ends it"
+    );
+    // A rare term of three characters or more: from the index, not walked.
+    let rare = Filters {
+        q: Some("QUIXOTE".into()),
+        ..Filters::default()
+    };
+    let (got, short) = all_pages(&mut c, query(rare, Sort::UserName, false, 1));
+    assert_eq!(got.len(), 2, "seed numbers 7 and 10007 are Quixotes");
+    assert_eq!(short, 0);
+    // A term everyone matches: full pages.
+    let common = Filters {
+        q: Some("example.com".into()),
+        status: Some("active".into()),
+        ..Filters::default()
+    };
+    let page = list(&mut c, &query(common, Sort::AgentNumber, true, 500)).expect("list");
+    assert_eq!(page.items.len(), 500);
+    assert_eq!(
+        page.items[0].profile.employee_number.as_deref(),
+        Some(format!("CS-{n:06}").as_str())
+    );
+});
