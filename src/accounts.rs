@@ -36,6 +36,13 @@ pub enum AccountError {
     VersionMismatch { current: i64 },
     #[error("{0}")]
     Invalid(String),
+    /// A value breaks a rule, and the gateway knows which field: `pointer` is a JSON pointer
+    /// into the agent as the admin API writes it (`/channels/2`, `/userName`).
+    #[error("{message}")]
+    InvalidField { pointer: String, message: String },
+    /// The four-eyes rule: whoever approves an agent must not be who created it.
+    #[error("{0}")]
+    FourEyes(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }

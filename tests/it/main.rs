@@ -4,6 +4,7 @@
 //! (`slapd.rs`).
 
 mod admin_list_store;
+mod api_framework;
 mod binary_log;
 mod concurrency;
 mod concurrency_nodes;
