@@ -19,6 +19,7 @@
 //! Unknown paths under `/api/v1` are 404 problems; a known path with another method is a
 //! 405 with `Allow` (both worked out from the document).
 
+pub mod agent_list;
 pub mod agents;
 pub mod auth;
 pub mod body;
@@ -43,6 +44,7 @@ pub const BASE: &str = "/api/v1";
 /// The endpoint modules: one line each.
 fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(agents::register);
+    cfg.configure(agent_list::register);
 }
 
 #[derive(OpenApi)]

@@ -3,6 +3,7 @@
 //! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
 //! (`slapd.rs`).
 
+mod admin_list;
 mod admin_list_store;
 mod api_framework;
 mod binary_log;

@@ -104,7 +104,7 @@ const SKILLS: [&str; 8] = [
     "german",
     "escalation",
 ];
-const CHANNELS: [&str; 4] = ["chat", "email", "voice", "social"];
+const CHANNELS: [&str; 6] = ["web", "app", "wechat", "phone", "email", "ticket"];
 
 /// A cheap, well-mixed hash of `n` (splitmix64's finaliser).
 fn mix(n: u64) -> u64 {
