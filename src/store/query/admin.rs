@@ -3,12 +3,14 @@
 //!
 //! How a page is found (docs/architecture.md, "The admin list"):
 //! - no search and no filter: the sort order's index from the cursor's position on;
-//! - a search term of three characters or more that few agents match (fewer than
+//! - otherwise the sort order is walked from the cursor, checking each agent, for
+//!   [`GLANCE`] agents: a term or filter that many agents match fills the page there;
+//! - if not, a search term of three characters or more that few agents match (fewer than
 //!   [`FEW`] by the trigram index: FTS5 on SQLite, GIN over `rollcall_trigrams` on
-//!   PostgreSQL): those agents, checked by `LIKE`, filtered and sorted;
-//! - otherwise (a common term, a term of one or two characters, filters alone): the sort
-//!   order's index is walked from the cursor's position, at most [`BUDGET`] agents a page;
-//!   a page may then hold fewer agents than asked for, with a cursor to go on from.
+//!   PostgreSQL) is answered from those agents, checked by `LIKE`, filtered and sorted;
+//! - else (a term of one or two characters, a term or filter of middling frequency) the
+//!   walk goes on for at most [`BUDGET`] agents; the page may then hold fewer agents than
+//!   asked for, with a cursor to go on from.
 
 use chrono::{DateTime, NaiveDateTime};
 use diesel::prelude::*;
@@ -24,9 +26,12 @@ use crate::store::{DbConn, search};
 /// A search term matched by fewer agents than this (by the trigram index) is answered from
 /// those agents; a more common one by walking the sort order.
 pub const FEW: i64 = 1000;
-/// Most agents a page examines in the sort order when a filter or a common or short term
-/// has to be checked agent by agent.
-pub const BUDGET: i64 = 10_000;
+/// Most agents a page examines in the sort order when a filter or a term has to be checked
+/// agent by agent.
+pub const BUDGET: i64 = 5_000;
+/// Agents examined first, before the search index is asked: a term or filter that many
+/// agents match fills the page within them.
+pub const GLANCE: i64 = 1_000;
 /// Longest search term, in characters.
 pub const MAX_TERM: usize = 100;
 
@@ -368,7 +373,6 @@ fn candidates(conn: &mut DbConn, term: &str) -> QueryResult<i64> {
 
 /// One page of the admin list.
 pub fn list(conn: &mut DbConn, q: &AdminQuery) -> Result<AdminPage, AdminListError> {
-    let pg = matches!(conn, DbConn::Pg(_));
     let term = match &q.filters.q {
         Some(raw) => term(raw)?,
         None => None,
@@ -393,46 +397,22 @@ pub fn list(conn: &mut DbConn, q: &AdminQuery) -> Result<AdminPage, AdminListErr
         ]
         .iter()
         .any(|f| f.is_some());
-    let few = match term.as_deref() {
-        Some(t) if t.chars().count() >= 3 => candidates(conn, t)? < FEW,
-        _ => false,
-    };
-    let mut sql = Sql::new(pg);
-    let mut bound: Option<After> = None;
-    if few {
-        // The few candidates the index offers, checked, filtered and sorted.
-        sql.push(&format!(
-            "WITH c AS MATERIALIZED (SELECT t.id AS id, {} AS k FROM agents t \
-             WHERE t.status <> 'deleted'",
-            q.sort.expr("t")
-        ));
-        indexed(&mut sql, term.as_deref().unwrap_or_default(), "t");
-        filters(&mut sql, &q.filters, term.as_deref(), "t");
-        if let Some(a) = &q.after {
-            keyset(&mut sql, q, "t", a, false);
-        }
-        let dir = if q.descending { "DESC" } else { "ASC" };
-        sql.push(&format!(
-            ") SELECT c.id AS id FROM c ORDER BY c.k {dir}, c.id {dir} LIMIT "
-        ))
-        .bind(Param::Int(limit + 1));
+    let term = term.as_deref();
+    let (found, bound) = if !filtered {
+        walk(conn, q, None, limit, None)?
     } else {
-        if filtered {
-            bound = walk_bound(conn, q)?;
+        // A short walk first: a common term or filter fills the page within it.
+        let (found, bound) = walk(conn, q, term, limit, Some(GLANCE))?;
+        if found.len() as i64 > limit || bound.is_none() {
+            (found, bound)
+        } else if let Some(t) = term.filter(|t| t.chars().count() >= 3)
+            && candidates(conn, t)? < FEW
+        {
+            (few(conn, q, t, limit)?, None)
+        } else {
+            walk(conn, q, term, limit, Some(BUDGET))?
         }
-        sql.push("SELECT t.id AS id FROM agents t WHERE t.status <> 'deleted'");
-        if let Some(a) = &q.after {
-            keyset(&mut sql, q, "t", a, false);
-        }
-        if let Some(b) = &bound {
-            keyset(&mut sql, q, "t", b, true);
-        }
-        filters(&mut sql, &q.filters, term.as_deref(), "t");
-        sql.push(&order(q, "t"))
-            .push(" LIMIT ")
-            .bind(Param::Int(limit + 1));
-    }
-    let found = ids(conn, &sql)?;
+    };
     let mut rows = load_rows(conn, &found)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(usize::try_from(limit).unwrap_or(0));
@@ -447,9 +427,64 @@ pub fn list(conn: &mut DbConn, q: &AdminQuery) -> Result<AdminPage, AdminListErr
     Ok(AdminPage { items, next })
 }
 
-/// The last agent a walk may examine: [`BUDGET`] agents on from the cursor in the sort order
+/// The page from the few agents the trigram index offers for `term`: checked by `LIKE`,
+/// filtered and sorted (materialised, so that no planner walks the sort order instead).
+fn few(conn: &mut DbConn, q: &AdminQuery, term: &str, limit: i64) -> QueryResult<Vec<String>> {
+    let mut sql = Sql::new(matches!(conn, DbConn::Pg(_)));
+    sql.push(&format!(
+        "WITH c AS MATERIALIZED (SELECT t.id AS id, {} AS k FROM agents t \
+         WHERE t.status <> 'deleted'",
+        q.sort.expr("t")
+    ));
+    indexed(&mut sql, term, "t");
+    filters(&mut sql, &q.filters, Some(term), "t");
+    if let Some(a) = &q.after {
+        keyset(&mut sql, q, "t", a, false);
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    sql.push(&format!(
+        ") SELECT c.id AS id FROM c ORDER BY c.k {dir}, c.id {dir} LIMIT "
+    ))
+    .bind(Param::Int(limit + 1));
+    ids(conn, &sql)
+}
+
+/// The page found by walking the sort order from the cursor, checking each agent, examining
+/// at most `budget` agents (none: no bound); returns the ids and the last agent examined
+/// when the budget ended the walk.
+fn walk(
+    conn: &mut DbConn,
+    q: &AdminQuery,
+    term: Option<&str>,
+    limit: i64,
+    budget: Option<i64>,
+) -> Result<(Vec<String>, Option<After>), AdminListError> {
+    let bound = match budget {
+        Some(b) => walk_bound(conn, q, b)?,
+        None => None,
+    };
+    let mut sql = Sql::new(matches!(conn, DbConn::Pg(_)));
+    sql.push("SELECT t.id AS id FROM agents t WHERE t.status <> 'deleted'");
+    if let Some(a) = &q.after {
+        keyset(&mut sql, q, "t", a, false);
+    }
+    if let Some(b) = &bound {
+        keyset(&mut sql, q, "t", b, true);
+    }
+    filters(&mut sql, &q.filters, term, "t");
+    sql.push(&order(q, "t"))
+        .push(" LIMIT ")
+        .bind(Param::Int(limit + 1));
+    Ok((ids(conn, &sql)?, bound))
+}
+
+/// The last agent a walk may examine: `budget` agents on from the cursor in the sort order
 /// (an index-only read), or `None` when fewer remain.
-fn walk_bound(conn: &mut DbConn, q: &AdminQuery) -> Result<Option<After>, AdminListError> {
+fn walk_bound(
+    conn: &mut DbConn,
+    q: &AdminQuery,
+    budget: i64,
+) -> Result<Option<After>, AdminListError> {
     let mut sql = Sql::new(matches!(conn, DbConn::Pg(_)));
     sql.push("SELECT t.id AS id FROM agents t WHERE t.status <> 'deleted'");
     if let Some(a) = &q.after {
@@ -457,7 +492,7 @@ fn walk_bound(conn: &mut DbConn, q: &AdminQuery) -> Result<Option<After>, AdminL
     }
     sql.push(&order(q, "t"))
         .push(" LIMIT 1 OFFSET ")
-        .bind(Param::Int(BUDGET - 1));
+        .bind(Param::Int(budget - 1));
     let found = ids(conn, &sql)?;
     Ok(load_rows(conn, &found)?.first().map(|r| After {
         key: q.sort.key(r),
