@@ -102,7 +102,6 @@ fn crew(s: &TestServer) {
             skills: &["vip", "billing"],
             channels: &["wechat"],
             active: true,
-            ..A::default()
         },
     );
     agent(
