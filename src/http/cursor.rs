@@ -1,5 +1,7 @@
-//! List cursors (RFC 9865): a keyset position (creation time, id), signed with HMAC-SHA256
-//! under the server's cursor key, so that a client can neither forge nor alter one.
+//! List cursors (RFC 9865): a keyset position (creation time, id) and the count carried from
+//! a listing's first page, signed with HMAC-SHA256 under the server's cursor key, so that a
+//! client can neither forge nor alter one; and the sealing other cursors use (the admin
+//! agent list's), each kind under a domain of its own.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
