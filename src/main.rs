@@ -49,7 +49,12 @@ enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Insert N synthetic agents (user000001 …) for demos and benchmarks.
-    SeedAgents { count: u32 },
+    SeedAgents {
+        count: u32,
+        /// Realistic names (Latin and Chinese), departments, skill groups and channels.
+        #[arg(long)]
+        realistic: bool,
+    },
     /// Run one source now: read it, plan, guard, apply.
     Sync {
         /// The source's name in the configuration.
@@ -206,7 +211,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Tokens(cmd) => tokens_cmd(cmd, &config),
         Command::Audit(cmd) => audit_cmd(cmd, &config),
-        Command::SeedAgents { count } => seed(&config, count),
+        Command::SeedAgents { count, realistic } => seed(&config, count, realistic),
         Command::Sync {
             source,
             dry_run,
@@ -508,11 +513,11 @@ fn audit_cmd(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-fn seed(config: &Config, count: u32) -> anyhow::Result<()> {
+fn seed(config: &Config, count: u32, realistic: bool) -> anyhow::Result<()> {
     let mut conn = connect(config)?;
     let accounts = rollcall::accounts::Accounts::new(&config.accounts.default_role, 30);
     let started = std::time::Instant::now();
-    let n = rollcall::store::seed::seed_agents(&mut conn, &accounts, count)?;
+    let n = rollcall::store::seed::seed_agents(&mut conn, &accounts, count, realistic)?;
     eprintln!(
         "inserted {n} agents in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -20,6 +20,7 @@
 //! 405 with `Allow` (both worked out from the document).
 
 pub mod agent_permissions;
+pub mod agent_list;
 pub mod agents;
 pub mod auth;
 pub mod body;
@@ -48,6 +49,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(agents::register);
     cfg.configure(roles::register);
     cfg.configure(agent_permissions::register);
+    cfg.configure(agent_list::register);
 }
 
 #[derive(OpenApi)]

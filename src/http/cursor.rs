@@ -1,5 +1,7 @@
-//! List cursors (RFC 9865): a keyset position (creation time, id), signed with HMAC-SHA256
-//! under the server's cursor key, so that a client can neither forge nor alter one.
+//! List cursors (RFC 9865): a keyset position (creation time, id) and the count carried from
+//! a listing's first page, signed with HMAC-SHA256 under the server's cursor key, so that a
+//! client can neither forge nor alter one; and the sealing other cursors use (the admin
+//! agent list's), each kind under a domain of its own.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,10 +38,11 @@ pub fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> [u8; 32] {
     outer.finalize().into()
 }
 
-/// `base64url(<created micros>.<id>) "." base64url(HMAC)`: opaque to clients.
-pub fn encode(key: &[u8], pos: &Position) -> String {
-    let payload = format!("{}.{}", pos.0.and_utc().timestamp_micros(), pos.1);
-    let mac = hmac_sha256(key, &[DOMAIN, payload.as_bytes()]);
+/// `base64url(payload) "." base64url(HMAC(domain ‖ payload))`: a payload a client can read
+/// but neither forge nor alter. `domain` keeps kinds of token apart: a token sealed under one
+/// never opens under another.
+pub fn seal(key: &[u8], domain: &[u8], payload: &[u8]) -> String {
+    let mac = hmac_sha256(key, &[domain, payload]);
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(payload),
@@ -47,29 +50,81 @@ pub fn encode(key: &[u8], pos: &Position) -> String {
     )
 }
 
+/// The payload of a token [`seal`]ed under `key` and `domain`; `None` for anything else.
+pub fn open(key: &[u8], domain: &[u8], token: &str) -> Option<Vec<u8>> {
+    let (payload, mac) = token.split_once('.')?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+    let expected = hmac_sha256(key, &[domain, &payload]);
+    bool::from(expected.as_slice().ct_eq(&mac)).then_some(payload)
+}
+
+/// The count a cursor carries from the first page of a listing: `totalResults` then, and a
+/// fingerprint of the query it answered (a cursor presented with another filter is counted
+/// again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    pub total: i64,
+    pub query: String,
+}
+
+/// `base64url(<created micros>.<id>) "." base64url(HMAC)`: opaque to clients.
+pub fn encode(key: &[u8], pos: &Position) -> String {
+    encode_list(key, pos, None)
+}
+
+/// A cursor for the page after `pos`, carrying the first page's count when given
+/// (`<micros>.<id>.<total>.<query fingerprint>`).
+pub fn encode_list(key: &[u8], pos: &Position, carried: Option<&Carried>) -> String {
+    let mut payload = format!("{}.{}", pos.0.and_utc().timestamp_micros(), pos.1);
+    if let Some(c) = carried {
+        payload.push_str(&format!(".{}.{}", c.total, c.query));
+    }
+    seal(key, DOMAIN, payload.as_bytes())
+}
+
 /// The position in a cursor this server issued; `400 invalidCursor` for anything else
 /// (malformed, altered, signed with another key, or from before cursors were signed).
 pub fn decode(key: &[u8], cursor: &str) -> Result<Position, ScimError> {
+    decode_list(key, cursor).map(|(pos, _)| pos)
+}
+
+/// The position and, for cursors issued since 2026-12-03, the count carried from the first
+/// page.
+pub fn decode_list(key: &[u8], cursor: &str) -> Result<(Position, Option<Carried>), ScimError> {
     let bad = || {
         ScimError::bad_request(
             ScimType::InvalidCursor,
             "the cursor is not one Rollcall issued",
         )
     };
-    let (payload, mac) = cursor.split_once('.').ok_or_else(bad)?;
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
-    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| bad())?;
-    let expected = hmac_sha256(key, &[DOMAIN, &payload]);
-    if !bool::from(expected.as_slice().ct_eq(&mac)) {
-        return Err(bad());
-    }
+    let payload = open(key, DOMAIN, cursor).ok_or_else(bad)?;
     let text = String::from_utf8(payload).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let mut parts = text.split('.');
+    let micros: i64 = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    let id = parts.next().ok_or_else(bad)?;
+    let carried = match (parts.next(), parts.next(), parts.next()) {
+        (None, None, None) => None,
+        (Some(total), Some(query), None) => Some(Carried {
+            total: total.parse().map_err(|_| bad())?,
+            query: query.to_owned(),
+        }),
+        _ => return Err(bad()),
+    };
     let at = DateTime::from_timestamp_micros(micros)
         .ok_or_else(bad)?
         .naive_utc();
-    Ok((at, id.to_owned()))
+    Ok(((at, id.to_owned()), carried))
+}
+
+/// A short fingerprint of a query (what a carried count is valid for).
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(&h.finalize()[..8])
 }
 
 #[cfg(test)]
@@ -115,6 +170,20 @@ mod tests {
         let forged = URL_SAFE_NO_PAD.encode(format!("{}.0193-abc", 1_764_000_000_123_457i64));
         assert!(decode(&key, &format!("{forged}.{mac}")).is_err());
         assert!(decode(&key, payload).is_err());
+        // A carried count round-trips; a cursor with a stray field does not verify.
+        let carried = Carried {
+            total: 1234,
+            query: fingerprint(&[b"Users", b"filter"]),
+        };
+        let c2 = encode_list(&key, &pos, Some(&carried));
+        assert_eq!(
+            decode_list(&key, &c2).expect("valid"),
+            (pos.clone(), Some(carried))
+        );
+        assert_eq!(decode(&key, &c2).expect("valid"), pos);
+        assert_eq!(decode_list(&key, &c).expect("valid").1, None);
+        let odd = seal(&key, DOMAIN, b"1764000000123456.id.12");
+        assert!(decode(&key, &odd).is_err());
         for junk in ["", ".", "a.b", "!!!.???", "é.é"] {
             let e = decode(&key, junk).expect_err(junk);
             assert_eq!(e.scim_type, Some(ScimType::InvalidCursor));

@@ -15,6 +15,9 @@ use crate::scim::{SEARCH_REQUEST, get_ci, list_response};
 use crate::store::list::{ListRequest, Window, list_agents, list_groups};
 use crate::store::{groups as group_store, models::GroupRow};
 
+const USERS: &str = "Users";
+const GROUPS: &str = "Groups";
+
 /// A parsed list/search request.
 #[derive(Debug, Clone)]
 pub struct ListParams {
@@ -26,6 +29,8 @@ pub struct ListParams {
     pub projection: Projection,
     /// `Some(None)`: cursor pagination from the start; `Some(Some(pos))`: after `pos`.
     pub cursor: Option<Option<(chrono::NaiveDateTime, String)>>,
+    /// The count the cursor carries from the first page of this listing.
+    pub carried: Option<super::cursor::Carried>,
 }
 
 struct Raw {
@@ -167,10 +172,13 @@ impl ListParams {
                 )));
             }
         };
-        let cursor = match raw.cursor {
-            None => None,
-            Some(c) if c.trim().is_empty() => Some(None),
-            Some(c) => Some(Some(super::cursor::decode(&state.cursor_key, c.trim())?)),
+        let (cursor, carried) = match raw.cursor {
+            None => (None, None),
+            Some(c) if c.trim().is_empty() => (Some(None), None),
+            Some(c) => {
+                let (pos, carried) = super::cursor::decode_list(&state.cursor_key, c.trim())?;
+                (Some(Some(pos)), carried)
+            }
         };
         let max = i64::from(scim.max_results);
         let count = raw
@@ -185,6 +193,7 @@ impl ListParams {
             descending,
             projection: Projection::parse(raw.attributes.as_deref(), raw.excluded.as_deref())?,
             cursor,
+            carried,
         })
     }
 
@@ -197,8 +206,35 @@ impl ListParams {
         }
     }
 
-    fn request(&self) -> ListRequest<'_> {
+    /// What a count carried in a cursor is valid for: the resource type and the filter.
+    fn fingerprint(&self, kind: &str) -> String {
+        let filter = format!("{:?}", self.filter);
+        super::cursor::fingerprint(&[kind.as_bytes(), filter.as_bytes()])
+    }
+
+    /// The cursor after `pos`, carrying `total` (counted on the first page, or carried).
+    fn next_cursor(
+        &self,
+        key: &[u8],
+        kind: &str,
+        pos: &super::cursor::Position,
+        total: i64,
+    ) -> String {
+        let carried = super::cursor::Carried {
+            total,
+            query: self.fingerprint(kind),
+        };
+        super::cursor::encode_list(key, pos, Some(&carried))
+    }
+
+    fn request(&self, kind: &str) -> ListRequest<'_> {
+        let known_total = self
+            .carried
+            .as_ref()
+            .filter(|c| c.query == self.fingerprint(kind))
+            .map(|c| c.total);
         ListRequest {
+            known_total,
             filter: self.filter.as_ref(),
             sort_by: self.sort_by.as_ref(),
             descending: self.descending,
@@ -227,7 +263,7 @@ pub async fn user_page(state: &State, params: ListParams) -> Result<Value, ApiEr
     let base = state.base_url.clone();
     let key = state.cursor_key.clone();
     with_read_conn(state, move |conn| {
-        let result = list_agents(conn, &params.request())?;
+        let result = list_agents(conn, &params.request(USERS))?;
         let ids: Vec<&str> = result.items.iter().map(|a| a.id.as_str()).collect();
         let groups = if params.projection.wants("groups") {
             group_store::memberships_of(conn, &ids)?
@@ -244,7 +280,10 @@ pub async fn user_page(state: &State, params: ListParams) -> Result<Value, ApiEr
                 v
             })
             .collect();
-        let next = result.next.as_ref().map(|p| super::cursor::encode(&key, p));
+        let next = result
+            .next
+            .as_ref()
+            .map(|p| params.next_cursor(&key, USERS, p, result.total));
         Ok(list_response(
             result.total,
             params.response_start_index(),
@@ -270,7 +309,7 @@ pub async fn group_page(state: &State, params: ListParams) -> Result<Value, ApiE
     let base = state.base_url.clone();
     let key = state.cursor_key.clone();
     with_read_conn(state, move |conn| {
-        let result = list_groups(conn, &params.request())?;
+        let result = list_groups(conn, &params.request(GROUPS))?;
         let with_members = params.projection.wants("members");
         let mut resources = Vec::with_capacity(result.items.len());
         for row in &result.items {
@@ -283,7 +322,10 @@ pub async fn group_page(state: &State, params: ListParams) -> Result<Value, ApiE
             params.projection.apply(&mut v);
             resources.push(v);
         }
-        let next = result.next.as_ref().map(|p| super::cursor::encode(&key, p));
+        let next = result
+            .next
+            .as_ref()
+            .map(|p| params.next_cursor(&key, GROUPS, p, result.total));
         Ok(list_response(
             result.total,
             params.response_start_index(),

@@ -219,7 +219,7 @@ pub fn value_rows(agent_id: &str, profile: &AgentProfile) -> Vec<AgentValueRow> 
 
 pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> QueryResult<()> {
     diesel::insert_into(agents::table)
-        .values(row)
+        .values((row, super::search::columns(row)))
         .execute(conn)?;
     insert_values(conn, values)
 }
@@ -234,7 +234,7 @@ fn insert_values(conn: &mut DbConn, values: &[AgentValueRow]) -> QueryResult<()>
     Ok(())
 }
 
-/// Writes `row` over the stored one if that one is still at version `read` (compare and
+/// Writes `row` (with its search columns, see `store::search`) over the stored one if that one is still at version `read` (compare and
 /// set); replaces the multi-valued attributes when given. `false`: the stored row has another
 /// version (a writer that did not hold the write lock got in between) and nothing was
 /// written.
@@ -249,7 +249,7 @@ pub fn update(
             .filter(agents::id.eq(&row.id))
             .filter(agents::version.eq(read)),
     )
-    .set(row)
+    .set((row, super::search::columns(row)))
     .execute(conn)?;
     if n == 0 {
         return Ok(false);

@@ -28,6 +28,9 @@ pub struct ListRequest<'a> {
     pub sort_by: Option<&'a AttrPath>,
     pub descending: bool,
     pub window: Window,
+    /// The count of the whole result when already known (carried in a cursor from the first
+    /// page): not counted again.
+    pub known_total: Option<i64>,
 }
 
 pub struct ListResult<T> {
@@ -76,6 +79,24 @@ macro_rules! order_by {
             $q.order_by($col.asc())
         }
     };
+}
+
+/// `totalResults` without counting, when the page itself tells it: a page that holds fewer
+/// rows than asked for (and is not past the end) ends the result, so the total is the rows
+/// before it plus its own. An `eq` filter on a unique attribute — the probe every IdP makes
+/// before a create — never needs a count.
+fn total_from_page(req: &ListRequest<'_>, rows: usize, more: bool) -> Option<i64> {
+    if let Some(t) = req.known_total {
+        return Some(t);
+    }
+    let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+    match &req.window {
+        Window::Index { offset, count } if rows < *count && (rows > 0 || *offset == 0) => {
+            Some(offset + rows)
+        }
+        Window::Cursor { after: None, .. } if !more => Some(rows),
+        _ => None,
+    }
 }
 
 /// Cuts the extra row fetched in cursor mode and returns the next keyset position.
@@ -186,13 +207,10 @@ fn sort_agents(
     }
 }
 
-/// One page of agents. The page's ids are found first (an index-only walk past the offset),
-/// then only those rows are read.
-pub fn list_agents(
-    conn: &mut DbConn,
-    req: &ListRequest<'_>,
-) -> Result<ListResult<crate::domain::Agent>, ListError> {
-    let total: i64 = match req.filter {
+/// Live agents matching `filter`: the count `totalResults` reports when the page does not
+/// tell it (see [`total_from_page`]).
+fn count_agents(conn: &mut DbConn, filter: Option<&Filter>) -> Result<i64, ListError> {
+    Ok(match filter {
         // All rows minus the few deleted ones: both counts are cheap (SQLite counts a table
         // without visiting rows; deleted rows are an index range).
         None => {
@@ -203,8 +221,16 @@ pub fn list_agents(
                 .get_result(conn)?;
             all - deleted
         }
-        Some(_) => agents_base(req.filter)?.count().get_result(conn)?,
-    };
+        Some(_) => agents_base(filter)?.count().get_result(conn)?,
+    })
+}
+
+/// One page of agents. The page's ids are found first (an index-only walk past the offset),
+/// then only those rows are read.
+pub fn list_agents(
+    conn: &mut DbConn,
+    req: &ListRequest<'_>,
+) -> Result<ListResult<crate::domain::Agent>, ListError> {
     let mut q = agents_base(req.filter)?;
     let (limit, cursor_mode) = apply_window!(q, req, agents);
     let sort = req.sort_by.map(user_sort).transpose()?;
@@ -221,6 +247,10 @@ pub fn list_agents(
     let next = cut(&mut rows, limit, cursor_mode, |r| {
         (r.created_at, r.id.clone())
     });
+    let total = match total_from_page(req, rows.len(), next.is_some()) {
+        Some(t) => t,
+        None => count_agents(conn, req.filter)?,
+    };
     let items = super::agents::with_values(conn, rows)?;
     Ok(ListResult { items, total, next })
 }
@@ -237,7 +267,6 @@ pub fn list_groups(
     conn: &mut DbConn,
     req: &ListRequest<'_>,
 ) -> Result<ListResult<GroupRow>, ListError> {
-    let total: i64 = groups_base(req.filter)?.count().get_result(conn)?;
     let mut q = groups_base(req.filter)?;
     let (limit, cursor_mode) = apply_window!(q, req, groups);
     let sort = req.sort_by.map(|p| {
@@ -279,6 +308,10 @@ pub fn list_groups(
     let next = cut(&mut rows, limit, cursor_mode, |r| {
         (r.created_at, r.id.clone())
     });
+    let total = match total_from_page(req, rows.len(), next.is_some()) {
+        Some(t) => t,
+        None => groups_base(req.filter)?.count().get_result(conn)?,
+    };
     Ok(ListResult {
         items: rows,
         total,

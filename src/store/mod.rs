@@ -13,6 +13,7 @@ pub mod name_keys;
 pub mod query;
 pub mod roles;
 pub mod schema;
+pub mod search;
 pub mod seed;
 pub mod times;
 pub mod tokens;
@@ -232,6 +233,7 @@ pub fn migrate_reporting(
     .map(|v| v.to_string())
     .collect();
     let clashes = name_keys::fill(conn)?;
+    search::fill(conn)?;
     Ok((applied, clashes))
 }
 

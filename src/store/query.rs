@@ -353,6 +353,7 @@ where
 }
 
 // The filter translations use the macros above, so they are declared after them.
+pub mod admin;
 mod groups;
 mod users;
 mod values;

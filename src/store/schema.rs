@@ -56,6 +56,8 @@ diesel::table! {
         phones_inline -> Bool,
         user_name_key -> Nullable<Text>,
         user_name_clash -> Text,
+        search_text -> Nullable<Text>,
+        sort_name -> Text,
     }
 }
 

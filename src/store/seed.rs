@@ -8,11 +8,16 @@ use crate::accounts::{AccountError, Accounts};
 use crate::audit::{self, Entry};
 use crate::domain::{AgentProfile, MultiValue};
 
-/// Inserts `count` agents named `user000001`… after the highest existing seed number.
+mod people;
+
+/// Inserts `count` agents named `user000001`… after the highest existing seed number;
+/// `realistic`: with the names, departments, skill groups and channels of [`people`]
+/// (Latin and Chinese names) instead of `Seed Agent N` in `Team N`.
 pub fn seed_agents(
     conn: &mut DbConn,
     accounts: &Accounts,
     count: u32,
+    realistic: bool,
 ) -> Result<u32, AccountError> {
     let start = next_seed_number(conn)?;
     let mut done = 0u32;
@@ -24,12 +29,24 @@ pub fn seed_agents(
                 let n = start + done + i;
                 let id = uuid::Uuid::now_v7().to_string();
                 let user_name = format!("user{n:06}");
-                let email = format!("{user_name}@example.com");
+                let p = realistic.then(|| people::person(n));
+                let email = match &p {
+                    Some(p) => format!("{}@example.com", p.mail),
+                    None => format!("{user_name}@example.com"),
+                };
                 let profile = AgentProfile {
                     user_name: user_name.clone(),
-                    given_name: Some("Seed".into()),
-                    family_name: Some(format!("Agent {n}")),
-                    display_name: Some(format!("Seed Agent {n}")),
+                    given_name: Some(p.as_ref().map_or("Seed".into(), |p| p.given.clone())),
+                    family_name: Some(
+                        p.as_ref()
+                            .map_or(format!("Agent {n}"), |p| p.family.clone()),
+                    ),
+                    display_name: Some(
+                        p.as_ref()
+                            .map_or(format!("Seed Agent {n}"), |p| p.display.clone()),
+                    ),
+                    skill_groups: p.as_ref().map_or(Vec::new(), |p| p.skill_groups.clone()),
+                    channels: p.as_ref().map_or(Vec::new(), |p| p.channels.clone()),
                     emails: vec![MultiValue {
                         value: email.clone(),
                         kind: Some("work".into()),
@@ -51,8 +68,15 @@ pub fn seed_agents(
                     title: None,
                     email: Some(email),
                     phone: None,
-                    employee_number: Some(format!("{n}")),
-                    department: Some(format!("Team {}", n % 50)),
+                    employee_number: Some(if realistic {
+                        format!("CS-{n:06}")
+                    } else {
+                        format!("{n}")
+                    }),
+                    department: Some(
+                        p.as_ref()
+                            .map_or(format!("Team {}", n % 50), |p| p.department.clone()),
+                    ),
                     manager_id: None,
                     role: accounts.default_role.clone(),
                     permission_overrides: "{}".into(),

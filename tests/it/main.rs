@@ -5,6 +5,8 @@
 
 mod api_agents;
 mod api_approval;
+mod admin_list;
+mod admin_list_store;
 mod api_framework;
 mod api_idempotency;
 mod binary_log;
@@ -25,6 +27,7 @@ mod scim_groups;
 mod scim_hardening;
 mod scim_limits;
 mod scim_quirks;
+mod scim_totals;
 mod scim_users;
 mod slapd;
 mod store;

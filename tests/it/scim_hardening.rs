@@ -116,9 +116,13 @@ both!(cursor_key_from_config_is_used, |b| {
     let (st, _) = s.scim("GET", &format!("/Users?count=1&cursor={}", q(next)), None);
     assert_eq!(st, 200);
     // The same position signed with the configured key verifies; with another, it does not.
-    let pos = rollcall::http::cursor::decode(key.as_bytes(), next).expect("signed with config key");
+    let (pos, carried) =
+        rollcall::http::cursor::decode_list(key.as_bytes(), next).expect("signed with config key");
     assert!(rollcall::http::cursor::decode(b"another key of at least 32 chars!!", next).is_err());
-    assert_eq!(rollcall::http::cursor::encode(key.as_bytes(), &pos), next);
+    assert_eq!(
+        rollcall::http::cursor::encode_list(key.as_bytes(), &pos, carried.as_ref()),
+        next
+    );
 });
 
 both!(if_match_accepts_any_listed_tag, |b| {

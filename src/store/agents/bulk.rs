@@ -7,6 +7,7 @@ use crate::store::DbConn;
 use crate::store::models::{AgentRow, AgentValueRow};
 use crate::store::multi_insert::{self, BindRow, RowOut};
 use crate::store::schema::{agent_values, agents};
+use crate::store::search;
 use crate::store::times::{SqliteTime, SqliteTimes};
 
 /// Rows per multi-row INSERT on PostgreSQL: well under the 65,535 bound parameters for the
@@ -73,6 +74,8 @@ pub fn insert_rows(
                         row: (*row).clone(),
                         sync_digest: digest.map(str::to_owned),
                         sync_version: digest.map(|_| row.version),
+                        search_text: Some(search::search_text(row)),
+                        sort_name: search::sort_name(row),
                     })
                     .collect();
                 let ids: std::collections::HashSet<String> = diesel::insert_into(agents::table)
@@ -95,6 +98,8 @@ struct PlainAgent<'a> {
     row: &'a AgentRow,
     digest: Option<&'a str>,
     sync_version: Option<i64>,
+    search_text: String,
+    sort_name: String,
     last_seen_at: Option<SqliteTime>,
     created_at: SqliteTime,
     updated_at: SqliteTime,
@@ -106,6 +111,8 @@ impl<'a> PlainAgent<'a> {
             row,
             digest,
             sync_version: digest.map(|_| row.version),
+            search_text: search::search_text(row),
+            sort_name: search::sort_name(row),
             last_seen_at: times.opt(row.last_seen_at),
             created_at: times.of(row.created_at),
             updated_at: times.of(row.updated_at),
@@ -118,7 +125,7 @@ impl BindRow for PlainAgent<'_> {
         display_name, given_name, family_name, middle_name, formatted_name, nickname, title, \
         email, phone, employee_number, department, manager_id, role, status, source, \
         source_key, last_seen_at, created_at, updated_at, sync_digest, sync_version, \
-        emails_inline, phones_inline, user_name_key) VALUES ";
+        emails_inline, phones_inline, user_name_key, search_text, sort_name) VALUES ";
     type Marker = AgentRow;
 
     fn bind<'b>(&'b self, out: &mut RowOut<'_, '_, 'b>) -> QueryResult<()> {
@@ -154,6 +161,8 @@ impl BindRow for PlainAgent<'_> {
         out.bind::<Bool, _>(&r.emails_inline)?;
         out.bind::<Bool, _>(&r.phones_inline)?;
         out.bind::<Nullable<Text>, _>(&r.user_name_key)?;
+        out.bind::<Text, _>(&self.search_text)?;
+        out.bind::<Text, _>(&self.sort_name)?;
         Ok(())
     }
 }
@@ -170,6 +179,8 @@ fn insert_one(
         row: row.clone(),
         sync_digest: digest.map(str::to_owned),
         sync_version: digest.map(|_| row.version),
+        search_text: Some(search::search_text(row)),
+        sort_name: search::sort_name(row),
     };
     let n = diesel::insert_or_ignore_into(agents::table)
         .values(&new)
@@ -203,6 +214,8 @@ struct NewAgent {
     row: AgentRow,
     sync_digest: Option<String>,
     sync_version: Option<i64>,
+    search_text: Option<String>,
+    sort_name: String,
 }
 
 impl BindRow for &AgentValueRow {
