@@ -8,6 +8,7 @@ use chrono::Duration;
 use clap::{Parser, Subcommand};
 
 use rollcall::auth::{self, Scope};
+use rollcall::cli::exit::Exit;
 use rollcall::config::Config;
 use rollcall::store::{self, Target, models::TokenRow, tokens};
 
@@ -65,6 +66,9 @@ enum Command {
     },
     /// List configured sources with their last run and next scheduled run.
     Sources,
+    /// Manage agents: list, show, create, update, disable, enable, delete.
+    #[command(subcommand)]
+    Agents(rollcall::cli::agents::AgentsCommand),
 }
 
 #[derive(Subcommand)]
@@ -104,7 +108,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rollcall: configuration error: {e}");
-            return ExitCode::from(2);
+            return Exit::Usage.into();
         }
     };
     rollcall::logging::init(&config);
@@ -112,29 +116,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rollcall: {e:#}");
-            // Another run of the source is in progress: try again later (EX_TEMPFAIL).
-            let busy = matches!(
-                e.downcast_ref::<rollcall::sync::runner::RunError>(),
-                Some(rollcall::sync::runner::RunError::Sync(
-                    rollcall::sync::SyncError::Busy(..)
-                ))
-            );
-            if busy {
-                ExitCode::from(75)
-            } else {
-                ExitCode::FAILURE
-            }
+            Exit::of(&e).into()
         }
     }
 }
 
 fn connect(config: &Config) -> anyhow::Result<store::DbConn> {
-    let target = Target::parse(&config.database.url)?;
-    let mut conn = store::connect(&target)
-        .with_context(|| format!("connecting to {}", store::redact_url(&config.database.url)))?;
-    store::migrate(&mut conn)?;
-    rollcall::accounts::ensure_builtin_roles(&mut conn, rollcall::store::now())?;
-    Ok(conn)
+    rollcall::cli::connect(config)
 }
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -203,6 +191,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             incremental,
         } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
         Command::Sources => sources_cmd(&config),
+        Command::Agents(cmd) => rollcall::cli::agents::run(cmd, &config),
     }
 }
 
