@@ -68,7 +68,7 @@ enum Command {
     Sources,
     /// Manage agents: list, show, create, update, disable, enable, delete.
     #[command(subcommand)]
-    Agents(rollcall::cli::agents::AgentsCommand),
+    Agents(Box<rollcall::cli::agents::AgentsCommand>),
 }
 
 #[derive(Subcommand)]
@@ -191,7 +191,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             incremental,
         } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
         Command::Sources => sources_cmd(&config),
-        Command::Agents(cmd) => rollcall::cli::agents::run(cmd, &config),
+        Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
     }
 }
 

@@ -154,11 +154,10 @@ fn list_of(v: &str) -> Vec<String> {
 /// Sets the primary value of a multi-valued list (a `work` one when there is none);
 /// `None` removes the primary value.
 fn set_primary(list: &mut Vec<MultiValue>, value: Option<String>) {
-    let at = list.iter().position(|v| v.primary).or(if list.len() == 1 {
-        Some(0)
-    } else {
-        None
-    });
+    let at = list
+        .iter()
+        .position(|v| v.primary)
+        .or(if list.len() == 1 { Some(0) } else { None });
     match (at, value) {
         (Some(i), Some(v)) => {
             list[i].value = v;
@@ -335,9 +334,8 @@ pub fn run(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
                         profile.user_name = u;
                     }
                     if let Some(f) = fields.take() {
-                        f.apply(&mut profile).map_err(|e| {
-                            crate::accounts::AccountError::Invalid(e.to_string())
-                        })?;
+                        f.apply(&mut profile)
+                            .map_err(|e| crate::accounts::AccountError::Invalid(e.to_string()))?;
                     }
                     Ok(AgentInput {
                         profile,
@@ -368,7 +366,9 @@ pub fn run(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
         AgentsCommand::Delete { agent, common } => {
             let a = lookup::resolve(&mut conn, &agent)?;
             if a.status == Status::Deleted {
-                return Err(crate::accounts::AccountError::NotFound(format!("agent {agent}")).into());
+                return Err(
+                    crate::accounts::AccountError::NotFound(format!("agent {agent}")).into(),
+                );
             }
             accounts.delete_agent(
                 &mut conn,

@@ -76,7 +76,9 @@ pub fn list(conn: &mut DbConn, f: &ListFilter) -> QueryResult<Vec<Agent>> {
             agents::user_name_key
                 .like(folded)
                 .escape('\\')
-                .or(lower_n(agents::display_name).like(lower.clone()).escape('\\'))
+                .or(lower_n(agents::display_name)
+                    .like(lower.clone())
+                    .escape('\\'))
                 .or(lower_n(agents::email).like(lower).escape('\\')),
         );
     }

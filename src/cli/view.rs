@@ -53,7 +53,8 @@ pub struct AgentJson<'a> {
 }
 
 pub fn rfc3339(t: NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub fn agent_json(a: &Agent) -> AgentJson<'_> {
@@ -164,9 +165,15 @@ pub fn agent_detail(a: &Agent, audit: &[AuditRow]) -> String {
     field("status", Some(&status_text(a)));
     field("role", Some(&a.role));
     let skills = p.skill_groups.join(", ");
-    field("skillGroups", (!skills.is_empty()).then_some(skills.as_str()));
+    field(
+        "skillGroups",
+        (!skills.is_empty()).then_some(skills.as_str()),
+    );
     let channels = p.channels.join(", ");
-    field("channels", (!channels.is_empty()).then_some(channels.as_str()));
+    field(
+        "channels",
+        (!channels.is_empty()).then_some(channels.as_str()),
+    );
     let chats = p.max_concurrent_chats.map(|n| n.to_string());
     field("maxConcurrentChats", chats.as_deref());
     field("source", Some(&a.source));

@@ -4,6 +4,7 @@
 //! (`slapd.rs`).
 
 mod binary_log;
+mod cli_agents;
 mod concurrency;
 mod concurrency_nodes;
 mod filter_cost;
