@@ -46,6 +46,13 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()> + 'static,
 ) -> anyhow::Result<()> {
     let state = app_state(pool, config.clone())?;
+    // Runs asked for over HTTP go on this (the main) runtime, not on an HTTP worker.
+    let launcher = web::Data::new(crate::sync::launch::Launcher::new(
+        tokio::runtime::Handle::current(),
+        state.pool.clone(),
+        Arc::new(state.accounts.clone()),
+        Arc::new(config.clone()),
+    ));
     let workers = config.server.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -57,6 +64,7 @@ pub async fn serve_until(
         move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(launcher.clone())
                 .wrap(middleware::from_fn(http::limits::head_limit))
                 .wrap(
                     middleware::Logger::new("%{request}xi %s %Dms")
@@ -125,7 +133,8 @@ async fn wait_for_signal() {
     }
 }
 
-/// Purges deleted agents whose grace period ended, on the configured interval.
+/// Purges deleted agents whose grace period ended and expired idempotency keys, on the
+/// configured interval.
 async fn purge_loop(state: web::Data<Arc<AppState>>) {
     let every = Duration::from_secs(state.config.accounts.purge_interval_secs.max(1));
     let mut tick = tokio::time::interval(every);
@@ -134,7 +143,12 @@ async fn purge_loop(state: web::Data<Arc<AppState>>) {
         let st = state.clone();
         let outcome = web::block(move || -> anyhow::Result<usize> {
             let mut conn = st.pool.get()?;
-            Ok(st.accounts.purge(&mut conn, crate::store::now())?)
+            let now = crate::store::now();
+            let keys = crate::api::idempotency::purge(&mut conn, now);
+            if keys > 0 {
+                tracing::debug!(keys, "purged expired idempotency keys");
+            }
+            Ok(st.accounts.purge(&mut conn, now)?)
         })
         .await;
         match outcome {

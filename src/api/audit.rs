@@ -123,9 +123,9 @@ fn time(name: &str, v: Option<String>) -> Result<Option<chrono::NaiveDateTime>, 
 /// Text that may reach the database: no NUL (PostgreSQL refuses it in text).
 fn text(name: &str, v: Option<String>) -> Result<Option<String>, Problem> {
     match v {
-        Some(t) if t.contains('\0') => Err(Problem::bad_request(format!(
-            "{name} must not contain NUL"
-        ))),
+        Some(t) if t.contains('\0') => {
+            Err(Problem::bad_request(format!("{name} must not contain NUL")))
+        }
         other => Ok(other),
     }
 }

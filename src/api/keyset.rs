@@ -46,8 +46,14 @@ mod tests {
         let key = b"k".repeat(32);
         let c = encode(&key, "audit", 42);
         assert_eq!(decode(&key, "audit", &c).expect("valid"), 42);
-        assert_eq!(decode(&key, "runs", &c).expect_err("other list").status, 400);
-        assert_eq!(decode(b"other", "audit", &c).expect_err("other key").status, 400);
+        assert_eq!(
+            decode(&key, "runs", &c).expect_err("other list").status,
+            400
+        );
+        assert_eq!(
+            decode(b"other", "audit", &c).expect_err("other key").status,
+            400
+        );
         assert_eq!(decode(&key, "audit", "junk").expect_err("junk").status, 400);
         // A SCIM cursor (a time and an agent id) is not an audit cursor.
         let scim = cursor::encode(&key, &(DateTime::UNIX_EPOCH.naive_utc(), "0193-ab".into()));

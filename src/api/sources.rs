@@ -188,7 +188,11 @@ fn run_view(r: RunSummary) -> RunView {
     }
 }
 
-fn source_view(cfg: &SourceConfig, last: Option<RunSummary>, now: chrono::DateTime<chrono::Utc>) -> SourceView {
+fn source_view(
+    cfg: &SourceConfig,
+    last: Option<RunSummary>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> SourceView {
     let next = |s: Result<Option<cron::Schedule>, _>| -> Option<chrono::DateTime<chrono::Utc>> {
         s.ok().flatten().and_then(|c| c.after(&now).next())
     };
@@ -241,7 +245,12 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Problem
 )]
 #[get("/sources")]
 async fn list_sources(state: State, _r: Reader) -> Result<HttpResponse, Problem> {
-    let names: Vec<String> = state.config.sources.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = state
+        .config
+        .sources
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     let last = super::read(&state, move |conn| {
         names
             .iter()
@@ -387,8 +396,10 @@ async fn list_runs(
         .as_deref()
         .map(|c| keyset::decode(&state.cursor_key, RUNS, c))
         .transpose()?;
-    let (rows, next) =
-        super::read(&state, move |conn| Ok(history::runs(conn, &name, before, limit)?)).await?;
+    let (rows, next) = super::read(&state, move |conn| {
+        Ok(history::runs(conn, &name, before, limit)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(RunPage {
         items: rows.into_iter().map(run_view).collect(),
         next_cursor: next.map(|id| keyset::encode(&state.cursor_key, RUNS, id)),

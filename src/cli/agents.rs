@@ -77,6 +77,30 @@ pub enum AgentsCommand {
         #[command(flatten)]
         common: Change,
     },
+    /// Approve a pending agent: it becomes active.
+    Approve {
+        agent: String,
+        #[command(flatten)]
+        common: Change,
+    },
+    /// Reject a pending agent: deleted, purged after the grace period.
+    Reject {
+        agent: String,
+        #[command(flatten)]
+        common: Change,
+    },
+    /// Force an agent offline: sessions revoked, sign-in blocked until resumed.
+    ForceOffline {
+        agent: String,
+        #[command(flatten)]
+        common: Change,
+    },
+    /// Let an agent forced offline sign in again.
+    Resume {
+        agent: String,
+        #[command(flatten)]
+        common: Change,
+    },
     /// Delete an agent: gone for every reader, purged after the grace period.
     Delete {
         agent: String,
@@ -222,11 +246,9 @@ impl Fields {
     }
 }
 
+/// The gateway with the configured rules (approval of the `admin` door, channel catalog).
 fn gateway(config: &Config) -> Accounts {
-    Accounts::new(
-        &config.accounts.default_role,
-        config.accounts.deleted_grace_days,
-    )
+    Accounts::from_config(config)
 }
 
 /// Runs one `rollcall agents` command.
@@ -363,6 +385,39 @@ pub fn run(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
                 accounts.set_active(c, &actor, id, true, &reason, now)
             })
         }
+        AgentsCommand::Approve { agent, common } => {
+            lifecycle(&mut conn, &agent, &common, |c, id| {
+                accounts.approve(c, &actor, id, common.reason.as_deref(), now)
+            })
+        }
+        AgentsCommand::Reject { agent, common } => {
+            let a = lookup::resolve(&mut conn, &agent)?;
+            check_version(&a, &common)?;
+            let reason = common
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("rejected by {actor}"));
+            accounts.reject(&mut conn, &actor, &a.id, &reason, now)?;
+            gone(&a, common.json, "rejected")
+        }
+        AgentsCommand::ForceOffline { agent, common } => {
+            let reason = common
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("forced offline by {actor}"));
+            lifecycle(&mut conn, &agent, &common, |c, id| {
+                accounts.set_login_blocked(c, &actor, id, true, &reason, now)
+            })
+        }
+        AgentsCommand::Resume { agent, common } => {
+            let reason = common
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("resumed by {actor}"));
+            lifecycle(&mut conn, &agent, &common, |c, id| {
+                accounts.set_login_blocked(c, &actor, id, false, &reason, now)
+            })
+        }
         AgentsCommand::Delete { agent, common } => {
             let a = lookup::resolve(&mut conn, &agent)?;
             if a.status == Status::Deleted {
@@ -378,13 +433,30 @@ pub fn run(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
                 common.reason.as_deref(),
                 now,
             )?;
-            if common.json {
-                print_json(&serde_json::json!({ "id": a.id, "status": "deleted" }))
-            } else {
-                println!("deleted agent {} ({})", a.profile.user_name, a.id);
-                Ok(())
-            }
+            gone(&a, common.json, "deleted")
         }
+    }
+}
+
+/// `--if-version`, checked against the agent as read.
+fn check_version(a: &Agent, common: &Change) -> anyhow::Result<()> {
+    match common.if_version {
+        Some(v) if v != a.version => {
+            Err(crate::accounts::AccountError::VersionMismatch { current: a.version }.into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Prints what is left of an agent that was deleted or rejected.
+fn gone(a: &Agent, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        print_json(
+            &serde_json::json!({ "id": a.id, "userName": a.profile.user_name, "status": "deleted" }),
+        )
+    } else {
+        println!("{what}: {} ({})", a.profile.user_name, a.id);
+        Ok(())
     }
 }
 
@@ -396,11 +468,7 @@ fn lifecycle(
     change: impl FnOnce(&mut DbConn, &str) -> Result<Agent, crate::accounts::AccountError>,
 ) -> anyhow::Result<()> {
     let a = lookup::resolve(conn, who)?;
-    if let Some(v) = common.if_version
-        && v != a.version
-    {
-        return Err(crate::accounts::AccountError::VersionMismatch { current: a.version }.into());
-    }
+    check_version(&a, common)?;
     let after = change(conn, &a.id)?;
     done(&after, common.json, "now")
 }

@@ -7,7 +7,7 @@
 //! | 1 | failed (database unreachable, an internal error, a sync run that failed) |
 //! | 2 | usage: an unknown command or option, a missing argument, a configuration error |
 //! | 3 | not found: no such agent, role, source, run, token |
-//! | 4 | conflict or refused: a name taken, a transition the rules refuse, a guard refusal |
+//! | 4 | conflict or refused: a name taken, a step the lifecycle rules refuse (approving an agent that is not pending, the four-eyes rule) |
 //! | 5 | precondition: the record changed since the version given (`--if-version`) |
 //! | 65 | invalid input: a value the rules refuse (`EX_DATAERR`) |
 //! | 75 | busy: another run holds the lock; try again later (`EX_TEMPFAIL`) |
@@ -49,7 +49,8 @@ impl Exit {
             AccountError::NotFound(_) => Exit::NotFound,
             AccountError::Conflict(_) => Exit::Conflict,
             AccountError::VersionMismatch { .. } => Exit::Precondition,
-            AccountError::Invalid(_) => Exit::Invalid,
+            AccountError::FourEyes(_) => Exit::Conflict,
+            AccountError::Invalid(_) | AccountError::InvalidField { .. } => Exit::Invalid,
             AccountError::Db(_) => Exit::Failure,
         }
     }

@@ -191,3 +191,17 @@ diesel::table! {
         groups_digest -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    idempotency_keys (actor, idem_key) {
+        actor -> Text,
+        idem_key -> Text,
+        method -> Text,
+        path -> Text,
+        body_hash -> Text,
+        status -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

@@ -49,8 +49,10 @@ both!(filters_paging_and_verify, |b: Backend| {
     let (s, _) = server.scim(
         "PATCH",
         &format!("/Users/{alice_id}"),
-        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "active", "value": false}]})),
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        ),
     );
     assert_eq!(s, 200);
     server.create_group("leads", &[&alice_id]);
@@ -71,11 +73,19 @@ both!(filters_paging_and_verify, |b: Backend| {
     assert_eq!(ids(&all(&server, &reader, "", 2)), every_id);
     assert_eq!(everything[0]["actor"], "token:hr");
     assert_eq!(everything[0]["action"], "agent.create");
-    assert!(everything[0]["hash"].as_str().is_some_and(|h| h.len() == 64));
+    assert!(
+        everything[0]["hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
 
     // Each filter selects exactly what it says, paged or not.
     let expect = |pred: &dyn Fn(&Value) -> bool| -> Vec<i64> {
-        everything.iter().filter(|e| pred(e)).filter_map(|e| e["id"].as_i64()).collect()
+        everything
+            .iter()
+            .filter(|e| pred(e))
+            .filter_map(|e| e["id"].as_i64())
+            .collect()
     };
     let target = format!("&target={alice_id}");
     let by_alice = ids(&all(&server, &reader, &target, 1));
@@ -89,10 +99,20 @@ both!(filters_paging_and_verify, |b: Backend| {
         ids(&all(&server, &reader, "&action=agent.disable", 10)),
         expect(&|e| e["action"] == "agent.disable")
     );
-    let agents_only = expect(&|e| e["action"].as_str().is_some_and(|a| a.starts_with("agent.")));
+    let agents_only = expect(&|e| {
+        e["action"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("agent."))
+    });
     assert!(agents_only.len() < n, "a group entry is among them");
-    assert_eq!(ids(&all(&server, &reader, "&action=agent.", 2)), agents_only);
-    assert_eq!(ids(&all(&server, &reader, "&action=agent.*", 10)), agents_only);
+    assert_eq!(
+        ids(&all(&server, &reader, "&action=agent.", 2)),
+        agents_only
+    );
+    assert_eq!(
+        ids(&all(&server, &reader, "&action=agent.*", 10)),
+        agents_only
+    );
     // A wildcard inside the text is no wildcard.
     assert!(all(&server, &reader, "&action=agent_%25", 10).is_empty());
     assert!(all(&server, &reader, "&actor=nobody", 10).is_empty());
@@ -108,10 +128,17 @@ both!(filters_paging_and_verify, |b: Backend| {
         expect(&|e| at(e) < at(mid))
     );
     assert_eq!(
-        ids(&all(&server, &reader, &format!("&from={from}&action=agent.&actor=token:idp"), 1)),
+        ids(&all(
+            &server,
+            &reader,
+            &format!("&from={from}&action=agent.&actor=token:idp"),
+            1
+        )),
         expect(&|e| at(e) >= at(mid)
             && e["actor"] == "token:idp"
-            && e["action"].as_str().is_some_and(|a| a.starts_with("agent.")))
+            && e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("agent.")))
     );
 
     for bad in [
@@ -144,10 +171,14 @@ both!(filters_paging_and_verify, |b: Backend| {
             Backend::Sqlite => "DROP TRIGGER audit_log_no_update",
             Backend::Postgres => "DROP TRIGGER audit_log_no_change ON audit_log",
         };
-        diesel::sql_query(drop_guard).execute(&mut *conn).expect("drop guard");
-        diesel::sql_query(format!("UPDATE audit_log SET reason = 'nothing to see' WHERE id = {victim}"))
+        diesel::sql_query(drop_guard)
             .execute(&mut *conn)
-            .expect("tamper");
+            .expect("drop guard");
+        diesel::sql_query(format!(
+            "UPDATE audit_log SET reason = 'nothing to see' WHERE id = {victim}"
+        ))
+        .execute(&mut *conn)
+        .expect("tamper");
     }
     let (s, _, v) = api(&server, &reader, "GET", "/audit/verify", None);
     assert_eq!(s, 200, "{v}");

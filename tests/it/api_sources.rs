@@ -26,7 +26,8 @@ pub(crate) fn api(
         headers.push(("Content-Type", "application/json"));
     }
     let text = body.map(|b| b.to_string());
-    let (status, hdrs, text) = server.raw(method, &format!("/api/v1{path}"), text.as_deref(), &headers);
+    let (status, hdrs, text) =
+        server.raw(method, &format!("/api/v1{path}"), text.as_deref(), &headers);
     let json = if text.is_empty() {
         Value::Null
     } else {
@@ -74,7 +75,13 @@ timeout_secs = 3
 fn finished(server: &TestServer, token: &str, id: i64) -> Value {
     let mut run = Value::Null;
     wait_until("the run to end", std::time::Duration::from_secs(30), || {
-        let (s, _, v) = api(server, token, "GET", &format!("/sources/corp/runs/{id}"), None);
+        let (s, _, v) = api(
+            server,
+            token,
+            "GET",
+            &format!("/sources/corp/runs/{id}"),
+            None,
+        );
         assert_eq!(s, 200, "{v}");
         run = v;
         run["status"] != "running"
@@ -110,16 +117,36 @@ both!(sources_runs_and_history, |b: Backend| {
     assert_eq!(corp["schedule"], "0 0 0 1 1 *");
     assert!(corp["lastRun"].is_null(), "{corp}");
     assert!(
-        corp["nextRunAt"].as_str().is_some_and(|t| t.contains("-01-01T00:00:00")),
+        corp["nextRunAt"]
+            .as_str()
+            .is_some_and(|t| t.contains("-01-01T00:00:00")),
         "{corp}"
     );
 
     // Reading is not running: a read token may not start a run.
-    let (s, _, _) = api(&server, &reader, "POST", "/sources/corp/runs", Some(json!({})));
+    let (s, _, _) = api(
+        &server,
+        &reader,
+        "POST",
+        "/sources/corp/runs",
+        Some(json!({})),
+    );
     assert_eq!(s, 403);
-    let (s, _, _) = api(&server, &admin, "POST", "/sources/nope/runs", Some(json!({})));
+    let (s, _, _) = api(
+        &server,
+        &admin,
+        "POST",
+        "/sources/nope/runs",
+        Some(json!({})),
+    );
     assert_eq!(s, 404);
-    let (s, _, v) = api(&server, &admin, "POST", "/sources/corp/runs", Some(json!({"mode": "sideways"})));
+    let (s, _, v) = api(
+        &server,
+        &admin,
+        "POST",
+        "/sources/corp/runs",
+        Some(json!({"mode": "sideways"})),
+    );
     assert_eq!(s, 422, "{v}");
 
     // A dry run: planned, nothing created, the plan kept with the run.
@@ -152,17 +179,31 @@ both!(sources_runs_and_history, |b: Backend| {
     let refused = start(&server, &admin, json!({}));
     let run = finished(&server, &reader, refused);
     assert_eq!(run["status"], "refused", "{run}");
-    assert!(run["error"].as_str().unwrap_or("").contains("max_disable_percent"), "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("max_disable_percent"),
+        "{run}"
+    );
     let mut would: Vec<(String, String)> = run["plan"]["changes"]
         .as_array()
         .expect("plan")
         .iter()
-        .map(|c| (c["action"].as_str().unwrap_or("").to_owned(), c["user_name"].as_str().unwrap_or("").to_owned()))
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap_or("").to_owned(),
+                c["user_name"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     would.sort();
     assert_eq!(
         would,
-        [("disable".to_owned(), "bob".to_owned()), ("disable".to_owned(), "cy".to_owned())]
+        [
+            ("disable".to_owned(), "bob".to_owned()),
+            ("disable".to_owned(), "cy".to_owned())
+        ]
     );
     let (_, _, src) = api(&server, &reader, "GET", "/sources/corp", None);
     assert_eq!(src["lastRun"]["id"], refused);
@@ -171,20 +212,45 @@ both!(sources_runs_and_history, |b: Backend| {
     // History: newest first, two a page, an opaque cursor to the rest.
     let (s, _, page) = api(&server, &reader, "GET", "/sources/corp/runs?limit=2", None);
     assert_eq!(s, 200, "{page}");
-    let ids: Vec<i64> = page["items"].as_array().expect("items").iter().filter_map(|r| r["id"].as_i64()).collect();
+    let ids: Vec<i64> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
     assert_eq!(ids, [refused, full]);
     let cursor = page["nextCursor"].as_str().expect("a next page").to_owned();
-    let (s, _, page) = api(&server, &reader, "GET", &format!("/sources/corp/runs?limit=2&cursor={cursor}"), None);
+    let (s, _, page) = api(
+        &server,
+        &reader,
+        "GET",
+        &format!("/sources/corp/runs?limit=2&cursor={cursor}"),
+        None,
+    );
     assert_eq!(s, 200, "{page}");
-    let ids: Vec<i64> = page["items"].as_array().expect("items").iter().filter_map(|r| r["id"].as_i64()).collect();
+    let ids: Vec<i64> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
     assert_eq!(ids, [dry]);
     assert!(page.get("nextCursor").is_none_or(Value::is_null), "{page}");
-    for bad in ["/sources/corp/runs?cursor=junk", "/sources/corp/runs?limit=0", "/sources/corp/runs?limit=x"] {
+    for bad in [
+        "/sources/corp/runs?cursor=junk",
+        "/sources/corp/runs?limit=0",
+        "/sources/corp/runs?limit=x",
+    ] {
         let (s, h, v) = api(&server, &reader, "GET", bad, None);
         assert_eq!(s, 400, "{bad}: {v}");
         assert_eq!(header(&h, "content-type"), Some("application/problem+json"));
     }
-    for missing in ["/sources/corp/runs/999999", "/sources/corp/runs/abc", "/sources/nope/runs", "/sources/nope"] {
+    for missing in [
+        "/sources/corp/runs/999999",
+        "/sources/corp/runs/abc",
+        "/sources/nope/runs",
+        "/sources/nope",
+    ] {
         let (s, _, _) = api(&server, &reader, "GET", missing, None);
         assert_eq!(s, 404, "{missing}");
     }
@@ -212,11 +278,20 @@ both!(a_run_in_progress_is_a_409, |b: Backend| {
         )
         .expect("begin")
     };
-    let (s, h, v) = api(&server, &admin, "POST", "/sources/corp/runs", Some(json!({"mode": "incremental"})));
+    let (s, h, v) = api(
+        &server,
+        &admin,
+        "POST",
+        "/sources/corp/runs",
+        Some(json!({"mode": "incremental"})),
+    );
     assert_eq!(s, 409, "{v}");
     assert_eq!(header(&h, "content-type"), Some("application/problem+json"));
     let detail = v["detail"].as_str().unwrap_or("");
-    assert!(detail.contains("already in progress") && detail.contains(&format!("run {other}")), "{v}");
+    assert!(
+        detail.contains("already in progress") && detail.contains(&format!("run {other}")),
+        "{v}"
+    );
     // A dry run changes nothing and takes no lock: it may run beside it.
     let dry = start(&server, &admin, json!({"dry_run": true}));
     let run = finished(&server, &admin, dry);
@@ -227,8 +302,20 @@ both!(a_run_in_progress_is_a_409, |b: Backend| {
     let next = start(&server, &admin, json!({}));
     let run = finished(&server, &admin, next);
     assert_eq!(run["status"], "failed", "{run}");
-    assert!(run["error"].as_str().unwrap_or("").contains("127.0.0.1:9"), "{run}");
-    let (_, _, old) = api(&server, &admin, "GET", &format!("/sources/corp/runs/{other}"), None);
+    assert!(
+        run["error"].as_str().unwrap_or("").contains("127.0.0.1:9"),
+        "{run}"
+    );
+    let (_, _, old) = api(
+        &server,
+        &admin,
+        "GET",
+        &format!("/sources/corp/runs/{other}"),
+        None,
+    );
     assert_eq!(old["status"], "failed");
-    assert!(old["error"].as_str().unwrap_or("").contains("interrupted"), "{old}");
+    assert!(
+        old["error"].as_str().unwrap_or("").contains("interrupted"),
+        "{old}"
+    );
 });

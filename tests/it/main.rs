@@ -3,6 +3,9 @@
 //! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
 //! (`slapd.rs`).
 
+mod api_audit;
+mod api_framework;
+mod api_sources;
 mod binary_log;
 mod cli_agents;
 mod concurrency;
