@@ -10,11 +10,25 @@ use crate::harness::{Backend, TestDb};
 
 /// The binary on `db`, run as OS user `tester`: (exit code, stdout, stderr).
 fn rc(db: &TestDb, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+    rc_as(db, "tester", None, args)
+}
+
+/// The binary on `db` as OS user `user`, with the configuration file `config` if given.
+fn rc_as(
+    db: &TestDb,
+    user: &str,
+    config: Option<&std::path::Path>,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollcall"));
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd
         .args(args)
         .env("ROLLCALL_DATABASE_URL", &db.url)
         .env("ROLLCALL_LOG_LEVEL", "warn")
-        .env("USER", "tester")
+        .env("USER", user)
         .env_remove("ROLLCALL_CONFIG")
         .output()
         .expect("run rollcall");
@@ -250,4 +264,70 @@ both!(list_filters_and_table, |b: Backend| {
     }
     assert!(lines[1].starts_with("li.na"), "{out}");
     assert!(lines[2].contains("张伟"), "{out}");
+});
+
+both!(approval_and_forced_offline, |b: Backend| {
+    let db = TestDb::new(b);
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        "[accounts]\nrequire_approval = true\n[accounts.approval]\nfour_eyes = true\n",
+    )
+    .expect("config");
+    let run = |user: &str, args: &[&str]| rc_as(&db, user, Some(&config), args);
+    let json_of = |(code, out, err): (i32, String, String)| -> Value {
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).expect("json")
+    };
+
+    let dana = json_of(run("tester", &["agents", "create", "dana", "--json"]));
+    assert_eq!(dana["status"], "pending");
+    // Four eyes: whoever created it may not approve it.
+    let (code, _, err) = run("tester", &["agents", "approve", "dana"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("four-eyes rule"), "{err}");
+    let approved = json_of(run("lead", &["agents", "approve", "dana", "--json"]));
+    assert_eq!(approved["status"], "active");
+    let (code, _, err) = run("lead", &["agents", "approve", "dana"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("is not pending approval"), "{err}");
+
+    json_of(run("tester", &["agents", "create", "erin", "--json"]));
+    let (code, out, err) = run(
+        "lead",
+        &["agents", "reject", "erin", "--reason", "duplicate"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("rejected: erin"), "{out}");
+    let (code, _, _) = run("lead", &["agents", "show", "erin"]);
+    assert_eq!(code, 3);
+
+    let off = json_of(run("lead", &["agents", "force-offline", "dana", "--json"]));
+    assert_eq!(off["loginBlocked"], true);
+    assert_eq!(off["status"], "active");
+    let (code, out, _) = run("lead", &["agents", "list", "--status", "active"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("active, forced offline"), "{out}");
+    let back = json_of(run("lead", &["agents", "resume", "dana", "--json"]));
+    assert_eq!(back["loginBlocked"], false);
+    let shown = json_of(run(
+        "lead",
+        &["agents", "show", "dana", "--audit", "10", "--json"],
+    ));
+    let actions: Vec<&str> = shown["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "agent.resume",
+            "agent.force_offline",
+            "agent.approve",
+            "agent.create"
+        ]
+    );
 });
