@@ -18,6 +18,22 @@ use crate::http::State;
 use crate::store::idempotency::{self as store, Claim, IdempotencyRow};
 
 pub const HEADER: &str = "Idempotency-Key";
+
+/// The `Idempotency-Key` header as documented: put `IdempotencyKey` in a POST's
+/// `#[utoipa::path(params(...))]`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// Any unique text (a UUID): a retry with the same key and body gets the first response
+    /// instead of running again; kept 24 hours, per token.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(
+        pattern = "^[!-~]([ -~]{0,253}[!-~])?$",
+        max_length = 255,
+        min_length = 1
+    )]
+    pub key: Option<String>,
+}
 pub const REPLAYED: &str = "Idempotent-Replayed";
 
 /// How long a key (and its stored response) is kept.
@@ -42,12 +58,39 @@ pub async fn idempotent<Fut>(
 where
     Fut: Future<Output = Result<HttpResponse, Problem>> + 'static,
 {
+    run_once(req, state, actor, body_hash(body), run).await
+}
+
+/// [`idempotent`] for a body that is not JSON (a CSV or spreadsheet upload): compared byte
+/// for byte.
+pub async fn idempotent_bytes<Fut>(
+    req: &HttpRequest,
+    state: &State,
+    actor: &str,
+    body: &[u8],
+    run: Fut,
+) -> Result<HttpResponse, Problem>
+where
+    Fut: Future<Output = Result<HttpResponse, Problem>> + 'static,
+{
+    run_once(req, state, actor, hex::encode(Sha256::digest(body)), run).await
+}
+
+async fn run_once<Fut>(
+    req: &HttpRequest,
+    state: &State,
+    actor: &str,
+    hash: String,
+    run: Fut,
+) -> Result<HttpResponse, Problem>
+where
+    Fut: Future<Output = Result<HttpResponse, Problem>> + 'static,
+{
     let Some(key) = key_of(req)? else {
         return run.await;
     };
     let method = req.method().to_string();
     let path = req.path().to_owned();
-    let hash = body_hash(body);
     let now = crate::store::now();
     let claim = {
         let (actor, key, method, path, hash) = (

@@ -1,7 +1,7 @@
 //! The admin REST API under `/api/v1`: routing, RFC 9457 problem details (`problem`), token
 //! scopes (`auth`), JSON bodies with field pointers (`body`), `Idempotency-Key` for POSTs
 //! (`idempotency`) and the OpenAPI 3.1 document (`GET /api/v1/openapi.json`), generated from
-//! the handlers themselves.
+//! the handlers themselves, with its interactive page (`GET /api/v1/docs`, `docs`).
 //!
 //! # Adding an endpoint
 //!
@@ -23,6 +23,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod docs;
 pub mod idempotency;
 pub mod keyset;
 pub mod problem;
@@ -88,6 +89,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .extend(schemas);
     let routes = Arc::new(Routes::of(&doc));
     let json = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    let mut scope = scope;
+    for (path, content_type, bytes) in docs::FILES {
+        scope = scope.route(path, docs::route(content_type, bytes));
+    }
     let scope = scope
         .route(
             "/openapi.json",
@@ -136,6 +141,9 @@ impl Routes {
             })
             .collect();
         out.push((segments("/api/v1/openapi.json"), vec!["GET".into()]));
+        for (path, _, _) in docs::FILES {
+            out.push((segments(&format!("{BASE}{path}")), vec!["GET".into()]));
+        }
         Routes(out)
     }
 

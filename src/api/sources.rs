@@ -12,6 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::{Admin, Reader};
 use super::body::Json;
+use super::idempotency::IdempotencyKey;
 use super::keyset;
 use super::problem::Problem;
 use crate::config::SourceConfig;
@@ -299,16 +300,16 @@ async fn get_source(
     tag = "sources",
     params(
         ("name" = String, Path, description = "The source's name in the configuration"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with this key get the first answer"),
+        IdempotencyKey,
     ),
     request_body(content = RunRequest, description = "All fields are optional", content_type = "application/json"),
     responses(
         (status = 202, description = "The run started; Location is its URL", body = RunStarted),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON, or a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A run of the source is in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A run of the source is in progress; or the Idempotency-Key's first request still runs", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field has a wrong value or type", body = Problem, content_type = "application/problem+json"),

@@ -130,3 +130,33 @@ both!(every_documented_route_is_routed, |b| {
     }
     assert!(checked >= 1);
 });
+
+both!(the_document_has_an_interactive_page, |b| {
+    let s = TestServer::start(b);
+    let (st, h, page) = s.raw("GET", "/api/v1/docs", None, &[]);
+    assert_eq!(st, 200);
+    assert!(header(&h, "content-type").is_some_and(|c| c.starts_with("text/html")));
+    // Every asset the page names is served from the binary: no other host is involved.
+    let assets: Vec<&str> = page
+        .split('"')
+        .filter(|p| p.starts_with("/api/v1/docs/"))
+        .collect();
+    assert_eq!(assets.len(), 3, "{page}");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+    for a in assets {
+        let (st, h, body) = s.raw("GET", a, None, &[]);
+        assert_eq!(st, 200, "{a}");
+        assert!(!body.is_empty(), "{a}");
+        assert!(header(&h, "content-type").is_some(), "{a}");
+        if a.ends_with("start.js") {
+            assert!(body.contains("/api/v1/openapi.json"), "{body}");
+        }
+    }
+    let (st, h, text) = s.raw("POST", "/api/v1/docs", Some("{}"), &[]);
+    let v: Value = serde_json::from_str(&text).expect("problem");
+    assert_problem(st, &h, &v, 405);
+    assert_eq!(header(&h, "allow"), Some("GET"));
+});

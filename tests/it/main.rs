@@ -3,8 +3,11 @@
 //! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
 //! (`slapd.rs`).
 
+mod api_agents;
+mod api_approval;
 mod api_audit;
 mod api_framework;
+mod api_idempotency;
 mod api_sources;
 mod binary_log;
 mod cli_agents;

@@ -13,7 +13,12 @@ use crate::domain::{Agent, AgentProfile, MultiValue};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateAgent {
-    #[schema(example = "ana.lima")]
+    #[schema(
+        example = "ana.lima",
+        min_length = 1,
+        max_length = 256,
+        pattern = "\\S"
+    )]
     pub user_name: String,
     pub display_name: Option<String>,
     pub given_name: Option<String>,
@@ -46,7 +51,8 @@ pub struct CreateAgent {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct PatchAgent {
-    #[schema(value_type = Option<String>)]
+    /// Cannot be cleared (`null` is a 422).
+    #[schema(value_type = String, min_length = 1, max_length = 256, pattern = "\\S")]
     pub user_name: Patch<String>,
     #[schema(value_type = Option<String>)]
     pub display_name: Patch<String>,
@@ -86,7 +92,7 @@ pub struct PatchAgent {
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     /// Why: kept in the audit log.
-    #[schema(example = "left the team")]
+    #[schema(example = "left the team", min_length = 1, pattern = "\\S")]
     pub reason: String,
 }
 

@@ -9,7 +9,7 @@ use super::input::{CreateAgent, PatchAgent};
 use super::view::{self, AgentView};
 use crate::api::auth::Admin;
 use crate::api::body::Json;
-use crate::api::idempotency::idempotent;
+use crate::api::idempotency::{IdempotencyKey, idempotent};
 use crate::api::problem::Problem;
 use crate::api::{BASE, db, if_match};
 use crate::http::State;
@@ -22,7 +22,7 @@ pub const SOURCE: &str = "admin";
 #[utoipa::path(
     tag = "agents",
     request_body = CreateAgent,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response instead of creating again (24 h)")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Created; Location and ETag headers", body = AgentView),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -30,6 +30,7 @@ pub const SOURCE: &str = "admin";
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "userName taken; or the Idempotency-Key's first request still runs", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (errors[].pointer), or Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -80,6 +81,8 @@ pub async fn create_agent(
         (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "userName taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (errors[].pointer)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
