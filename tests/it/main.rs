@@ -6,6 +6,7 @@
 mod api_agents;
 mod api_approval;
 mod api_audit;
+mod api_findings;
 mod api_framework;
 mod api_idempotency;
 mod api_sources;
