@@ -8,12 +8,9 @@ use chrono::Duration;
 use clap::{Parser, Subcommand};
 
 use rollcall::auth::{self, Scope};
+use rollcall::cli::exit::Exit;
 use rollcall::config::Config;
 use rollcall::store::{self, Target, models::TokenRow, tokens};
-
-mod cli {
-    pub mod roles;
-}
 
 /// mimalloc instead of glibc's allocator: a sync run and the HTTP workers allocate from
 /// several threads at once, where glibc spent a third of a cold sync in malloc and free.
@@ -76,7 +73,10 @@ enum Command {
     Sources,
     /// Roles and permissions: list, show, create, clone, update, delete, impact.
     #[command(subcommand)]
-    Roles(cli::roles::RolesCommand),
+    Roles(rollcall::cli::roles::RolesCommand),
+    /// Manage agents: list, show, create, update, disable, enable, delete.
+    #[command(subcommand)]
+    Agents(Box<rollcall::cli::agents::AgentsCommand>),
 }
 
 #[derive(Subcommand)]
@@ -116,41 +116,21 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rollcall: configuration error: {e}");
-            return ExitCode::from(2);
+            return Exit::Usage.into();
         }
     };
     rollcall::logging::init(&config);
-    if let Command::Roles(cmd) = cli.command {
-        return cli::roles::main(cmd, &config);
-    }
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rollcall: {e:#}");
-            // Another run of the source is in progress: try again later (EX_TEMPFAIL).
-            let busy = matches!(
-                e.downcast_ref::<rollcall::sync::runner::RunError>(),
-                Some(rollcall::sync::runner::RunError::Sync(
-                    rollcall::sync::SyncError::Busy(..)
-                ))
-            );
-            if busy {
-                ExitCode::from(75)
-            } else {
-                ExitCode::FAILURE
-            }
+            Exit::of(&e).into()
         }
     }
 }
 
 fn connect(config: &Config) -> anyhow::Result<store::DbConn> {
-    let target = Target::parse(&config.database.url)?;
-    let mut conn = store::connect(&target)
-        .with_context(|| format!("connecting to {}", store::redact_url(&config.database.url)))?;
-    store::migrate(&mut conn)?;
-    rollcall::accounts::Accounts::from_config(config)
-        .prepare_roles(&mut conn, rollcall::store::now())?;
-    Ok(conn)
+    rollcall::cli::connect(config)
 }
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -220,7 +200,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             incremental,
         } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
         Command::Sources => sources_cmd(&config),
-        Command::Roles(_) => bail!("roles commands run through cli::roles"),
+        Command::Roles(cmd) => rollcall::cli::roles::run(cmd, &config),
+        Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
     }
 }
 

@@ -46,6 +46,13 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()> + 'static,
 ) -> anyhow::Result<()> {
     let state = app_state(pool, config.clone())?;
+    // Runs asked for over HTTP go on this (the main) runtime, not on an HTTP worker.
+    let launcher = web::Data::new(crate::sync::launch::Launcher::new(
+        tokio::runtime::Handle::current(),
+        state.pool.clone(),
+        Arc::new(state.accounts.clone()),
+        Arc::new(config.clone()),
+    ));
     let workers = config.server.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -57,6 +64,7 @@ pub async fn serve_until(
         move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(launcher.clone())
                 .wrap(middleware::from_fn(http::limits::head_limit))
                 .wrap(
                     middleware::Logger::new("%{request}xi %s %Dms")

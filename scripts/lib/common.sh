@@ -197,9 +197,10 @@ venv_python() {
   fi
 }
 
-# ensure_venv PKG...: $ROLLCALL_VENV exists, works, and has these PyPI packages.
+# ensure_venv PKG...: $ROLLCALL_VENV exists, works, and has these PyPI packages. A package
+# given as NAME==VERSION must be at that version (installed or replaced when it is not).
 ensure_venv() {
-  local venv=$ROLLCALL_VENV p missing=()
+  local venv=$ROLLCALL_VENV p name want missing=()
   if ! "$venv/bin/python" -c '' 2>/dev/null || [ ! -x "$venv/bin/pip" ]; then
     log "creating the Python venv $venv"
     rm -rf "$venv"
@@ -207,7 +208,10 @@ ensure_venv() {
     "$(venv_python)" -m venv "$venv" || die "python3 -m venv failed (is python3-venv installed?)"
   fi
   for p in "$@"; do
-    "$venv/bin/python" -c "import importlib.metadata as m; m.version('$p')" 2>/dev/null ||
+    name=${p%%==*}
+    want=""
+    [ "$name" = "$p" ] || want=${p#*==}
+    "$venv/bin/python" -c "import importlib.metadata as m, sys; v = m.version('$name'); sys.exit(bool('$want') and v != '$want')" 2>/dev/null ||
       missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then

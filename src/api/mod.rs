@@ -19,15 +19,18 @@
 //! Unknown paths under `/api/v1` are 404 problems; a known path with another method is a
 //! 405 with `Allow` (both worked out from the document).
 
-pub mod agent_permissions;
 pub mod agent_list;
+pub mod agent_permissions;
 pub mod agents;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod docs;
 pub mod idempotency;
+pub mod keyset;
 pub mod problem;
 pub mod roles;
+pub mod sources;
 
 use std::sync::Arc;
 
@@ -50,6 +53,8 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(roles::register);
     cfg.configure(agent_permissions::register);
     cfg.configure(agent_list::register);
+    cfg.configure(sources::register);
+    cfg.configure(audit::register);
 }
 
 #[derive(OpenApi)]

@@ -1,16 +1,16 @@
 //! `rollcall roles …`: roles and permissions on the configured database, through the
 //! gateway (no running daemon needed). Human tables by default, `--json` for scripts; exit
-//! status 0 ok, 1 error, 2 usage, 3 not found, 4 conflict, 65 invalid input.
-
-use std::process::ExitCode;
+//! codes as in [`super::exit`].
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use rollcall::accounts::{AccountError, Accounts, NewRole, RolePatch, RoleWrite};
-use rollcall::config::Config;
-use rollcall::domain::roles::Role;
-use rollcall::store::{self, DbConn, Target};
+use crate::accounts::{AccountError, Accounts, NewRole, RolePatch, RoleWrite};
+use crate::config::Config;
+use crate::domain::roles::Role;
+use crate::store::{self, DbConn};
+
+use super::print_json;
 
 #[derive(Subcommand)]
 pub enum RolesCommand {
@@ -124,38 +124,9 @@ impl PermissionChange {
     }
 }
 
-/// Exit statuses a script can rely on.
-fn status_of(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<AccountError>() {
-        Some(AccountError::NotFound(_)) => 3,
-        Some(
-            AccountError::Conflict(_)
-            | AccountError::VersionMismatch { .. }
-            | AccountError::FourEyes(_),
-        ) => 4,
-        Some(AccountError::Invalid(_) | AccountError::InvalidField { .. }) => 65,
-        _ => 1,
-    }
-}
-
-/// Runs one `roles` command; prints errors and returns the exit status.
-pub fn main(cmd: RolesCommand, config: &Config) -> ExitCode {
-    match run(cmd, config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rollcall: {e:#}");
-            ExitCode::from(status_of(&e))
-        }
-    }
-}
-
 fn open(config: &Config) -> anyhow::Result<(DbConn, Accounts)> {
     config.catalog()?;
-    let accounts = Accounts::from_config(config);
-    let mut conn = store::connect(&Target::parse(&config.database.url)?)?;
-    store::migrate(&mut conn)?;
-    accounts.prepare_roles(&mut conn, store::now())?;
-    Ok((conn, accounts))
+    Ok((super::connect(config)?, Accounts::from_config(config)))
 }
 
 fn get_role(conn: &mut DbConn, name: &str) -> anyhow::Result<Role> {
@@ -163,13 +134,10 @@ fn get_role(conn: &mut DbConn, name: &str) -> anyhow::Result<Role> {
         .ok_or_else(|| AccountError::NotFound(format!("role {name:?}")))?)
 }
 
-fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
-fn run(cmd: RolesCommand, config: &Config) -> anyhow::Result<()> {
-    const ACTOR: &str = "cli";
+/// Runs one `roles` command.
+pub fn run(cmd: RolesCommand, config: &Config) -> anyhow::Result<()> {
+    let actor = super::actor();
+    let actor = actor.as_str();
     let (mut conn, accounts) = open(config)?;
     let conn = &mut conn;
     let now = store::now();
@@ -218,7 +186,7 @@ fn run(cmd: RolesCommand, config: &Config) -> anyhow::Result<()> {
         } => {
             let role = accounts.create_role(
                 conn,
-                ACTOR,
+                actor,
                 NewRole {
                     name,
                     description,
@@ -236,7 +204,7 @@ fn run(cmd: RolesCommand, config: &Config) -> anyhow::Result<()> {
             description,
             out,
         } => {
-            let role = accounts.clone_role(conn, ACTOR, &source, &name, description, now)?;
+            let role = accounts.clone_role(conn, actor, &source, &name, description, now)?;
             show_role(&RoleLine { role, agents: 0 }, out.json)
         }
         RolesCommand::Update {
@@ -256,11 +224,11 @@ fn run(cmd: RolesCommand, config: &Config) -> anyhow::Result<()> {
                 default_channels: channels
                     .map(|c| c.into_iter().filter(|c| !c.is_empty()).collect()),
             };
-            let w = accounts.update_role(conn, ACTOR, &name, patch, dry_run, now)?;
+            let w = accounts.update_role(conn, actor, &name, patch, dry_run, now)?;
             show_write(&w, out.json)
         }
         RolesCommand::Delete { name } => {
-            accounts.delete_role(conn, ACTOR, &name, now)?;
+            accounts.delete_role(conn, actor, &name, now)?;
             println!("role {name:?} deleted");
             Ok(())
         }
@@ -306,7 +274,7 @@ fn run(cmd: RolesCommand, config: &Config) -> anyhow::Result<()> {
             for e in &p.permissions {
                 let source = serde_json::to_value(e.source)?;
                 let mut source = source.as_str().unwrap_or("").to_owned();
-                if e.source != rollcall::domain::permissions::Provenance::Role && e.in_role {
+                if e.source != crate::domain::permissions::Provenance::Role && e.in_role {
                     source.push_str(" (the role holds it)");
                 }
                 println!(

@@ -5,6 +5,8 @@
 mod apply;
 mod first;
 pub mod guard;
+pub mod history;
+pub mod launch;
 pub mod lock;
 pub mod plan;
 mod position;

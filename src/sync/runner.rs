@@ -65,19 +65,72 @@ pub async fn run_source(
     opts: RunOptions,
     progress: Option<super::Progress>,
 ) -> Result<RunReport, RunError> {
+    let opened = open_run(&pool, &config, &cfg.name, opts).await?;
+    run_opened(pool, accounts, config, cfg, opts, progress, opened).await
+}
+
+/// A run that is recorded (`running`) and, unless it is a dry run, holds its source's run
+/// lock: what [`open_run`] gives and [`run_opened`] carries on.
+pub struct OpenedRun {
+    pub run_id: i64,
+    lock: Option<super::lock::RunLock>,
+}
+
+/// Opens a run of `source`: takes its run lock (not for a dry run) and records it. Fails
+/// with `SyncError::Busy` when another run holds the lock.
+pub async fn open_run(
+    pool: &Pool,
+    config: &Config,
+    source: &str,
+    opts: RunOptions,
+) -> Result<OpenedRun, RunError> {
+    let pool = pool.clone();
+    let name = source.to_owned();
+    let target = crate::store::Target::parse(&config.database.url)
+        .map_err(|e| RunError::Lock(e.to_string()))?;
+    tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+        let lock = if opts.dry_run {
+            None
+        } else {
+            Some(take_lock(&pool, &target, &name)?)
+        };
+        let mut conn = pool.get()?;
+        let owner = super::lock::this_owner();
+        let run_id = super::begin(&mut conn, &name, opts, &owner, crate::store::now())?;
+        Ok(OpenedRun { run_id, lock })
+    })
+    .await?
+}
+
+/// Carries on a run [`open_run`] opened: reads the source, plans, guards and applies.
+pub async fn run_opened(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    config: Arc<Config>,
+    cfg: SourceConfig,
+    opts: RunOptions,
+    progress: Option<super::Progress>,
+    opened: OpenedRun,
+) -> Result<RunReport, RunError> {
     let from = if opts.incremental {
-        let pool = pool.clone();
-        let name = cfg.name.clone();
-        let mut from = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
-            let mut conn = pool.get()?;
+        let (reader, name) = (pool.clone(), cfg.name.clone());
+        let from = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+            let mut conn = reader.get()?;
             Ok(super::position(&mut conn, &name)?)
         })
-        .await??;
-        let overlap = chrono::Duration::seconds(
-            i64::try_from(cfg.incremental_overlap_secs).unwrap_or(i64::MAX / 2_000),
-        );
-        from.since = from.since.map(|c| c - overlap);
-        Some(from)
+        .await
+        .map_err(RunError::from)
+        .and_then(|r| r);
+        match from {
+            Ok(mut from) => {
+                let overlap = chrono::Duration::seconds(
+                    i64::try_from(cfg.incremental_overlap_secs).unwrap_or(i64::MAX / 2_000),
+                );
+                from.since = from.since.map(|c| c - overlap);
+                Some(from)
+            }
+            Err(e) => return Err(end_failed(&pool, opened, e).await),
+        }
     } else {
         None
     };
@@ -95,7 +148,22 @@ pub async fn run_source(
             })
         })),
     };
-    run_with(pool, accounts, &config, &cfg, opts, read, progress).await
+    run_with_opened(pool, accounts, &config, &cfg, opts, read, progress, opened).await
+}
+
+/// Records a run that could not start reading as failed, lets its lock go, and returns the
+/// error.
+async fn end_failed(pool: &Pool, opened: OpenedRun, e: RunError) -> RunError {
+    let (pool, error, run_id) = (pool.clone(), e.to_string(), opened.run_id);
+    let _ = tokio::task::spawn_blocking(move || -> Result<(), RunError> {
+        let mut conn = pool.get()?;
+        Ok(super::fail(&mut conn, run_id, &error, crate::store::now())?)
+    })
+    .await;
+    if let Some(lock) = opened.lock {
+        let _ = tokio::task::spawn_blocking(move || lock.release()).await;
+    }
+    e
 }
 
 /// A read as the runner gets it: the changes at once, or (a full read) people handed to a
@@ -158,27 +226,25 @@ async fn run_with(
     read: Read,
     progress: Option<super::Progress>,
 ) -> Result<RunReport, RunError> {
-    let src = sync_source(cfg, config);
     // A run that applies holds the source's run lock until it has ended, recorded and saved
     // its position; its process dying releases it at once.
-    let (run_id, lock) = {
-        let pool = pool.clone();
-        let name = src.name.clone();
-        let target = crate::store::Target::parse(&config.database.url)
-            .map_err(|e| RunError::Lock(e.to_string()))?;
-        tokio::task::spawn_blocking(move || -> Result<_, RunError> {
-            let lock = if opts.dry_run {
-                None
-            } else {
-                Some(take_lock(&pool, &target, &name)?)
-            };
-            let mut conn = pool.get()?;
-            let owner = super::lock::this_owner();
-            let id = super::begin(&mut conn, &name, opts, &owner, crate::store::now())?;
-            Ok((id, lock))
-        })
-        .await??
-    };
+    let opened = open_run(&pool, config, &cfg.name, opts).await?;
+    run_with_opened(pool, accounts, config, cfg, opts, read, progress, opened).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_with_opened(
+    pool: Pool,
+    accounts: Arc<Accounts>,
+    config: &Config,
+    cfg: &SourceConfig,
+    opts: RunOptions,
+    read: Read,
+    progress: Option<super::Progress>,
+    opened: OpenedRun,
+) -> Result<RunReport, RunError> {
+    let src = sync_source(cfg, config);
+    let OpenedRun { run_id, lock } = opened;
     let started_at = crate::store::now();
     let span = tracing::info_span!("sync_run", source = %src.name, run = run_id);
     let result = read_and_apply(pool.clone(), accounts, src, run_id, read, opts, progress)

@@ -3,13 +3,17 @@
 //! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
 //! (`slapd.rs`).
 
-mod api_agents;
-mod api_approval;
 mod admin_list;
 mod admin_list_store;
+mod api_agents;
+mod api_approval;
+mod api_audit;
+mod api_findings;
 mod api_framework;
 mod api_idempotency;
+mod api_sources;
 mod binary_log;
+mod cli_agents;
 mod concurrency;
 mod concurrency_nodes;
 mod filter_cost;

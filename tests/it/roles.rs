@@ -97,7 +97,7 @@ both!(role_writes_follow_the_rules_and_are_audited, |b| {
     }
     // A held role cannot be deleted; the message says by how many.
     let holders = Accounts::new("night", 30);
-    rollcall::store::seed::seed_agents(&mut conn, &holders, 2).expect("seed");
+    rollcall::store::seed::seed_agents(&mut conn, &holders, 2, false).expect("seed");
     match a.delete_role(&mut conn, "t", "night", now) {
         Err(AccountError::Conflict(m)) => assert!(m.contains("held by 2 agents"), "{m}"),
         other => panic!("expected conflict, got {other:?}"),
@@ -127,7 +127,7 @@ both!(
             now,
         )
         .expect("create");
-        rollcall::store::seed::seed_agents(&mut conn, &Accounts::new("shift", 30), 5)
+        rollcall::store::seed::seed_agents(&mut conn, &Accounts::new("shift", 30), 5, false)
             .expect("seed");
         let ids: Vec<String> = (1..=5)
             .map(|n| {
@@ -347,7 +347,7 @@ both!(built_in_roles_follow_the_configuration_at_start_up, |b| {
     let pool = rollcall::server::open_store(&config).expect("open");
     let lead_holder = {
         let mut conn = pool.get().expect("conn");
-        rollcall::store::seed::seed_agents(&mut conn, &Accounts::new("team_lead", 30), 1)
+        rollcall::store::seed::seed_agents(&mut conn, &Accounts::new("team_lead", 30), 1, false)
             .expect("seed");
         store::agents::id_by_user_name(&mut conn, "user000001")
             .expect("lookup")

@@ -106,6 +106,13 @@ impl Reason {
                 "reason must not be empty",
             ));
         }
+        // PostgreSQL refuses NUL in text: the audit entry could not be written.
+        if r.contains('\0') {
+            return Err(Problem::invalid_field(
+                "/reason",
+                "reason must not contain NUL",
+            ));
+        }
         Ok(r.to_owned())
     }
 }
