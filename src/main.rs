@@ -65,6 +65,31 @@ enum Command {
     },
     /// List configured sources with their last run and next scheduled run.
     Sources,
+    /// Import agents from a CSV or xlsx file (see docs/admin.md, "Import"). Exit status: 0
+    /// all rows imported (or valid, with --dry-run), 3 rows refused, 4 file unreadable.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The CSV (UTF-8) or .xlsx file.
+    #[arg(required_unless_present = "template")]
+    file: Option<PathBuf>,
+    /// Write the template (CSV, the columns) to FILE, or to stdout without one.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "file")]
+    template: Option<Option<PathBuf>>,
+    /// Import the valid rows and report the others (default: any refused row, nothing).
+    #[arg(long)]
+    valid_only: bool,
+    /// Check and show what would be created, updated or unchanged; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the file back with an `error` column to FILE (fix it and import it again).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +136,9 @@ fn main() -> ExitCode {
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(ExitWith(code)) = e.downcast_ref::<ExitWith>() {
+                return ExitCode::from(*code);
+            }
             eprintln!("rollcall: {e:#}");
             // Another run of the source is in progress: try again later (EX_TEMPFAIL).
             let busy = matches!(
@@ -203,8 +231,35 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             incremental,
         } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
         Command::Sources => sources_cmd(&config),
+        Command::Import(a) => {
+            let mut conn = connect(&config)?;
+            let args = rollcall::imports::cli::Args {
+                file: a.file,
+                template: a.template,
+                valid_only: a.valid_only,
+                dry_run: a.dry_run,
+                json: a.json,
+                report: a.report,
+            };
+            match rollcall::imports::cli::run(&config, &mut conn, args)? {
+                0 => Ok(()),
+                code => Err(ExitWith(code).into()),
+            }
+        }
     }
 }
+
+/// An exit status chosen by a command that already said why.
+#[derive(Debug)]
+struct ExitWith(u8);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitWith {}
 
 fn sync_cmd(
     config: &Config,

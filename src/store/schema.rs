@@ -191,3 +191,24 @@ diesel::table! {
         groups_digest -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    imports (id) {
+        id -> Text,
+        actor -> Text,
+        file_name -> Text,
+        status -> Text,
+        mode -> Text,
+        dry_run -> Bool,
+        row_count -> Integer,
+        created -> Integer,
+        updated -> Integer,
+        unchanged -> Integer,
+        errors -> Integer,
+        report -> Nullable<Text>,
+        report_csv -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
