@@ -18,7 +18,12 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
 /// one of the characters it guards is dropped.
 pub fn strip_neutraliser(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if matches!(rest.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')) => {
+        Some(rest)
+            if matches!(
+                rest.chars().next(),
+                Some('=' | '+' | '-' | '@' | '\t' | '\r')
+            ) =>
+        {
             rest
         }
         _ => cell,
@@ -41,10 +46,7 @@ where
     // Writing to a Vec cannot fail; an error here would be a bug in the csv crate.
     let _ = w.write_record(headers.iter().map(|h| neutralise(h.as_ref()).into_owned()));
     for row in rows {
-        let _ = w.write_record(
-            row.into_iter()
-                .map(|c| neutralise(c.as_ref()).into_owned()),
-        );
+        let _ = w.write_record(row.into_iter().map(|c| neutralise(c.as_ref()).into_owned()));
     }
     let _ = w.flush();
     drop(w);

@@ -40,9 +40,9 @@ pub fn apply(
                 .iter()
                 .map(|&i| input_of(&mut plan.actions[i], import_id))
                 .collect();
-            let mut prepared =
-                ctx.accounts
-                    .prepare_creates(&known, ctx.actor, SOURCE, inputs, now);
+            let mut prepared = ctx
+                .accounts
+                .prepare_creates(&known, ctx.actor, SOURCE, inputs, now);
             let outcome = ctx
                 .accounts
                 .write_creates(conn, ctx.actor, &mut prepared, now)?;

@@ -43,9 +43,10 @@ pub fn run(config: &Config, conn: &mut DbConn, args: Args) -> anyhow::Result<u8>
         anyhow::bail!("name the file to import (or --template for the columns)");
     };
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let file_name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let file_name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let opts = Options {
         mode: if args.valid_only {
             Mode::ValidOnly
@@ -145,7 +146,9 @@ fn print_report(outcome: &Outcome) {
         if r.written {
             println!("the valid rows were imported; fix the refused rows and import them again");
         } else if !r.dry_run {
-            println!("nothing was imported (fix the rows, or use --valid-only to import the valid rows)");
+            println!(
+                "nothing was imported (fix the rows, or use --valid-only to import the valid rows)"
+            );
         }
     }
 }

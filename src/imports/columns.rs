@@ -65,7 +65,14 @@ impl Column {
             Column::UserName => &["username", "login", "用户名", "账号", "帐号", "登录名"],
             Column::DisplayName => &["name", "full name", "显示名", "显示名称", "姓名"],
             Column::Nickname => &["nick name", "nick", "昵称"],
-            Column::Email => &["e-mail", "email address", "mail", "邮箱", "电子邮件", "邮件"],
+            Column::Email => &[
+                "e-mail",
+                "email address",
+                "mail",
+                "邮箱",
+                "电子邮件",
+                "邮件",
+            ],
             Column::Phone => &[
                 "phone number",
                 "mobile",
@@ -138,7 +145,10 @@ mod tests {
         assert_eq!(Column::from_header("User Name"), Some(Column::UserName));
         assert_eq!(Column::from_header("user_name"), Some(Column::UserName));
         assert_eq!(Column::from_header("USERNAME"), Some(Column::UserName));
-        assert_eq!(Column::from_header("\u{FEFF}用户名"), Some(Column::UserName));
+        assert_eq!(
+            Column::from_header("\u{FEFF}用户名"),
+            Some(Column::UserName)
+        );
         assert_eq!(Column::from_header("工号"), Some(Column::AgentNumber));
         assert_eq!(Column::from_header("技能组"), Some(Column::SkillGroups));
         assert_eq!(Column::from_header(" 昵称 "), Some(Column::Nickname));

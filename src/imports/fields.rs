@@ -94,17 +94,29 @@ mod tests {
         for ok in ["a@b.cn", "li.lei+cs@example.com.cn", "李雷@例子.中国"] {
             assert!(check_email(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@", "@b.cn", "a@b", "a b@c.cn", "a@b@c.cn", "a@.cn", "a@b..cn"] {
+        for bad in [
+            "", "a", "a@", "@b.cn", "a@b", "a b@c.cn", "a@b@c.cn", "a@.cn", "a@b..cn",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn phones() {
-        for ok in ["+86 138 0013 8000", "010-12345678", "(555) 123.4567", "12345"] {
+        for ok in [
+            "+86 138 0013 8000",
+            "010-12345678",
+            "(555) 123.4567",
+            "12345",
+        ] {
             assert!(check_phone(ok).is_ok(), "{ok}");
         }
-        for bad in ["1234", "call me", "+86 138 0013 8000 ext 5", "++8613800138000"] {
+        for bad in [
+            "1234",
+            "call me",
+            "+86 138 0013 8000 ext 5",
+            "++8613800138000",
+        ] {
             assert!(check_phone(bad).is_err(), "{bad}");
         }
     }
@@ -116,7 +128,14 @@ mod tests {
         assert!(parse_max_chats("3.5").is_err());
         assert!(parse_max_chats("many").is_err());
         let catalog = vec!["web".to_owned(), "wechat".to_owned()];
-        assert_eq!(channels("Web、wechat", &catalog), Ok(vec!["web".into(), "wechat".into()]));
-        assert!(channels("web;fax", &catalog).unwrap_err().contains("\"fax\""));
+        assert_eq!(
+            channels("Web、wechat", &catalog),
+            Ok(vec!["web".into(), "wechat".into()])
+        );
+        assert!(
+            channels("web;fax", &catalog)
+                .unwrap_err()
+                .contains("\"fax\"")
+        );
     }
 }

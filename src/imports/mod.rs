@@ -222,8 +222,8 @@ fn run_unrecorded(
     };
     let mut planned = plan::plan(conn, &sheet, &rules)?;
     report.summary.rows = sheet.rows.len();
-    let refused = !planned.errors.is_empty();
-    if !opts.dry_run && !(refused && opts.mode == Mode::AllOrNothing) {
+    let held_back = opts.dry_run || (!planned.errors.is_empty() && opts.mode == Mode::AllOrNothing);
+    if !held_back {
         record::set_status(conn, id, "applying")?;
         apply::apply(conn, ctx, id, &mut planned, opts.mode, progress)?;
         report.written = planned

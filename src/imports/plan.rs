@@ -143,7 +143,12 @@ pub fn plan(conn: &mut DbConn, sheet: &Sheet, rules: &Rules<'_>) -> QueryResult<
         }
     }
     let targets = match_rows(sheet, &layout, &existing, &mut errs);
-    let matched: HashSet<String> = targets.iter().flatten().filter(|t| !t.new).map(|t| t.id.clone()).collect();
+    let matched: HashSet<String> = targets
+        .iter()
+        .flatten()
+        .filter(|t| !t.new)
+        .map(|t| t.id.clone())
+        .collect();
     existing.load_matched(conn, &matched)?;
     let managers = resolve_managers(sheet, &layout, &existing, &targets, &mut errs);
     let mut actions = Vec::with_capacity(sheet.rows.len());
@@ -243,7 +248,9 @@ fn match_rows(
     for (i, row) in sheet.rows.iter().enumerate() {
         let line = row.line;
         let name = layout.cell(row, Column::UserName).unwrap_or("");
-        let number = layout.cell(row, Column::AgentNumber).filter(|n| !n.is_empty());
+        let number = layout
+            .cell(row, Column::AgentNumber)
+            .filter(|n| !n.is_empty());
         if name.is_empty() {
             errs[i].push(RowError::new(line, &un_header, "required".into()));
             targets.push(None);
@@ -255,7 +262,11 @@ fn match_rows(
                 "user name {name:?} is on lines {} and {line}",
                 sheet.rows[j].line
             );
-            errs[j].push(RowError::new(sheet.rows[j].line, &un_header, detail.clone()));
+            errs[j].push(RowError::new(
+                sheet.rows[j].line,
+                &un_header,
+                detail.clone(),
+            ));
             errs[i].push(RowError::new(line, &un_header, detail));
         } else {
             first_name.insert(key.clone(), i);
@@ -266,7 +277,11 @@ fn match_rows(
                     "agent number {n:?} is on lines {} and {line}",
                     sheet.rows[j].line
                 );
-                errs[j].push(RowError::new(sheet.rows[j].line, &num_header, detail.clone()));
+                errs[j].push(RowError::new(
+                    sheet.rows[j].line,
+                    &num_header,
+                    detail.clone(),
+                ));
                 errs[i].push(RowError::new(line, &num_header, detail));
             } else {
                 first_number.insert(n, i);
@@ -329,7 +344,11 @@ fn match_rows(
                     "lines {} and {line} are both about the agent {held:?}",
                     sheet.rows[j].line
                 );
-                errs[j].push(RowError::new(sheet.rows[j].line, &un_header, detail.clone()));
+                errs[j].push(RowError::new(
+                    sheet.rows[j].line,
+                    &un_header,
+                    detail.clone(),
+                ));
                 errs[i].push(RowError::new(line, &un_header, detail));
             } else {
                 first_target.insert(t.id.clone(), i);
@@ -371,7 +390,10 @@ fn resolve_managers(
         if let Some(n) = layout.cell(row, Column::UserName) {
             by_key.entry(fold(n)).or_insert(i);
         }
-        if let Some(n) = layout.cell(row, Column::AgentNumber).filter(|n| !n.is_empty()) {
+        if let Some(n) = layout
+            .cell(row, Column::AgentNumber)
+            .filter(|n| !n.is_empty())
+        {
             by_number.entry(n).or_insert(i);
         }
     }

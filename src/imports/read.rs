@@ -169,9 +169,7 @@ fn read_xlsx(bytes: &[u8]) -> Result<Sheet, ReadError> {
                 }
             }
         }
-        if record.iter().all(str::is_empty)
-            && !problems.last().is_some_and(|(l, _, _)| *l == line)
-        {
+        if record.iter().all(str::is_empty) && problems.last().is_none_or(|(l, _, _)| *l != line) {
             continue;
         }
         if header.is_none() {

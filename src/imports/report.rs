@@ -40,7 +40,12 @@ pub fn report_csv(sheet: &Sheet, errors: &[RowError]) -> Vec<u8> {
             .map(|&i| row.cells.get(i).unwrap_or("").to_owned())
             .collect();
         // Cells beyond the header are kept, after the named ones.
-        cells.extend(row.cells.iter().skip(sheet.headers.len()).map(str::to_owned));
+        cells.extend(
+            row.cells
+                .iter()
+                .skip(sheet.headers.len())
+                .map(str::to_owned),
+        );
         let mut problems = header_problems.clone();
         if let Some(p) = by_line.get(&row.line) {
             problems.extend(p.iter().cloned());

@@ -8,6 +8,7 @@ mod concurrency;
 mod concurrency_nodes;
 mod filter_cost;
 mod harness;
+mod imports;
 mod ldap_source;
 mod names;
 mod names_migrate;
