@@ -62,17 +62,10 @@ impl Column {
     /// lists them).
     fn aliases(self) -> &'static [&'static str] {
         match self {
-            Column::UserName => &["username", "login", "用户名", "账号", "帐号", "登录名"],
+            Column::UserName => &["login", "用户名", "账号", "帐号", "登录名"],
             Column::DisplayName => &["name", "full name", "显示名", "显示名称", "姓名"],
-            Column::Nickname => &["nick name", "nick", "昵称"],
-            Column::Email => &[
-                "e-mail",
-                "email address",
-                "mail",
-                "邮箱",
-                "电子邮件",
-                "邮件",
-            ],
+            Column::Nickname => &["nick", "昵称"],
+            Column::Email => &["email address", "mail", "邮箱", "电子邮件", "邮件"],
             Column::Phone => &[
                 "phone number",
                 "mobile",

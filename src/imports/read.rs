@@ -93,6 +93,9 @@ fn read_csv(bytes: &[u8]) -> Result<Sheet, ReadError> {
     let mut header: Option<(u64, Vec<String>)> = None;
     let mut rows = Vec::new();
     let mut record = StringRecord::new();
+    // The line a record starts on, counted from its byte offset (the csv crate's own line
+    // count leaves out blank lines).
+    let (mut counted_to, mut line) = (0usize, 1u64);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
@@ -102,7 +105,21 @@ fn read_csv(bytes: &[u8]) -> Result<Sheet, ReadError> {
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        // The reader's offset can be that of blank lines before the record: a record never
+        // starts with a line break, so they are skipped.
+        let mut at = record.position().map_or(counted_to, |p| {
+            usize::try_from(p.byte()).unwrap_or(counted_to)
+        });
+        while matches!(text.as_bytes().get(at), Some(b'\n' | b'\r')) {
+            at += 1;
+        }
+        if at > counted_to {
+            line += text.as_bytes()[counted_to..at.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            counted_to = at;
+        }
         if header.is_none() {
             header = Some((line, record.iter().map(str::to_owned).collect()));
             continue;

@@ -129,7 +129,7 @@ both!(
         bad.mail,Bad Mail,not-an-email,12,203,,,,,\n\
         bad.role,Bad Role,r@example.cn,,204,wizard,fax,-1,,\n\
         han.mei,Again,again@example.cn,,205,,,,,\n\
-        clash,Clash,c@example.cn,,101,,,,,\n\
+        boss,Clash,c@example.cn,,101,,,,,\n\
         li.lei,李雷,li@example.cn,,100,,,,,\n\
         lost,Lost,l@example.cn,,206,,,,nobody,\n\
         zw\u{200B}sp,Zero Width,z@example.cn,,207,,,,,\n\
@@ -152,7 +152,7 @@ both!(
                 err(
                     10,
                     "工号",
-                    "agent number \"101\" belongs to \"li.lei\", not to \"clash\"",
+                    "agent number \"101\" belongs to \"li.lei\", not to \"boss\"",
                 ),
                 err(
                     11,
@@ -306,11 +306,17 @@ both!(a_reimport_updates_instead_of_duplicating, |b| {
 
 both!(bom_and_semicolons_are_read, |b| {
     let env = Env::new(b);
+    // A blank line still counts: the bad row is on line 5.
     let file = "\u{FEFF}User Name;Display Name;Skill Groups;Max Concurrent Chats\r\n\
         zhang.wei;张伟;售前,售后;8\r\n\
-        o.brien;\"O'Brien; Séan\";VIP;3\r\n";
-    let out = env.csv(file);
-    assert!(out.report.errors.is_empty(), "{:?}", out.report.errors);
+        o.brien;\"O'Brien; Séan\";VIP;3\r\n\
+        \r\n\
+        bad;Bad;;many\r\n";
+    let out = env.import("people.csv", file.as_bytes(), Mode::ValidOnly, false);
+    assert_errors(
+        &out.report.errors,
+        &[err(5, "Max Concurrent Chats", "\"many\" is not a whole number")],
+    );
     assert_eq!(out.report.format.as_deref(), Some("csv"));
     assert_eq!(out.report.summary.created, 2);
     let z = env.agent("zhang.wei").expect("created");
