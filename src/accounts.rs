@@ -9,14 +9,18 @@ use serde_json::json;
 
 mod creates;
 mod groups;
+mod lifecycle;
+mod policy;
 mod profile;
 mod roles;
 mod snapshot;
 mod updates;
 
 pub use creates::PreparedCreates;
+pub use policy::Approval;
 pub use roles::{ensure_builtin_roles, known_roles};
 
+use policy::check_channels;
 use profile::{check_text, new_row, non_empty, normalise};
 use roles::{ensure_role, role_named_in, unknown_role};
 
@@ -36,6 +40,13 @@ pub enum AccountError {
     VersionMismatch { current: i64 },
     #[error("{0}")]
     Invalid(String),
+    /// A value breaks a rule, and the gateway knows which field: `pointer` is a JSON pointer
+    /// into the agent as the admin API writes it (`/channels/2`, `/userName`).
+    #[error("{message}")]
+    InvalidField { pointer: String, message: String },
+    /// The four-eyes rule: whoever approves an agent must not be who created it.
+    #[error("{0}")]
+    FourEyes(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -85,14 +96,36 @@ pub enum MemberOp {
 pub struct Accounts {
     pub default_role: String,
     pub deleted_grace: Duration,
+    /// The channels an agent may serve (`accounts.channels`); `None`: any.
+    pub channels: Option<Vec<String>>,
+    /// Which doors create agents `pending`, and the four-eyes rule.
+    pub approval: Approval,
 }
 
 impl Accounts {
+    /// Rules without a channel catalog or approval (tools and tests); the daemon and sync
+    /// use [`Accounts::from_config`].
     pub fn new(default_role: &str, deleted_grace_days: u32) -> Self {
         Accounts {
             default_role: default_role.to_owned(),
             deleted_grace: Duration::days(i64::from(deleted_grace_days)),
+            channels: None,
+            approval: Approval::default(),
         }
+    }
+
+    /// The rules `config` asks for: default role, grace period, channel catalog, approval.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let a = &config.accounts;
+        Accounts {
+            channels: Some(a.channels.clone()),
+            approval: Approval::from_config(config),
+            ..Accounts::new(&a.default_role, a.deleted_grace_days)
+        }
+    }
+
+    fn catalog(&self) -> Option<&[String]> {
+        self.channels.as_deref()
     }
 
     pub fn create_agent(
@@ -104,7 +137,9 @@ impl Accounts {
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
         check_text(&input.profile, None)?;
+        check_channels(self.catalog(), &input.profile, None)?;
         let profile = normalise(std::mem::take(&mut input.profile))?;
+        let pending = self.approval.required(source);
         let id = input
             .id
             .clone()
@@ -114,7 +149,7 @@ impl Accounts {
                 Some(r) => r.clone(),
                 None => role_named_in(conn, &profile)?.unwrap_or_else(|| self.default_role.clone()),
             };
-            let row = new_row(&profile, &id, role, &input, source, actor, now);
+            let row = new_row(&profile, &id, role, &input, source, actor, now, pending);
             // The unique index on live userNames and the foreign key on role are the checks.
             if let Err(e) = agent_store::insert(conn, &row, &agent_store::value_rows(&id, &profile))
             {
@@ -224,9 +259,35 @@ impl Accounts {
         reason: Option<&str>,
         now: NaiveDateTime,
     ) -> Result<(), AccountError> {
+        self.remove(
+            conn,
+            actor,
+            id,
+            expected_version,
+            reason,
+            now,
+            "agent.delete",
+            |_| Ok(()),
+        )
+    }
+
+    /// [`Accounts::delete_agent`], recorded as `action`, after `check` accepted the row.
+    #[allow(clippy::too_many_arguments)]
+    fn remove(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        reason: Option<&str>,
+        now: NaiveDateTime,
+        action: &str,
+        check: impl FnOnce(&AgentRow) -> Result<(), AccountError>,
+    ) -> Result<(), AccountError> {
         write_tx(conn, |conn| {
             let mut row = agent_store::get_row(conn, id)?
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            check(&row)?;
             if let Some(v) = expected_version
                 && v != row.version
             {
@@ -261,7 +322,7 @@ impl Accounts {
                 Entry {
                     at: now,
                     actor,
-                    action: "agent.delete",
+                    action,
                     target_type: "agent",
                     target_id: id,
                     before: Some(before),

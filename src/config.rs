@@ -12,7 +12,7 @@ mod sections;
 mod sources;
 
 pub use sections::{
-    AccountsConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
+    AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
 };
 pub use sources::{LeaverConfig, RuleConfig, SourceConfig, SourceKind};
 

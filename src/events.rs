@@ -19,17 +19,25 @@ pub enum Event {
     Enabled,
     Deleted,
     ForcedOffline,
+    /// A pending agent was approved (now active).
+    Approved,
+    /// A forced-offline agent may sign in again.
+    Resumed,
 }
 
 /// Each event and the audit action that records it. Other agent actions (linking to a
-/// source, purging a deleted agent, seeding test data) are bookkeeping, not events.
-const EVENTS: [(Event, &str); 6] = [
+/// source, purging a deleted agent, seeding test data) are bookkeeping, not events. A
+/// rejected pending agent (`agent.reject`) is announced as deleted.
+const EVENTS: [(Event, &str); 9] = [
     (Event::Created, "agent.create"),
     (Event::Updated, "agent.update"),
     (Event::Disabled, "agent.disable"),
     (Event::Enabled, "agent.enable"),
     (Event::Deleted, "agent.delete"),
     (Event::ForcedOffline, "agent.force_offline"),
+    (Event::Approved, "agent.approve"),
+    (Event::Resumed, "agent.resume"),
+    (Event::Deleted, "agent.reject"),
 ];
 
 impl Event {
@@ -41,6 +49,8 @@ impl Event {
             Event::Enabled => "agent.enabled",
             Event::Deleted => "agent.deleted",
             Event::ForcedOffline => "agent.forced_offline",
+            Event::Approved => "agent.approved",
+            Event::Resumed => "agent.resumed",
         }
     }
 
@@ -109,9 +119,12 @@ mod tests {
     #[test]
     fn every_event_has_one_action_and_back() {
         for (e, a) in EVENTS {
-            assert_eq!(e.action(), a);
+            if a != "agent.reject" {
+                assert_eq!(e.action(), a);
+            }
             assert_eq!(Event::of_action(a), Some(e));
         }
+        assert_eq!(Event::Deleted.action(), "agent.delete");
         assert_eq!(Event::of_action("agent.link"), None);
         assert_eq!(Event::of_action("agent.purge"), None);
     }

@@ -3,6 +3,7 @@
 //! company's identity provider, directory and HR system.
 
 pub mod accounts;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -280,10 +280,7 @@ fn sync_cmd(
         );
     };
     let pool = rollcall::server::open_store(config)?;
-    let accounts = std::sync::Arc::new(rollcall::accounts::Accounts::new(
-        &config.accounts.default_role,
-        config.accounts.deleted_grace_days,
-    ));
+    let accounts = std::sync::Arc::new(rollcall::accounts::Accounts::from_config(config));
     let opts = RunOptions {
         dry_run,
         force,

@@ -125,7 +125,8 @@ async fn wait_for_signal() {
     }
 }
 
-/// Purges deleted agents whose grace period ended, on the configured interval.
+/// Purges deleted agents whose grace period ended and expired idempotency keys, on the
+/// configured interval.
 async fn purge_loop(state: web::Data<Arc<AppState>>) {
     let every = Duration::from_secs(state.config.accounts.purge_interval_secs.max(1));
     let mut tick = tokio::time::interval(every);
@@ -134,7 +135,12 @@ async fn purge_loop(state: web::Data<Arc<AppState>>) {
         let st = state.clone();
         let outcome = web::block(move || -> anyhow::Result<usize> {
             let mut conn = st.pool.get()?;
-            Ok(st.accounts.purge(&mut conn, crate::store::now())?)
+            let now = crate::store::now();
+            let keys = crate::api::idempotency::purge(&mut conn, now);
+            if keys > 0 {
+                tracing::debug!(keys, "purged expired idempotency keys");
+            }
+            Ok(st.accounts.purge(&mut conn, now)?)
         })
         .await;
         match outcome {

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use chrono::NaiveDateTime;
 
 use super::{
-    AccountError, Accounts, AgentInput, check_text, known_roles, new_row, normalise, snapshot,
+    AccountError, Accounts, AgentInput, check_channels, check_text, known_roles, new_row,
+    normalise, snapshot,
 };
 use crate::audit::{self, TextEntry};
 use crate::store::models::{AgentRow, AgentValueRow};
@@ -68,7 +69,8 @@ impl Accounts {
         let mut outcome: Vec<Option<AccountError>> = Vec::with_capacity(inputs.len());
         let mut ready: Vec<Ready> = Vec::with_capacity(inputs.len());
         for (i, mut input) in inputs.into_iter().enumerate() {
-            let checked = check_text(&input.profile, None);
+            let checked = check_text(&input.profile, None)
+                .and_then(|()| check_channels(self.catalog(), &input.profile, None));
             let profile = match checked.and_then(|()| normalise(std::mem::take(&mut input.profile)))
             {
                 Ok(p) => p,
@@ -101,7 +103,8 @@ impl Accounts {
                 .id
                 .take()
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            let row = new_row(&profile, &id, role, &input, source, actor, now);
+            let pending = self.approval.required(source);
+            let row = new_row(&profile, &id, role, &input, source, actor, now, pending);
             let values = agent_store::value_rows(&id, &profile);
             let snapshot = snapshot::text(&profile, &row);
             outcome.push(None);

@@ -17,7 +17,8 @@ pub(super) fn non_empty(what: &str, s: &str) -> Result<String, AccountError> {
     Ok(t.to_owned())
 }
 
-/// The row of a new agent.
+/// The row of a new agent; `pending` when its door needs approval.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn new_row(
     profile: &AgentProfile,
     id: &str,
@@ -26,8 +27,15 @@ pub(super) fn new_row(
     source: &str,
     actor: &str,
     now: NaiveDateTime,
+    pending: bool,
 ) -> AgentRow {
     let active = input.active.unwrap_or(true);
+    let status = match (pending, active) {
+        (true, _) => Status::Pending,
+        (false, true) => Status::Active,
+        (false, false) => Status::Suspended,
+    };
+    let active = active || pending;
     AgentRow {
         id: id.to_owned(),
         external_id: profile.external_id.clone(),
@@ -47,13 +55,7 @@ pub(super) fn new_row(
         role,
         permission_overrides: "{}".into(),
         max_concurrent_chats: profile.max_concurrent_chats,
-        status: if active {
-            Status::Active
-        } else {
-            Status::Suspended
-        }
-        .as_str()
-        .into(),
+        status: status.as_str().into(),
         login_blocked: input.login_blocked.unwrap_or(false),
         sessions_revoked_at: None,
         password_hash: input.password_hash.clone(),
@@ -88,18 +90,25 @@ pub(super) fn check_text(
 
 /// Trims and checks what every writer must respect.
 pub(super) fn normalise(mut p: AgentProfile) -> Result<AgentProfile, AccountError> {
-    p.user_name = non_empty("userName", &p.user_name)?;
+    let field = |pointer: &str, message: String| AccountError::InvalidField {
+        pointer: pointer.to_owned(),
+        message,
+    };
+    p.user_name =
+        non_empty("userName", &p.user_name).map_err(|e| field("/userName", e.to_string()))?;
     if p.user_name.chars().count() > 256 {
-        return Err(AccountError::Invalid(
+        return Err(field(
+            "/userName",
             "userName is longer than 256 characters".into(),
         ));
     }
     if let Some(n) = p.max_concurrent_chats
         && n < 0
     {
-        return Err(AccountError::Invalid(format!(
-            "maxConcurrentChats must not be negative (got {n})"
-        )));
+        return Err(field(
+            "/maxConcurrentChats",
+            format!("maxConcurrentChats must not be negative (got {n})"),
+        ));
     }
     for list in [&mut p.emails, &mut p.phones, &mut p.roles] {
         list.retain(|v| !v.value.trim().is_empty());

@@ -96,8 +96,8 @@ pub(super) fn unknown_role(conn: &mut DbConn, role: &str) -> AccountError {
         .order(roles::name)
         .load(conn)
         .unwrap_or_default();
-    AccountError::Invalid(format!(
-        "unknown role {role:?}; roles: {}",
-        known.join(", ")
-    ))
+    AccountError::InvalidField {
+        pointer: "/role".into(),
+        message: format!("unknown role {role:?}; roles: {}", known.join(", ")),
+    }
 }

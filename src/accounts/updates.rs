@@ -5,8 +5,8 @@
 use chrono::NaiveDateTime;
 
 use super::{
-    AccountError, Accounts, AgentInput, check_text, ensure_role, moved_on, normalise,
-    revoke_sessions, role_named_in, snapshot,
+    AccountError, Accounts, AgentInput, check_channels, check_text, ensure_role, moved_on,
+    normalise, revoke_sessions, role_named_in, snapshot,
 };
 use crate::audit::{self, Entry};
 use crate::domain::{Agent, AgentProfile, Status, names};
@@ -66,6 +66,9 @@ impl Accounts {
             }
             let mut input = make(&current)?;
             check_text(&input.profile, Some(&current.profile))?;
+            if !input.keep_agent_settings {
+                check_channels(self.catalog(), &input.profile, Some(&current.profile))?;
+            }
             let mut profile = normalise(std::mem::take(&mut input.profile))?;
             if input.keep_agent_settings {
                 profile.role =
@@ -119,6 +122,9 @@ impl Accounts {
             let mut event = Event::Updated;
             let mut revoke = false;
             match input.active {
+                // Only an approval activates a pending agent (an identity provider re-sending
+                // `active: true` leaves it pending).
+                Some(true) if row.status == Status::Pending.as_str() => {}
                 Some(true) if row.status != Status::Active.as_str() => {
                     row.status = Status::Active.as_str().into();
                     row.disabled_at = None;
@@ -146,7 +152,12 @@ impl Accounts {
                         event = Event::ForcedOffline;
                     }
                 }
-                Some(false) if row.login_blocked => row.login_blocked = false,
+                Some(false) if row.login_blocked => {
+                    row.login_blocked = false;
+                    if event == Event::Updated {
+                        event = Event::Resumed;
+                    }
+                }
                 _ => {}
             }
             if let Some(hash) = &input.password_hash {
@@ -178,6 +189,7 @@ impl Accounts {
                 Event::Disabled => "agent.disable",
                 Event::Enabled => "agent.enable",
                 Event::ForcedOffline => "agent.force_offline",
+                Event::Resumed => "agent.resume",
                 _ => "agent.update",
             };
             audit::append(

@@ -1,5 +1,5 @@
 //! The fixed sections of the configuration (`[server]`, `[database]`, `[scim]`,
-//! `[accounts]`, `[log]`) and their defaults.
+//! `[accounts]` with `[accounts.approval]`, `[log]`) and their defaults.
 
 use serde::Deserialize;
 
@@ -109,6 +109,25 @@ pub struct AccountsConfig {
     /// The channels an agent can serve (the chat platform's names). An agent's `channels`
     /// and a role's default channels are checked against this list.
     pub channels: Vec<String>,
+    /// Whether new agents start `pending` until an admin approves them, for every door not
+    /// configured in `[accounts.approval]` (or, for a sync source, its `require_approval`).
+    pub require_approval: bool,
+    /// `[accounts.approval]`: approval per door, and the four-eyes rule.
+    pub approval: ApprovalConfig,
+}
+
+/// `[accounts.approval]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalConfig {
+    /// Agents created through the admin API start `pending` (default: `require_approval`).
+    pub admin: Option<bool>,
+    /// Agents created by imports start `pending`.
+    pub import: Option<bool>,
+    /// Agents created over SCIM start `pending`.
+    pub scim: Option<bool>,
+    /// The approver must not be whoever created the agent.
+    pub four_eyes: bool,
 }
 
 impl Default for AccountsConfig {
@@ -120,6 +139,8 @@ impl Default for AccountsConfig {
             channels: ["web", "app", "wechat", "phone", "email", "ticket"]
                 .map(String::from)
                 .to_vec(),
+            require_approval: false,
+            approval: ApprovalConfig::default(),
         }
     }
 }

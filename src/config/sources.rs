@@ -40,6 +40,10 @@ pub struct SourceConfig {
     pub link_by: Vec<crate::sync::plan::LinkKey>,
     /// Role for people no rule gives one (default: `accounts.default_role`).
     pub default_role: Option<String>,
+    /// Whether agents this source creates start `pending` until an admin approves them
+    /// (default: `accounts.require_approval`).
+    #[serde(default)]
+    pub require_approval: Option<bool>,
     #[serde(default)]
     pub guard: crate::sync::guard::GuardConfig,
     /// Group → role / skill-group rules, in order.

@@ -1,4 +1,5 @@
-//! Bearer-token authentication for the SCIM endpoints.
+//! Bearer-token authentication: the token behind a request (SCIM and the admin API), and the
+//! SCIM caller's scope check.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +39,27 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.to_owned())
 }
 
+/// The principal behind the request's bearer token (401 when there is none, or it is
+/// unknown, expired or revoked). Scopes are for the caller to check.
+pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let token = bearer(req)?;
+    let state = req
+        .app_data::<State>()
+        .cloned()
+        .ok_or_else(ApiError::internal)?;
+    let principal = match state.tokens.cached(&token) {
+        Some(p) => p,
+        None => {
+            let st = state.clone();
+            with_conn(&state, move |conn| {
+                st.tokens.authenticate(conn, &token).map_err(ApiError::from)
+            })
+            .await?
+        }
+    };
+    principal.ok_or_else(|| ApiError::unauthorized("the token is unknown, expired or revoked"))
+}
+
 impl FromRequest for ScimCaller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -45,24 +67,7 @@ impl FromRequest for ScimCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let token = bearer(&req)?;
-            let state = req
-                .app_data::<State>()
-                .cloned()
-                .ok_or_else(ApiError::internal)?;
-            let principal = match state.tokens.cached(&token) {
-                Some(p) => p,
-                None => {
-                    let st = state.clone();
-                    with_conn(&state, move |conn| {
-                        st.tokens.authenticate(conn, &token).map_err(ApiError::from)
-                    })
-                    .await?
-                }
-            };
-            let principal = principal.ok_or_else(|| {
-                ApiError::unauthorized("the token is unknown, expired or revoked")
-            })?;
+            let principal = authenticate(&req).await?;
             let read_only = req.method() == actix_web::http::Method::GET;
             if principal.has(Scope::Scim) || (read_only && principal.has(Scope::Read)) {
                 Ok(ScimCaller(principal))

@@ -69,6 +69,10 @@ impl From<AccountError> for ApiError {
                 format!("If-Match does not match the current version W/\"{current}\""),
             )),
             AccountError::Invalid(msg) => ApiError(ScimError::invalid_value(msg)),
+            AccountError::InvalidField { message, .. } => {
+                ApiError(ScimError::invalid_value(message))
+            }
+            AccountError::FourEyes(msg) => ApiError(ScimError::new(403, None, msg)),
             AccountError::Db(d) => d.into(),
         }
     }

@@ -1,4 +1,5 @@
-//! The HTTP face of Rollcall (actix-web): SCIM under `/scim/v2`, health and readiness.
+//! The HTTP face of Rollcall (actix-web): SCIM under `/scim/v2`, the admin API under
+//! `/api/v1` (`crate::api`), health and readiness.
 
 pub mod auth;
 pub mod body;
@@ -52,10 +53,7 @@ impl AppState {
         };
         Ok(AppState {
             pool,
-            accounts: Accounts::new(
-                &config.accounts.default_role,
-                config.accounts.deleted_grace_days,
-            ),
+            accounts: Accounts::from_config(&config),
             base_url: config.server.base_url(),
             inline_reads: matches!(
                 crate::store::Target::parse(&config.database.url),
@@ -116,7 +114,8 @@ where
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.configure(crate::api::configure)
+        .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .service(
             web::scope("/scim/v2")

@@ -55,10 +55,8 @@ pub fn run(config: &Config, conn: &mut DbConn, args: Args) -> anyhow::Result<u8>
         },
         dry_run: args.dry_run,
     };
-    let accounts = Accounts::new(
-        &config.accounts.default_role,
-        config.accounts.deleted_grace_days,
-    );
+    // Approval of imported agents (`[accounts.approval] import`) is the gateway's.
+    let accounts = Accounts::from_config(config);
     let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())

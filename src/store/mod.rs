@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod grouped;
 pub mod groups;
+pub mod idempotency;
 pub mod keys;
 pub mod list;
 pub mod models;

@@ -46,11 +46,17 @@ fn timed(s: &TestServer, path: &str, filter: &str) -> (u16, Value, f64) {
 }
 
 both!(long_and_filters_over_multi_valued_attributes, |b| {
-    let s = TestServer::start(b);
     let agents: usize = std::env::var("ROLLCALL_FILTER_COST_AGENTS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200);
+    // The made-up values serve as channels too: the catalog holds them.
+    let s = TestServer::start_with(b, |c| {
+        c.accounts.channels = (0..TERMS)
+            .map(|k| format!("v{k}"))
+            .chain((0..agents).map(|i| format!("w{i}")))
+            .collect();
+    });
     // Agent 0 has every value v0…v99; agents 1…99 have v<i> and, when odd, v<i+1>; the
     // others values of their own.
     let user = |i: usize| {

@@ -3,6 +3,10 @@
 //! real HTTP on a loopback port. The LDAP tests run against a real slapd of their own
 //! (`slapd.rs`).
 
+mod api_agents;
+mod api_approval;
+mod api_framework;
+mod api_idempotency;
 mod binary_log;
 mod concurrency;
 mod concurrency_nodes;

@@ -1,0 +1,183 @@
+//! Creating, changing (PATCH, `If-Match`) and deleting agents through the gateway (door
+//! `admin`).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, delete, patch, post, web};
+use serde::Deserialize;
+
+use super::input::{CreateAgent, PatchAgent};
+use super::view::{self, AgentView};
+use crate::api::auth::Admin;
+use crate::api::body::Json;
+use crate::api::idempotency::idempotent;
+use crate::api::problem::Problem;
+use crate::api::{BASE, db, if_match};
+use crate::http::State;
+
+/// The source of agents the admin API creates.
+pub const SOURCE: &str = "admin";
+
+/// Creates an agent: `active`, or `pending` when `[accounts.approval] admin` (or
+/// `require_approval`) asks for approval.
+#[utoipa::path(
+    tag = "agents",
+    request_body = CreateAgent,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first response instead of creating again (24 h)")),
+    responses(
+        (status = 201, description = "Created; Location and ETag headers", body = AgentView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "userName taken; or the Idempotency-Key's first request still runs", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (errors[].pointer), or Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/agents")]
+pub async fn create_agent(
+    req: HttpRequest,
+    state: State,
+    admin: Admin,
+    body: Json<CreateAgent>,
+) -> Result<HttpResponse, Problem> {
+    let actor = admin.actor();
+    let input = body.value.into_input();
+    let st = state.clone();
+    let who = actor.clone();
+    idempotent(&req, &state, &actor, &body.raw, async move {
+        let accounts = st.clone();
+        let agent = db(&st, move |conn| {
+            Ok(accounts
+                .accounts
+                .create_agent(conn, &who, SOURCE, input, crate::store::now())?)
+        })
+        .await?;
+        let mut resp = view::respond(StatusCode::CREATED, &agent);
+        if let Ok(v) =
+            header::HeaderValue::from_str(&format!("{}{BASE}/agents/{}", st.base_url, agent.id))
+        {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        Ok(resp)
+    })
+    .await
+}
+
+/// Changes some fields of an agent: absent fields stay, `null` clears, lists are replaced.
+#[utoipa::path(
+    tag = "agents",
+    request_body = PatchAgent,
+    params(
+        ("id" = String, Path, description = "The agent's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read (W/\"<version>\"); another version is a 412"),
+    ),
+    responses(
+        (status = 200, description = "The changed agent; ETag header", body = AgentView),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "userName taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (errors[].pointer)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/agents/{id}")]
+pub async fn patch_agent(
+    req: HttpRequest,
+    state: State,
+    admin: Admin,
+    id: web::Path<String>,
+    body: Json<PatchAgent>,
+) -> Result<HttpResponse, Problem> {
+    let actor = admin.actor();
+    let id = id.into_inner();
+    let expected = if_match(&req);
+    let change = body.value;
+    let st = state.clone();
+    let agent = db(&state, move |conn| {
+        let mut refused = None;
+        let result = st.accounts.update_agent_with(
+            conn,
+            &actor,
+            &id,
+            expected,
+            None,
+            crate::store::now(),
+            |current| {
+                change
+                    .apply(current, &st.accounts.default_role)
+                    .map_err(|p| {
+                        refused = Some(p);
+                        crate::accounts::AccountError::Invalid(String::new())
+                    })
+            },
+        );
+        match (result, refused) {
+            (_, Some(p)) => Err(p),
+            (r, None) => Ok(r?),
+        }
+    })
+    .await?;
+    Ok(view::respond(StatusCode::OK, &agent))
+}
+
+/// `?reason=` of a delete.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Why (kept in the audit log).
+    pub reason: Option<String>,
+}
+
+/// Deletes an agent: gone for every reader at once, its row purged after the grace period
+/// (`accounts.deleted_grace_days`).
+#[utoipa::path(
+    tag = "agents",
+    params(
+        ("id" = String, Path, description = "The agent's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read; another version is a 412"),
+        DeleteQuery,
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/agents/{id}")]
+pub async fn delete_agent(
+    req: HttpRequest,
+    state: State,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let query = web::Query::<DeleteQuery>::from_query(req.query_string())
+        .map_err(|e| Problem::bad_request(format!("query: {e}")))?
+        .into_inner();
+    let reason = query
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let actor = admin.actor();
+    let id = id.into_inner();
+    let expected = if_match(&req);
+    let st = state.clone();
+    db(&state, move |conn| {
+        Ok(st.accounts.delete_agent(
+            conn,
+            &actor,
+            &id,
+            expected,
+            reason.as_deref(),
+            crate::store::now(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
