@@ -23,6 +23,8 @@ pub mod agents;
 pub mod auth;
 pub mod body;
 pub mod idempotency;
+pub mod imports;
+pub mod multipart;
 pub mod problem;
 
 use std::sync::Arc;
@@ -43,6 +45,7 @@ pub const BASE: &str = "/api/v1";
 /// The endpoint modules: one line each.
 fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(agents::register);
+    cfg.configure(imports::register);
 }
 
 #[derive(OpenApi)]

@@ -315,7 +315,11 @@ both!(bom_and_semicolons_are_read, |b| {
     let out = env.import("people.csv", file.as_bytes(), Mode::ValidOnly, false);
     assert_errors(
         &out.report.errors,
-        &[err(5, "Max Concurrent Chats", "\"many\" is not a whole number")],
+        &[err(
+            5,
+            "Max Concurrent Chats",
+            "\"many\" is not a whole number",
+        )],
     );
     assert_eq!(out.report.format.as_deref(), Some("csv"));
     assert_eq!(out.report.summary.created, 2);
