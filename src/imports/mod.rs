@@ -89,6 +89,7 @@ pub struct Summary {
 
 /// A row of a dry run's preview.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PreviewRow {
     pub line: u64,
     pub user_name: String,
@@ -100,6 +101,7 @@ pub struct PreviewRow {
 
 /// An import's result, as the CLI prints it (`--json`) and the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     pub id: String,
     pub file_name: String,

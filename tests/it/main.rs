@@ -13,6 +13,7 @@ mod concurrency_nodes;
 mod filter_cost;
 mod harness;
 mod imports;
+mod imports_api;
 mod ldap_source;
 mod names;
 mod names_migrate;
