@@ -124,7 +124,7 @@ async fn create_import(
                     channels: &app.config.accounts.channels,
                     actor: &actor,
                 };
-                imports::run(conn, &ctx, &id2, &file_name, &bytes, opts, None)
+                imports::run(conn, &ctx, &id2, &file_name, bytes, opts, None)
                     .map(|o| o.report)
                     .map_err(|e| {
                         tracing::error!(import = %id2, error = %e, "import failed");

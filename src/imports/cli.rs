@@ -85,7 +85,7 @@ pub fn run(config: &Config, conn: &mut DbConn, args: Args) -> anyhow::Result<u8>
             b.set_position(done as u64);
         }
     };
-    let outcome = super::run(conn, &ctx, &id, &file_name, &bytes, opts, Some(&progress))?;
+    let outcome = super::run(conn, &ctx, &id, &file_name, bytes, opts, Some(&progress))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -108,6 +108,10 @@ pub fn run(config: &Config, conn: &mut DbConn, args: Args) -> anyhow::Result<u8>
 }
 
 fn write_report(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
+    if outcome.report_csv.is_empty() {
+        eprintln!("no row was refused: no report written");
+        return Ok(());
+    }
     std::fs::write(path, &outcome.report_csv)
         .with_context(|| format!("writing the report to {}", path.display()))
 }

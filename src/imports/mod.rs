@@ -134,7 +134,8 @@ pub struct Context<'a> {
     pub actor: &'a str,
 }
 
-/// An import that finished (whatever its verdict): the report, and the report as CSV.
+/// An import that finished (whatever its verdict): the report, and the report as CSV (empty
+/// unless rows were refused).
 pub struct Outcome {
     pub report: Report,
     pub report_csv: Vec<u8>,
@@ -158,7 +159,7 @@ pub fn run(
     ctx: &Context<'_>,
     id: &str,
     file_name: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     opts: Options,
     progress: Option<Progress<'_>>,
 ) -> Result<Outcome, ImportError> {
@@ -166,8 +167,7 @@ pub fn run(
     let now = crate::store::now();
     match &result {
         Ok(outcome) => {
-            let csv = (outcome.report.summary.errors > 0 || !outcome.report.errors.is_empty())
-                .then_some(outcome.report_csv.as_slice());
+            let csv = (!outcome.report_csv.is_empty()).then_some(outcome.report_csv.as_slice());
             record::finish(conn, &outcome.report, csv, now)?;
         }
         Err(e) => {
@@ -183,7 +183,7 @@ fn run_unrecorded(
     ctx: &Context<'_>,
     id: &str,
     file_name: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     opts: Options,
     progress: Option<Progress<'_>>,
 ) -> Result<Outcome, ImportError> {
@@ -200,7 +200,10 @@ fn run_unrecorded(
         error: None,
         preview: Vec::new(),
     };
-    let sheet = match read::read(file_name, bytes) {
+    let read = read::read(file_name, &bytes);
+    // The sheet holds its own cells: the file's bytes are not needed any more.
+    drop(bytes);
+    let sheet = match read {
         Ok(s) => s,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -225,6 +228,9 @@ fn run_unrecorded(
     let mut planned = plan::plan(conn, &sheet, &rules)?;
     report.summary.rows = sheet.rows.len();
     let held_back = opts.dry_run || (!planned.errors.is_empty() && opts.mode == Mode::AllOrNothing);
+    let header_line = sheet.header_line;
+    // The sheet is kept for the report CSV only when rows were refused.
+    let sheet = (!planned.errors.is_empty()).then_some(sheet);
     if !held_back {
         record::set_status(conn, id, "applying")?;
         apply::apply(conn, ctx, id, &mut planned, opts.mode, progress)?;
@@ -234,7 +240,7 @@ fn run_unrecorded(
             .any(|a| matches!(a.kind, ActionKind::Create | ActionKind::Update));
     }
     report.errors = planned.errors;
-    let header_refused = report.errors.iter().any(|e| e.line == sheet.header_line);
+    let header_refused = report.errors.iter().any(|e| e.line == header_line);
     for a in &planned.actions {
         match a.kind {
             ActionKind::Create => report.summary.created += 1,
@@ -266,6 +272,9 @@ fn run_unrecorded(
     }
     let done = report.errors.is_empty() || opts.mode == Mode::ValidOnly || opts.dry_run;
     report.status = if done { "done" } else { "failed" }.into();
-    let report_csv = report_csv(&sheet, &report.errors);
+    let report_csv = match &sheet {
+        Some(sheet) if !report.errors.is_empty() => report_csv(sheet, &report.errors),
+        _ => Vec::new(),
+    };
     Ok(Outcome { report, report_csv })
 }

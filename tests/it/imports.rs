@@ -43,7 +43,7 @@ impl Env {
         let opts = Options { mode, dry_run };
         let id = imports::record::begin(&mut conn, ctx.actor, name, opts, rollcall::store::now())
             .expect("begin");
-        imports::run(&mut conn, &ctx, &id, name, bytes, opts, None).expect("import runs")
+        imports::run(&mut conn, &ctx, &id, name, bytes.to_vec(), opts, None).expect("import runs")
     }
 
     fn csv(&self, text: &str) -> Outcome {
