@@ -25,6 +25,9 @@ pub struct Rules<'a> {
     pub roles: &'a HashSet<String>,
 }
 
+/// Rows whose matched agents are loaded at once.
+const LOAD_CHUNK: usize = 1_000;
+
 /// One data row's verdict.
 #[derive(Debug)]
 pub struct Action {
@@ -143,16 +146,21 @@ pub fn plan(conn: &mut DbConn, sheet: &Sheet, rules: &Rules<'_>) -> QueryResult<
         }
     }
     let targets = match_rows(sheet, &layout, &existing, &mut errs);
-    let matched: HashSet<String> = targets
-        .iter()
-        .flatten()
-        .filter(|t| !t.new)
-        .map(|t| t.id.clone())
-        .collect();
-    existing.load_matched(conn, &matched)?;
     let managers = resolve_managers(sheet, &layout, &existing, &targets, &mut errs);
     let mut actions = Vec::with_capacity(sheet.rows.len());
     for (i, row) in sheet.rows.iter().enumerate() {
+        // The agents rows match, loaded a chunk of rows at a time: a re-import of a large
+        // file never holds every agent at once.
+        if i % LOAD_CHUNK == 0 {
+            let matched: HashSet<String> = targets[i..(i + LOAD_CHUNK).min(targets.len())]
+                .iter()
+                .flatten()
+                .filter(|t| !t.new)
+                .map(|t| t.id.clone())
+                .collect();
+            existing.agents.clear();
+            existing.load_matched(conn, &matched)?;
+        }
         let target = targets[i].as_ref();
         let current = target.and_then(|t| existing.agents.get(&t.id));
         let user_name = layout.cell(row, Column::UserName).unwrap_or("").to_owned();
@@ -196,7 +204,8 @@ pub fn plan(conn: &mut DbConn, sheet: &Sheet, rules: &Rules<'_>) -> QueryResult<
                             };
                         }
                     }
-                    action.profile = Some(p);
+                    // An unchanged row is not written: its profile is not kept.
+                    action.profile = (action.kind != ActionKind::Unchanged).then_some(p);
                 }
                 Err(e) => {
                     let detail = e.to_string();
