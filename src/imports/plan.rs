@@ -147,6 +147,8 @@ pub fn plan(conn: &mut DbConn, sheet: &Sheet, rules: &Rules<'_>) -> QueryResult<
     }
     let targets = match_rows(sheet, &layout, &existing, &mut errs);
     let managers = resolve_managers(sheet, &layout, &existing, &targets, &mut errs);
+    // The index has served (matches, managers): only the matched agents are read from here.
+    existing = Existing::default();
     let mut actions = Vec::with_capacity(sheet.rows.len());
     for (i, row) in sheet.rows.iter().enumerate() {
         // The agents rows match, loaded a chunk of rows at a time: a re-import of a large

@@ -125,10 +125,13 @@ fn read_csv(bytes: &[u8]) -> Result<Sheet, ReadError> {
             continue;
         }
         record.trim();
-        rows.push(Row {
-            line,
-            cells: std::mem::take(&mut record),
-        });
+        // A copy of exactly its size: the reader's buffer grows by doubling, and a large
+        // file keeps every row.
+        let mut cells = StringRecord::with_capacity(record.as_slice().len(), record.len());
+        for f in &record {
+            cells.push_field(f);
+        }
+        rows.push(Row { line, cells });
     }
     let (header_line, headers) = header.ok_or(ReadError::Empty)?;
     Ok(Sheet {
