@@ -8,6 +8,7 @@ pub mod columns;
 mod existing;
 pub mod fields;
 mod plan;
+mod profile;
 pub mod read;
 pub mod record;
 mod report;
