@@ -382,6 +382,18 @@ impl Accounts {
     }
 }
 
+/// A profile as the gateway would store it — the text rules of `domain::names` (for a new
+/// agent, or with `before` for the values an agent does not hold yet) and the normalisation
+/// every writer gets — without writing anything: for doors that check many rows before
+/// writing any (imports).
+pub fn checked_profile(
+    profile: AgentProfile,
+    before: Option<&AgentProfile>,
+) -> Result<AgentProfile, AccountError> {
+    check_text(&profile, before)?;
+    normalise(profile)
+}
+
 /// The error for a compare-and-set that found another version: the agent's version now.
 fn moved_on(conn: &mut DbConn, id: &str) -> Result<AccountError, AccountError> {
     let row = agent_store::get_row(conn, id)?

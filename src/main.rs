@@ -74,9 +74,34 @@ enum Command {
     /// Roles and permissions: list, show, create, clone, update, delete, impact.
     #[command(subcommand)]
     Roles(rollcall::cli::roles::RolesCommand),
-    /// Manage agents: list, show, create, update, disable, enable, delete.
+    /// Manage agents: list, show, create, update, disable, enable, approve, reject, force-offline, resume, delete.
     #[command(subcommand)]
     Agents(Box<rollcall::cli::agents::AgentsCommand>),
+    /// Import agents from a CSV or xlsx file (see docs/admin.md, "Import"). Exit status: 0
+    /// all rows imported (or valid, with --dry-run), 65 rows refused, 66 file unreadable.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The CSV (UTF-8) or .xlsx file.
+    #[arg(required_unless_present = "template")]
+    file: Option<PathBuf>,
+    /// Write the template (CSV, the columns) to FILE, or to stdout without one.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, conflicts_with = "file")]
+    template: Option<Option<PathBuf>>,
+    /// Import the valid rows and report the others (default: any refused row, nothing).
+    #[arg(long)]
+    valid_only: bool,
+    /// Check and show what would be created, updated or unchanged; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the file back with an `error` column to FILE (fix it and import it again).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +148,9 @@ fn main() -> ExitCode {
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(rollcall::cli::exit::Reported(exit)) = e.downcast_ref() {
+                return (*exit).into();
+            }
             eprintln!("rollcall: {e:#}");
             Exit::of(&e).into()
         }
@@ -202,6 +230,18 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Sources => sources_cmd(&config),
         Command::Roles(cmd) => rollcall::cli::roles::run(cmd, &config),
         Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
+        Command::Import(a) => {
+            let mut conn = connect(&config)?;
+            let args = rollcall::imports::cli::Args {
+                file: a.file,
+                template: a.template,
+                valid_only: a.valid_only,
+                dry_run: a.dry_run,
+                json: a.json,
+                report: a.report,
+            };
+            rollcall::imports::cli::run(&config, &mut conn, args)
+        }
     }
 }
 

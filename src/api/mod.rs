@@ -27,7 +27,9 @@ pub mod auth;
 pub mod body;
 pub mod docs;
 pub mod idempotency;
+pub mod imports;
 pub mod keyset;
+pub mod multipart;
 pub mod problem;
 pub mod roles;
 pub mod sources;
@@ -55,6 +57,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(agent_list::register);
     cfg.configure(sources::register);
     cfg.configure(audit::register);
+    cfg.configure(imports::register);
 }
 
 #[derive(OpenApi)]

@@ -9,7 +9,8 @@
 //! | 3 | not found: no such agent, role, source, run, token |
 //! | 4 | conflict or refused: a name taken, a step the lifecycle rules refuse (approving an agent that is not pending, the four-eyes rule) |
 //! | 5 | precondition: the record changed since the version given (`--if-version`) |
-//! | 65 | invalid input: a value the rules refuse (`EX_DATAERR`) |
+//! | 65 | invalid input: a value the rules refuse, an import with refused rows (`EX_DATAERR`) |
+//! | 66 | no input: the file given cannot be read (missing, not UTF-8, not a CSV or xlsx file) (`EX_NOINPUT`) |
 //! | 75 | busy: another run holds the lock; try again later (`EX_TEMPFAIL`) |
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub enum Exit {
     Conflict,
     Precondition,
     Invalid,
+    NoInput,
     Busy,
 }
 
@@ -39,6 +41,7 @@ impl Exit {
             Exit::Conflict => 4,
             Exit::Precondition => 5,
             Exit::Invalid => 65,
+            Exit::NoInput => 66,
             Exit::Busy => 75,
         }
     }
@@ -60,6 +63,9 @@ impl Exit {
     /// a plain failure.
     pub fn of(e: &anyhow::Error) -> Exit {
         for cause in e.chain() {
+            if let Some(Reported(exit)) = cause.downcast_ref::<Reported>() {
+                return *exit;
+            }
             if let Some(f) = cause.downcast_ref::<Failure>() {
                 return f.exit;
             }
@@ -117,6 +123,12 @@ impl Failure {
     }
 }
 
+/// A failure the command has already reported on its own output (an import's refused
+/// rows): only its exit code is left to give.
+#[derive(Debug, thiserror::Error)]
+#[error("exit status {}", .0.code())]
+pub struct Reported(pub Exit);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,10 +143,11 @@ mod tests {
             Exit::Conflict,
             Exit::Precondition,
             Exit::Invalid,
+            Exit::NoInput,
             Exit::Busy,
         ];
         let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 65, 75]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 65, 66, 75]);
     }
 
     #[test]
@@ -156,5 +169,7 @@ mod tests {
         let e = anyhow::Error::new(Failure::usage("no"));
         assert_eq!(Exit::of(&e), Exit::Usage);
         assert_eq!(Exit::of(&anyhow::anyhow!("other")), Exit::Failure);
+        let e = anyhow::Error::new(Reported(Exit::NoInput));
+        assert_eq!(Exit::of(&e), Exit::NoInput);
     }
 }

@@ -195,6 +195,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    imports (id) {
+        id -> Text,
+        actor -> Text,
+        file_name -> Text,
+        status -> Text,
+        mode -> Text,
+        dry_run -> Bool,
+        row_count -> Integer,
+        created -> Integer,
+        updated -> Integer,
+        unchanged -> Integer,
+        errors -> Integer,
+        report -> Nullable<Text>,
+        report_csv -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     idempotency_keys (actor, idem_key) {
         actor -> Text,
         idem_key -> Text,

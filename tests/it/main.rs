@@ -18,6 +18,8 @@ mod concurrency;
 mod concurrency_nodes;
 mod filter_cost;
 mod harness;
+mod imports;
+mod imports_api;
 mod ldap_source;
 mod names;
 mod names_migrate;
