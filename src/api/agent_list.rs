@@ -117,6 +117,10 @@ fn parse(query: &str, key: &[u8]) -> Result<AdminQuery, Problem> {
         if slot.is_some() {
             return Err(bad(&k, "given more than once"));
         }
+        // No stored value holds one (every door refuses them); PostgreSQL refuses NUL.
+        if v.chars().any(char::is_control) {
+            return Err(bad(&k, "must not hold control characters"));
+        }
         *slot = Some(v);
     }
     if let Some(s) = &filters.status

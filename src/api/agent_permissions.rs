@@ -139,6 +139,16 @@ pub struct RoleMovePreview {
     pub impact: AgentImpact,
 }
 
+/// What `PATCH /api/v1/agents/{id}` answers: the agent, or with `?dry_run=true` the
+/// preview. Only the document names this type; the handlers answer its variants.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum PatchAnswer {
+    Agent(Box<super::agents::view::AgentView>),
+    Preview(RoleMovePreview),
+}
+
 /// The dry run of an agent PATCH: the agent as read, the change applied in memory, and what
 /// its new role would give and take.
 pub async fn preview_patch(

@@ -26,6 +26,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod docs;
+pub mod document;
 pub mod idempotency;
 pub mod imports;
 pub mod keyset;
@@ -87,7 +88,20 @@ impl utoipa::Modify for BearerAuth {
 
 /// Mounts `/api/v1` (called from `http::configure`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let scope = utoipa_actix_web::scope(BASE).configure(endpoints);
+    // A query string an endpoint's `web::Query` cannot read is a 400 problem, not actix's
+    // plain-text answer. serde's message names the value's fault, not the parameter: the
+    // query string is quoted.
+    let query = web::QueryConfig::default().error_handler(|e, req| {
+        let given: String = req.query_string().chars().take(200).collect();
+        let why = e.to_string();
+        let why = why
+            .trim_start_matches("Query deserialize error: ")
+            .to_owned();
+        Problem::bad_request(format!("query string {given:?} cannot be read: {why}")).into()
+    });
+    let scope = utoipa_actix_web::scope(BASE)
+        .app_data(query)
+        .configure(endpoints);
     let mut doc = BaseDoc::openapi();
     doc.paths.paths.extend(scope.paths().paths);
     let mut schemas = Vec::new();
@@ -96,6 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .get_or_insert_with(Default::default)
         .schemas
         .extend(schemas);
+    document::add_common_responses(&mut doc);
     let routes = Arc::new(Routes::of(&doc));
     let json = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
     let mut scope = scope;

@@ -400,6 +400,9 @@ both!(bad_parameters_are_problems_naming_them, |b| {
         ("status=", "status"),
         ("colour=red", "colour"),
         ("q=a%01b", "q"),
+        ("role=a%00b", "role"),
+        ("source=x%00", "source"),
+        ("department=%0A", "department"),
         (&format!("q={}", "x".repeat(101)), "q"),
         ("limit=5&limit=6", "limit"),
     ] {

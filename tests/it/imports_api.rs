@@ -99,6 +99,30 @@ both!(imports_over_the_api, |b| {
     assert!(csv.contains("user name,display name,email,error"), "{csv}");
     assert!(csv.contains("new.one,New One,nope,\"email: "), "{csv}");
 
+    // A query string the endpoint cannot read is a problem, not plain text.
+    let (st, h, body) = s.raw(
+        "POST",
+        "/api/v1/imports?dry_run=maybe",
+        Some(bad),
+        &[
+            ("Authorization", admin.as_str()),
+            ("Content-Type", "text/csv"),
+        ],
+    );
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        h.iter()
+            .any(|(k, v)| k == "content-type" && v == "application/problem+json"),
+        "{h:?}"
+    );
+    assert!(
+        json(&body)["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("dry_run"),
+        "{body}"
+    );
+
     // Scopes: reading is not importing; a SCIM token is neither.
     let (st, _, _) = s.raw(
         "POST",

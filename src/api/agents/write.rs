@@ -75,7 +75,7 @@ pub async fn create_agent(
         ("dry_run" = Option<bool>, Query, description = "Save nothing; answer what the change does to the agent's permissions (a RoleMovePreview)"),
     ),
     responses(
-        (status = 200, description = "The changed agent; ETag header (with dry_run: a RoleMovePreview)", body = AgentView),
+        (status = 200, description = "The changed agent; ETag header (with dry_run: a RoleMovePreview)", body = crate::api::agent_permissions::PatchAnswer),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
