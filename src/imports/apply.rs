@@ -2,7 +2,8 @@
 //! (`PreparedCreates`, one audit entry each), changed ones by `update_agent` with the version
 //! read while checking — all in one write transaction, so that all-or-nothing means it.
 
-use super::plan::{Action, Plan};
+use super::plan::{Action, Plan, Rules};
+use super::read::Sheet;
 use super::{ActionKind, Context, ImportError, Mode, Progress, RowError};
 use crate::accounts::{AccountError, AgentInput, known_roles};
 use crate::store::{DbConn, write_tx};
@@ -20,6 +21,7 @@ pub fn apply(
     conn: &mut DbConn,
     ctx: &Context<'_>,
     import_id: &str,
+    (sheet, rules): (&Sheet, &Rules<'_>),
     plan: &mut Plan,
     mode: Mode,
     progress: Option<Progress<'_>>,
@@ -38,8 +40,8 @@ pub fn apply(
         for batch in creates.chunks(CREATE_BATCH) {
             let inputs: Vec<AgentInput> = batch
                 .iter()
-                .map(|&i| input_of(&mut plan.actions[i], import_id))
-                .collect();
+                .map(|&i| input_of(plan, i, (sheet, rules), import_id))
+                .collect::<Result<_, _>>()?;
             let mut prepared = ctx
                 .accounts
                 .prepare_creates(&known, ctx.actor, SOURCE, inputs, now);
@@ -58,9 +60,9 @@ pub fn apply(
             }
         }
         for i in indexes(&plan.actions, ActionKind::Update) {
-            let action = &mut plan.actions[i];
+            let action = &plan.actions[i];
             let (id, version, line) = (action.id.clone(), action.version, action.line);
-            let input = input_of(action, import_id);
+            let input = input_of(plan, i, (sheet, rules), import_id)?;
             let reason = format!("import {import_id}, line {line}");
             match ctx.accounts.update_agent(
                 conn,
@@ -123,17 +125,24 @@ fn indexes(actions: &[Action], kind: ActionKind) -> Vec<usize> {
         .collect()
 }
 
-/// The gateway input of a checked row (its profile moved out: written once).
-fn input_of(action: &mut Action, import_id: &str) -> AgentInput {
-    AgentInput {
-        profile: action.profile.take().unwrap_or_default(),
+/// The gateway input of checked row `i` (its profile moved out of the plan: written once).
+fn input_of(
+    plan: &mut Plan,
+    i: usize,
+    (sheet, rules): (&Sheet, &Rules<'_>),
+    import_id: &str,
+) -> Result<AgentInput, ImportError> {
+    let profile = plan.profile(i, sheet, rules)?;
+    let action = &plan.actions[i];
+    Ok(AgentInput {
+        profile,
         id: Some(action.id.clone()),
         reason: Some(format!("import {import_id}, line {}", action.line)),
         // New agents start active. When approval of imported agents is configured, this is
         // where they are made `pending` instead.
         active: None,
         ..AgentInput::default()
-    }
+    })
 }
 
 fn report_progress(progress: Option<Progress<'_>>, done: usize, total: usize) {

@@ -164,7 +164,11 @@ pub fn run(
     opts: Options,
     progress: Option<Progress<'_>>,
 ) -> Result<Outcome, ImportError> {
-    let result = run_unrecorded(conn, ctx, id, file_name, bytes, opts, progress);
+    // A small page cache: an import reads and writes each agent once, and the usual cache
+    // would only add its size to the peak memory of a large file.
+    let result = crate::store::with_small_cache(conn, |conn| {
+        run_unrecorded(conn, ctx, id, file_name, bytes, opts, progress)
+    });
     let now = crate::store::now();
     match &result {
         Ok(outcome) => {
@@ -230,11 +234,10 @@ fn run_unrecorded(
     report.summary.rows = sheet.rows.len();
     let held_back = opts.dry_run || (!planned.errors.is_empty() && opts.mode == Mode::AllOrNothing);
     let header_line = sheet.header_line;
-    // The sheet is kept for the report CSV only when rows were refused.
-    let sheet = (!planned.errors.is_empty()).then_some(sheet);
     if !held_back {
         record::set_status(conn, id, "applying")?;
-        apply::apply(conn, ctx, id, &mut planned, opts.mode, progress)?;
+        let with = (&sheet, &rules);
+        apply::apply(conn, ctx, id, with, &mut planned, opts.mode, progress)?;
         report.written = planned
             .actions
             .iter()
@@ -273,9 +276,10 @@ fn run_unrecorded(
     }
     let done = report.errors.is_empty() || opts.mode == Mode::ValidOnly || opts.dry_run;
     report.status = if done { "done" } else { "failed" }.into();
-    let report_csv = match &sheet {
-        Some(sheet) if !report.errors.is_empty() => report_csv(sheet, &report.errors),
-        _ => Vec::new(),
+    let report_csv = if report.errors.is_empty() {
+        Vec::new()
+    } else {
+        report_csv(&sheet, &report.errors)
     };
     Ok(Outcome { report, report_csv })
 }

@@ -10,7 +10,7 @@ use super::columns::{Column, ERROR_COLUMN};
 use super::existing::Existing;
 use super::profile::{changed_columns, column_of_attr, profile_of};
 use super::read::{Row, Sheet};
-use super::{ActionKind, RowError};
+use super::{ActionKind, ImportError, RowError};
 use crate::accounts::checked_profile;
 use crate::csv_out::strip_neutraliser;
 use crate::domain::AgentProfile;
@@ -39,9 +39,26 @@ pub struct Action {
     /// The version read (updates).
     pub version: i64,
     /// The profile to write (create, update).
-    pub profile: Option<AgentProfile>,
+    pub profile: Option<Packed>,
     /// The columns an update changes.
     pub changed: Vec<&'static str>,
+}
+
+/// An update's checked profile, kept as JSON until it is written: held as `AgentProfile`s
+/// (a dozen strings each, every one its own allocation) a large file's profiles took a
+/// good part of an import's peak memory. A new agent's profile is not kept at all: it is
+/// worked out again from its row when it is written (see [`Plan::profile`]).
+#[derive(Debug)]
+pub struct Packed(Box<[u8]>);
+
+impl Packed {
+    fn pack(profile: &AgentProfile) -> serde_json::Result<Packed> {
+        Ok(Packed(serde_json::to_vec(profile)?.into_boxed_slice()))
+    }
+
+    fn unpack(&self) -> serde_json::Result<AgentProfile> {
+        serde_json::from_slice(&self.0)
+    }
 }
 
 /// Every row's verdict and every problem found, by line.
@@ -49,9 +66,45 @@ pub struct Action {
 pub struct Plan {
     pub actions: Vec<Action>,
     pub errors: Vec<RowError>,
+    /// What rebuilding a new agent's profile needs besides its row.
+    layout: Option<Layout>,
+    managers: Vec<Manager>,
+}
+
+impl Plan {
+    /// The profile that row `i` of `sheet` (the sheet planned) writes, moved out of the
+    /// plan: an update's as checked, a new agent's worked out again from its row — the
+    /// same steps on the same row, the same profile.
+    pub fn profile(
+        &mut self,
+        i: usize,
+        sheet: &Sheet,
+        rules: &Rules<'_>,
+    ) -> Result<AgentProfile, ImportError> {
+        if let Some(packed) = self.actions[i].profile.take() {
+            return packed
+                .unpack()
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)).into());
+        }
+        let (Some(layout), Some(row)) = (&self.layout, sheet.rows.get(i)) else {
+            return Ok(AgentProfile::default());
+        };
+        let manager = self.managers.get(i).cloned().flatten();
+        let mut errs = Vec::new();
+        let profile = profile_of(
+            row,
+            layout,
+            rules,
+            AgentProfile::default(),
+            manager,
+            &mut errs,
+        );
+        Ok(checked_profile(profile, None)?)
+    }
 }
 
 /// Where each column is in the file, and its header as the file spells it.
+#[derive(Debug)]
 pub(super) struct Layout {
     at: HashMap<Column, usize>,
     pub(super) headers: Vec<String>,
@@ -132,8 +185,8 @@ pub fn plan(conn: &mut DbConn, sheet: &Sheet, rules: &Rules<'_>) -> QueryResult<
         Ok(l) => l,
         Err(errors) => {
             return Ok(Plan {
-                actions: Vec::new(),
                 errors,
+                ..Plan::default()
             });
         }
     };
@@ -207,7 +260,9 @@ pub fn plan(conn: &mut DbConn, sheet: &Sheet, rules: &Rules<'_>) -> QueryResult<
                         }
                     }
                     // An unchanged row is not written: its profile is not kept.
-                    action.profile = (action.kind != ActionKind::Unchanged).then_some(p);
+                    if action.kind == ActionKind::Update {
+                        action.profile = Some(Packed::pack(&p).map_err(pack_error)?);
+                    }
                 }
                 Err(e) => {
                     let detail = e.to_string();
@@ -232,10 +287,20 @@ pub fn plan(conn: &mut DbConn, sheet: &Sheet, rules: &Rules<'_>) -> QueryResult<
         .map(|(i, c)| (layout.header(*c), i))
         .collect();
     errors.sort_by_key(|e| (e.line, order.get(&e.column).copied().unwrap_or(usize::MAX)));
-    Ok(Plan { actions, errors })
+    Ok(Plan {
+        actions,
+        errors,
+        layout: Some(layout),
+        managers,
+    })
 }
 
 /// The agent a row is about.
+/// A profile that serde cannot write as JSON (it always can: strings, numbers, lists).
+fn pack_error(e: serde_json::Error) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(Box::new(e))
+}
+
 #[derive(Debug, Clone)]
 struct Target {
     id: String,

@@ -218,9 +218,17 @@ pub fn value_rows(agent_id: &str, profile: &AgentProfile) -> Vec<AgentValueRow> 
 }
 
 pub fn insert(conn: &mut DbConn, row: &AgentRow, values: &[AgentValueRow]) -> QueryResult<()> {
-    diesel::insert_into(agents::table)
-        .values((row, super::search::columns(row)))
-        .execute(conn)?;
+    if let DbConn::Sqlite(c) = conn {
+        let last = super::search::last_rowid(c)?;
+        diesel::insert_into(agents::table)
+            .values((row, super::search::columns(row)))
+            .execute(c)?;
+        super::search::index_new_rows(c, last)?;
+    } else {
+        diesel::insert_into(agents::table)
+            .values((row, super::search::columns(row)))
+            .execute(conn)?;
+    }
     insert_values(conn, values)
 }
 

@@ -111,6 +111,33 @@ pub fn fill(conn: &mut DbConn) -> QueryResult<usize> {
     }
 }
 
+/// SQLite: the highest rowid of `agents` (0 when empty). Rows inserted after this is read,
+/// in the same write transaction, have higher ones: what [`index_new_rows`] indexes.
+pub fn last_rowid(c: &mut diesel::SqliteConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let last: Last =
+        diesel::sql_query("SELECT coalesce(max(rowid), 0) AS n FROM agents").get_result(c)?;
+    Ok(last.n)
+}
+
+/// SQLite: adds the agents inserted after `rowid` (see [`last_rowid`]) to the trigram index
+/// `agent_search`, in one statement. Inserts are indexed here rather than by a trigger:
+/// FTS5 writes its pending terms to disk at every statement's savepoint, so a trigger wrote
+/// an index segment per multi-row statement (see the migration `agent_search`).
+pub fn index_new_rows(c: &mut diesel::SqliteConnection, rowid: i64) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO agent_search (rowid, search_text) SELECT rowid, search_text FROM agents \
+         WHERE rowid > ? AND search_text IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(rowid)
+    .execute(c)?;
+    Ok(())
+}
+
 /// The two columns as a changeset / insertable pair for one row.
 pub type Columns = (
     diesel::dsl::Eq<agents::search_text, diesel::dsl::AsExprOf<Option<String>, Nullable<Text>>>,

@@ -27,6 +27,7 @@ pub fn insert_rows(
     let mut written = Vec::with_capacity(rows.len());
     match conn {
         DbConn::Sqlite(c) => {
+            let last = search::last_rowid(c)?;
             let mut times = SqliteTimes::default();
             let mut at = 0;
             while at < rows.len() {
@@ -65,6 +66,7 @@ pub fn insert_rows(
                 })?;
                 at += run;
             }
+            search::index_new_rows(c, last)?;
         }
         DbConn::Pg(c) => {
             for chunk in rows.chunks(INSERT_CHUNK) {
