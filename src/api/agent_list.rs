@@ -198,7 +198,6 @@ fn parse(query: &str, key: &[u8]) -> Result<AdminQuery, Problem> {
     responses(
         (status = 200, description = "A page of agents", body = AgentPage),
         (status = 400, description = "A query parameter is wrong (the detail names it), or the cursor was not issued for this query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -145,7 +145,6 @@ fn text(name: &str, v: Option<String>) -> Result<Option<String>, Problem> {
     responses(
         (status = 200, description = "A page of entries", body = AuditPage),
         (status = 400, description = "A bad filter, cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -189,7 +188,6 @@ static VERIFYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     tag = "audit",
     responses(
         (status = 200, description = "The verdict (intact or the first broken entry)", body = ChainVerdict),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

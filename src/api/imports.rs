@@ -45,7 +45,6 @@ pub struct ImportQuery {
     tag = "imports",
     responses(
         (status = 200, description = "The template", content_type = "text/csv"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -64,7 +63,6 @@ async fn template(_r: Reader) -> HttpResponse {
         (status = 200, description = "The import finished: its report (status `done` or `failed`)"),
         (status = 202, description = "The import runs: `{\"id\", \"status\"}`"),
         (status = 400, description = "No file in the request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The file is larger than 32 MiB", body = Problem, content_type = "application/problem+json"),
     ),
@@ -153,7 +151,6 @@ async fn create_import(
     params(("id" = String, Path, description = "The import's id")),
     responses(
         (status = 200, description = "The import"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -202,7 +199,6 @@ async fn get_import(
     params(("id" = String, Path, description = "The import's id")),
     responses(
         (status = 200, description = "The report", content_type = "text/csv"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import, or no row was refused", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -148,7 +148,6 @@ fn created(view: &RoleView) -> HttpResponse {
     tag = "roles",
     responses(
         (status = 200, description = "The roles", body = Vec<RoleView>),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -239,7 +239,6 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Problem
     tag = "sources",
     responses(
         (status = 200, description = "Every configured source", body = SourceList),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -276,7 +275,6 @@ async fn list_sources(state: State, _r: Reader) -> Result<HttpResponse, Problem>
     params(("name" = String, Path, description = "The source's name in the configuration")),
     responses(
         (status = 200, description = "The source", body = SourceView),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
     ),
@@ -306,12 +304,9 @@ async fn get_source(
     responses(
         (status = 202, description = "The run started; Location is its URL", body = RunStarted),
         (status = 400, description = "The body is not JSON, or a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A run of the source is in progress; or the Idempotency-Key's first request still runs", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field has a wrong value or type", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -376,7 +371,6 @@ async fn start_run(
     responses(
         (status = 200, description = "A page of runs", body = RunPage),
         (status = 400, description = "A bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
     ),
@@ -416,7 +410,6 @@ async fn list_runs(
     ),
     responses(
         (status = 200, description = "The run", body = RunDetail),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such source or run", body = Problem, content_type = "application/problem+json"),
     ),

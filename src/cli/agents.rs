@@ -162,6 +162,15 @@ pub struct Change {
     json: bool,
 }
 
+impl Change {
+    /// The reason given, else "<what> by <actor>".
+    fn reason_or(&self, what: &str, actor: &str) -> String {
+        self.reason
+            .clone()
+            .unwrap_or_else(|| format!("{what} by {actor}"))
+    }
+}
+
 /// `Some("")` clears a field: `None` after this.
 fn text(v: Option<String>) -> Option<Option<String>> {
     v.map(|s| if s.trim().is_empty() { None } else { Some(s) })
@@ -368,19 +377,13 @@ pub fn run(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
             done(&a, common.json, "updated")
         }
         AgentsCommand::Disable { agent, common } => {
-            let reason = common
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("disabled by {actor}"));
+            let reason = common.reason_or("disabled", &actor);
             lifecycle(&mut conn, &agent, &common, |c, id| {
                 accounts.set_active(c, &actor, id, false, &reason, now)
             })
         }
         AgentsCommand::Enable { agent, common } => {
-            let reason = common
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("enabled by {actor}"));
+            let reason = common.reason_or("enabled", &actor);
             lifecycle(&mut conn, &agent, &common, |c, id| {
                 accounts.set_active(c, &actor, id, true, &reason, now)
             })
@@ -393,27 +396,18 @@ pub fn run(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
         AgentsCommand::Reject { agent, common } => {
             let a = lookup::resolve(&mut conn, &agent)?;
             check_version(&a, &common)?;
-            let reason = common
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("rejected by {actor}"));
+            let reason = common.reason_or("rejected", &actor);
             accounts.reject(&mut conn, &actor, &a.id, &reason, now)?;
             gone(&a, common.json, "rejected")
         }
         AgentsCommand::ForceOffline { agent, common } => {
-            let reason = common
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("forced offline by {actor}"));
+            let reason = common.reason_or("forced offline", &actor);
             lifecycle(&mut conn, &agent, &common, |c, id| {
                 accounts.set_login_blocked(c, &actor, id, true, &reason, now)
             })
         }
         AgentsCommand::Resume { agent, common } => {
-            let reason = common
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("resumed by {actor}"));
+            let reason = common.reason_or("resumed", &actor);
             lifecycle(&mut conn, &agent, &common, |c, id| {
                 accounts.set_login_blocked(c, &actor, id, false, &reason, now)
             })

@@ -53,7 +53,6 @@ fn in_use(conn: &mut DbConn, attr: &str) -> QueryResult<Vec<(String, i64)>> {
     tag = "agents",
     responses(
         (status = 200, description = "Skill groups in use", body = ValueList),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -78,7 +77,6 @@ pub async fn skill_groups(state: State, _r: Reader) -> Result<HttpResponse, Prob
     tag = "agents",
     responses(
         (status = 200, description = "The channel catalog", body = ValueList),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

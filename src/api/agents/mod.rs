@@ -39,7 +39,6 @@ pub fn register(cfg: &mut ServiceConfig) {
     params(("id" = String, Path, description = "The agent's id")),
     responses(
         (status = 200, description = "The agent; ETag W/\"<version>\"", body = AgentView),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is neither read nor admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent (or deleted)", body = Problem, content_type = "application/problem+json"),
     ),

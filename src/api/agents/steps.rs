@@ -101,12 +101,9 @@ macro_rules! step_endpoint {
                 (status = 200, description = $ok, body = AgentView),
                 (status = 204, description = "Done (reject: the agent is deleted)"),
                 (status = 400, description = "Malformed JSON or empty body; a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-                (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
                 (status = 403, description = "The token's scope is not admin; or the four-eyes rule", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "The step does not apply to the agent's status", body = Problem, content_type = "application/problem+json"),
-                (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-                (status = 415, description = "Body not application/json", body = Problem, content_type = "application/problem+json"),
                 (status = 422, description = "Missing or empty reason; Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
             ),
             security(("bearer" = []))

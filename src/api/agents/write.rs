@@ -25,12 +25,8 @@ pub const SOURCE: &str = "admin";
     params(IdempotencyKey),
     responses(
         (status = 201, description = "Created; Location and ETag headers", body = AgentView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "userName taken; or the Idempotency-Key's first request still runs", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (errors[].pointer), or Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -76,14 +72,10 @@ pub async fn create_agent(
     ),
     responses(
         (status = 200, description = "The changed agent; ETag header (with dry_run: a RoleMovePreview)", body = crate::api::agent_permissions::PatchAnswer),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "userName taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (errors[].pointer)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -150,7 +142,6 @@ pub struct DeleteQuery {
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's scope is not admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
