@@ -272,9 +272,11 @@ both!(watch_applies_changes_as_they_happen, |b| {
         env.config.sources[0].clone(),
         || async { true },
     ));
-    // The refresh: no cookie yet, so everyone is created.
-    wait_for("everyone created", || env.agents().len() == 3);
-    assert!(env.position().cookie.is_some());
+    // The refresh: no cookie yet, so everyone is created. The cookie comes with the end of
+    // the refresh, after the agents are written: it is kept a moment later.
+    wait_for("everyone created and the cookie kept", || {
+        env.agents().len() == 3 && env.position().cookie.is_some()
+    });
 
     // A leaver, by the disabled flag.
     slapd.modify_ldif(&format!(
