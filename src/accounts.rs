@@ -227,11 +227,7 @@ impl Accounts {
             let read = row.version;
             row.source = source.to_owned();
             row.source_key = Some(source_key.to_owned());
-            row.updated_at = now;
-            row.version += 1;
-            if !agent_store::update(conn, &row, read, None)? {
-                return Err(moved_on(conn, id)?);
-            }
+            write_next(conn, &mut row, read, now)?;
             audit::append(
                 conn,
                 Entry {
@@ -259,16 +255,8 @@ impl Accounts {
         reason: &str,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
-        // The profile as it is inside the transaction: a change made since any earlier read
-        // is kept.
-        self.update_agent_with(conn, actor, id, None, Some(reason), now, |current| {
-            let mut profile = current.profile.clone();
-            profile.role = Some(current.role.clone());
-            Ok(AgentInput {
-                profile,
-                active: Some(active),
-                ..AgentInput::default()
-            })
+        self.step(conn, actor, id, reason, now, |input| {
+            input.active = Some(active)
         })
     }
 
@@ -330,11 +318,7 @@ impl Accounts {
                     .unwrap_or_else(|| format!("deleted by {actor}")),
             );
             row.purge_after = Some(now + self.deleted_grace);
-            row.updated_at = now;
-            row.version += 1;
-            if !agent_store::update(conn, &row, read, None)? {
-                return Err(moved_on(conn, id)?);
-            }
+            write_next(conn, &mut row, read, now)?;
             let groups = group_store::remove_member_everywhere(conn, id)?;
             let after = json!({
                 "status": row.status,
@@ -392,6 +376,48 @@ pub fn checked_profile(
 ) -> Result<AgentProfile, AccountError> {
     check_text(&profile, before)?;
     normalise(profile)
+}
+
+/// Writes `row`, changed by the caller, as the next version of the row read at version
+/// `read` (its multi-valued attributes untouched); a version mismatch when another writer
+/// got in between.
+fn write_next(
+    conn: &mut DbConn,
+    row: &mut AgentRow,
+    read: i64,
+    now: NaiveDateTime,
+) -> Result<(), AccountError> {
+    row.updated_at = now;
+    row.version += 1;
+    if !agent_store::update(conn, row, read, None)? {
+        return Err(moved_on(conn, &row.id)?);
+    }
+    Ok(())
+}
+
+impl Accounts {
+    /// A lifecycle step that keeps the agent's profile as it is inside the transaction (a
+    /// change made since any earlier read is kept) and changes what `set` sets.
+    fn step(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        reason: &str,
+        now: NaiveDateTime,
+        set: impl FnOnce(&mut AgentInput),
+    ) -> Result<Agent, AccountError> {
+        self.update_agent_with(conn, actor, id, None, Some(reason), now, |current| {
+            let mut profile = current.profile.clone();
+            profile.role = Some(current.role.clone());
+            let mut input = AgentInput {
+                profile,
+                ..AgentInput::default()
+            };
+            set(&mut input);
+            Ok(input)
+        })
+    }
 }
 
 /// The error for a compare-and-set that found another version: the agent's version now.

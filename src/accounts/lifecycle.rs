@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{AccountError, Accounts, AgentInput, moved_on};
+use super::{AccountError, Accounts, write_next};
 use crate::audit::{self, Entry};
 use crate::domain::{Agent, Status};
 use crate::store::schema::audit_log;
@@ -37,11 +37,7 @@ impl Accounts {
             }
             let read = row.version;
             row.status = Status::Active.as_str().into();
-            row.updated_at = now;
-            row.version += 1;
-            if !agent_store::update(conn, &row, read, None)? {
-                return Err(moved_on(conn, id)?);
-            }
+            write_next(conn, &mut row, read, now)?;
             audit::append(
                 conn,
                 Entry {
@@ -101,14 +97,8 @@ impl Accounts {
         reason: &str,
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
-        self.update_agent_with(conn, actor, id, None, Some(reason), now, |current| {
-            let mut profile = current.profile.clone();
-            profile.role = Some(current.role.clone());
-            Ok(AgentInput {
-                profile,
-                login_blocked: Some(blocked),
-                ..AgentInput::default()
-            })
+        self.step(conn, actor, id, reason, now, |input| {
+            input.login_blocked = Some(blocked)
         })
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::role_changes::AgentImpact;
-use super::{AccountError, Accounts, AgentInput, ensure_role, moved_on};
+use super::{AccountError, Accounts, AgentInput, ensure_role, write_next};
 use crate::audit::{self, Entry};
 use crate::domain::permissions::{
     Effective, Overrides, change_for, diff, effective, effective_set,
@@ -113,11 +113,7 @@ impl Accounts {
             }
             let read = row.version;
             row.permission_overrides = text;
-            row.updated_at = now;
-            row.version += 1;
-            if !agent_store::update(conn, &row, read, None)? {
-                return Err(moved_on(conn, id)?);
-            }
+            write_next(conn, &mut row, read, now)?;
             audit::append(
                 conn,
                 Entry {

@@ -301,6 +301,18 @@ fn pack_error(e: serde_json::Error) -> diesel::result::Error {
     diesel::result::Error::SerializationError(Box::new(e))
 }
 
+/// Reports `detail` on row `j` (the first) and row `i` (its repeat), under `header`.
+fn on_both(
+    errs: &mut [Vec<RowError>],
+    sheet: &Sheet,
+    (j, i): (usize, usize),
+    header: &str,
+    detail: String,
+) {
+    errs[j].push(RowError::new(sheet.rows[j].line, header, detail.clone()));
+    errs[i].push(RowError::new(sheet.rows[i].line, header, detail));
+}
+
 #[derive(Debug, Clone)]
 struct Target {
     id: String,
@@ -338,12 +350,7 @@ fn match_rows(
                 "user name {name:?} is on lines {} and {line}",
                 sheet.rows[j].line
             );
-            errs[j].push(RowError::new(
-                sheet.rows[j].line,
-                &un_header,
-                detail.clone(),
-            ));
-            errs[i].push(RowError::new(line, &un_header, detail));
+            on_both(errs, sheet, (j, i), &un_header, detail);
         } else {
             first_name.insert(key.clone(), i);
         }
@@ -353,12 +360,7 @@ fn match_rows(
                     "agent number {n:?} is on lines {} and {line}",
                     sheet.rows[j].line
                 );
-                errs[j].push(RowError::new(
-                    sheet.rows[j].line,
-                    &num_header,
-                    detail.clone(),
-                ));
-                errs[i].push(RowError::new(line, &num_header, detail));
+                on_both(errs, sheet, (j, i), &num_header, detail);
             } else {
                 first_number.insert(n, i);
             }
@@ -420,12 +422,7 @@ fn match_rows(
                     "lines {} and {line} are both about the agent {held:?}",
                     sheet.rows[j].line
                 );
-                errs[j].push(RowError::new(
-                    sheet.rows[j].line,
-                    &un_header,
-                    detail.clone(),
-                ));
-                errs[i].push(RowError::new(line, &un_header, detail));
+                on_both(errs, sheet, (j, i), &un_header, detail);
             } else {
                 first_target.insert(t.id.clone(), i);
             }
