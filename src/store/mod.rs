@@ -181,7 +181,38 @@ pub fn connect(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
         }
-        Target::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+        Target::Postgres(url) => {
+            let mut conn = PgConnection::establish(url)?;
+            conn.set_instrumentation(ConnectionLoss::default());
+            Ok(DbConn::Pg(conn))
+        }
+    }
+}
+
+/// Watches a PostgreSQL connection's queries for its server having gone away (a restart, a
+/// failover, a terminated backend), so that the pool drops it when it comes back
+/// ([`Manager::has_broken`]) instead of handing it out to fail again: diesel's own
+/// `is_broken` looks only at the transaction state, and connections are not tested on
+/// checkout (a round trip on every request).
+#[derive(Default)]
+struct ConnectionLoss {
+    lost: bool,
+}
+
+impl diesel::connection::Instrumentation for ConnectionLoss {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::result::{DatabaseErrorKind, Error};
+        if let diesel::connection::InstrumentationEvent::FinishQuery { error: Some(e), .. } = event
+            && matches!(
+                e,
+                Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _
+                )
+            )
+        {
+            self.lost = true;
+        }
     }
 }
 
@@ -198,6 +229,13 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
+        if let DbConn::Pg(c) = conn
+            && c.instrumentation()
+                .downcast_ref::<ConnectionLoss>()
+                .is_some_and(|w| w.lost)
+        {
+            return true;
+        }
         conn.is_broken()
     }
 }

@@ -271,4 +271,15 @@ fn database_down_is_503() {
         &mut root,
         &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
     );
+    // The database back: the pool drops the connections its server closed and answers
+    // again (they were handed out to fail until retired by age, up to 30 minutes).
+    crate::harness::wait_until(
+        "the API answers again",
+        std::time::Duration::from_secs(10),
+        || api(&s, Some(&admin), "GET", &path, None, &[]).0 == 200,
+    );
+    for _ in 0..20 {
+        let (st, _, v) = api(&s, Some(&admin), "GET", &path, None, &[]);
+        assert_eq!(st, 200, "{v}");
+    }
 }
