@@ -221,8 +221,7 @@ impl Accounts {
         now: NaiveDateTime,
     ) -> Result<(), AccountError> {
         write_tx(conn, |conn| {
-            let mut row = agent_store::get_row(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            let mut row = row_of(conn, id)?;
             let before = json!({ "source": row.source, "sourceKey": row.source_key });
             let read = row.version;
             row.source = source.to_owned();
@@ -297,16 +296,9 @@ impl Accounts {
         check: impl FnOnce(&AgentRow) -> Result<(), AccountError>,
     ) -> Result<(), AccountError> {
         write_tx(conn, |conn| {
-            let mut row = agent_store::get_row(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            let mut row = row_of(conn, id)?;
             check(&row)?;
-            if let Some(v) = expected_version
-                && v != row.version
-            {
-                return Err(AccountError::VersionMismatch {
-                    current: row.version,
-                });
-            }
+            at_version(&row, expected_version)?;
             let before = json!({ "status": row.status, "userName": row.user_name });
             let read = row.version;
             revoke_sessions(conn, &mut row, now)?;
@@ -420,10 +412,24 @@ impl Accounts {
     }
 }
 
+/// The stored row of agent `id` (a deleted one too).
+fn row_of(conn: &mut DbConn, id: &str) -> Result<AgentRow, AccountError> {
+    agent_store::get_row(conn, id)?.ok_or_else(|| AccountError::NotFound(format!("agent {id}")))
+}
+
+/// Refuses `row` when the caller expected another version (`If-Match`, `--if-version`).
+fn at_version(row: &AgentRow, expected: Option<i64>) -> Result<(), AccountError> {
+    match expected {
+        Some(v) if v != row.version => Err(AccountError::VersionMismatch {
+            current: row.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The error for a compare-and-set that found another version: the agent's version now.
 fn moved_on(conn: &mut DbConn, id: &str) -> Result<AccountError, AccountError> {
-    let row = agent_store::get_row(conn, id)?
-        .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+    let row = row_of(conn, id)?;
     Ok(AccountError::VersionMismatch {
         current: row.version,
     })

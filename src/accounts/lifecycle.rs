@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{AccountError, Accounts, write_next};
+use super::{AccountError, Accounts, row_of, write_next};
 use crate::audit::{self, Entry};
 use crate::domain::{Agent, Status};
 use crate::store::schema::audit_log;
@@ -22,8 +22,7 @@ impl Accounts {
         now: NaiveDateTime,
     ) -> Result<Agent, AccountError> {
         write_tx(conn, |conn| {
-            let mut row = agent_store::get_row(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+            let mut row = row_of(conn, id)?;
             if row.status != Status::Pending.as_str() {
                 return Err(AccountError::Conflict(format!(
                     "agent {id} is not pending approval (status {})",

@@ -7,13 +7,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::role_changes::AgentImpact;
-use super::{AccountError, Accounts, AgentInput, ensure_role, write_next};
+use super::{AccountError, Accounts, AgentInput, at_version, ensure_role, row_of, write_next};
 use crate::audit::{self, Entry};
 use crate::domain::permissions::{
     Effective, Overrides, change_for, diff, effective, effective_set,
 };
 use crate::store::models::AgentRow;
-use crate::store::{DbConn, agents as agent_store, roles as role_store, write_tx};
+use crate::store::{DbConn, roles as role_store, write_tx};
 
 /// An agent's effective permissions: the "why can this agent …?" answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -59,8 +59,7 @@ impl Accounts {
         conn: &mut DbConn,
         id: &str,
     ) -> Result<AgentPermissions, AccountError> {
-        let row = agent_store::get_row(conn, id)?
-            .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+        let row = row_of(conn, id)?;
         self.permissions_of(conn, &row)
     }
 
@@ -83,15 +82,8 @@ impl Accounts {
             .checked(&self.access.catalog)
             .map_err(AccountError::Invalid)?;
         let run = |conn: &mut DbConn| {
-            let mut row = agent_store::get_row(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
-            if let Some(v) = expected_version
-                && v != row.version
-            {
-                return Err(AccountError::VersionMismatch {
-                    current: row.version,
-                });
-            }
+            let mut row = row_of(conn, id)?;
+            at_version(&row, expected_version)?;
             let keys = self.role_keys(conn, &row.role)?;
             let before = Overrides::parse(&row.permission_overrides);
             let catalog = &self.access.catalog;
@@ -152,8 +144,7 @@ impl Accounts {
         id: &str,
         role: &str,
     ) -> Result<AgentImpact, AccountError> {
-        let row = agent_store::get_row(conn, id)?
-            .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
+        let row = row_of(conn, id)?;
         ensure_role(conn, role)?;
         let before = self.role_keys(conn, &row.role)?;
         let after = self.role_keys(conn, role)?;

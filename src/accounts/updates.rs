@@ -5,8 +5,8 @@
 use chrono::NaiveDateTime;
 
 use super::{
-    AccountError, Accounts, AgentInput, check_channels, check_text, ensure_role, moved_on,
-    normalise, revoke_sessions, role_named_in, snapshot,
+    AccountError, Accounts, AgentInput, at_version, check_channels, check_text, ensure_role,
+    moved_on, normalise, revoke_sessions, role_named_in, row_of, snapshot,
 };
 use crate::audit::{self, Entry};
 use crate::domain::{Agent, AgentProfile, Status, names};
@@ -53,17 +53,15 @@ impl Accounts {
         F: FnOnce(&Agent) -> Result<AgentInput, AccountError>,
     {
         write_tx(conn, |conn| {
-            let current = agent_store::get(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
-            let mut row = agent_store::get_row(conn, id)?
-                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
-            if let Some(v) = expected_version
-                && v != row.version
-            {
-                return Err(AccountError::VersionMismatch {
-                    current: row.version,
-                });
+            // One read: the row, and the agent made from it with its multi-valued attributes.
+            let mut row = row_of(conn, id)?;
+            if row.status == Status::Deleted.as_str() {
+                return Err(AccountError::NotFound(format!("agent {id}")));
             }
+            at_version(&row, expected_version)?;
+            let current = agent_store::with_values(conn, vec![row.clone()])?
+                .pop()
+                .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
             let mut input = make(&current)?;
             check_text(&input.profile, Some(&current.profile))?;
             if !input.keep_agent_settings {
