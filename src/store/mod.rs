@@ -2,6 +2,7 @@
 //! connection pool, embedded migrations, and the queries the rest of Rollcall uses.
 
 pub mod agents;
+pub mod commits;
 pub mod grouped;
 pub mod groups;
 pub mod idempotency;
@@ -334,6 +335,9 @@ where
             f(conn)
         });
         IN_WRITE_TX.with(|c| c.set(false));
+        if result.is_ok() {
+            commits::committed();
+        }
         return result;
     };
     // SQLite has one writer at a time. Queue this process's writers on a fair lock rather
@@ -347,7 +351,10 @@ where
     IN_WRITE_TX.with(|c| c.set(false));
     match result {
         Ok(value) => match <DbConn as TransactionManager<DbConn>>::commit_transaction(conn) {
-            Ok(()) => Ok(value),
+            Ok(()) => {
+                commits::committed();
+                Ok(value)
+            }
             Err(e) => {
                 let _ = <DbConn as TransactionManager<DbConn>>::rollback_transaction(conn);
                 Err(e.into())
