@@ -18,6 +18,7 @@ mod profile;
 mod role_changes;
 mod role_writes;
 mod roles;
+mod signin;
 mod snapshot;
 mod updates;
 
@@ -28,6 +29,7 @@ pub use policy::Approval;
 pub use role_changes::{AgentImpact, RoleImpact};
 pub use role_writes::{NewRole, RolePatch, RoleWrite};
 pub use roles::{ensure_builtin_roles, known_roles};
+pub use signin::{Client, Failure, NewSession, Refusal, find_for_signin};
 
 use policy::check_channels;
 use profile::{check_text, new_row, non_empty, normalise};

@@ -10,12 +10,14 @@ use serde::Deserialize;
 mod overrides;
 mod permissions;
 mod sections;
+mod signin;
 mod sources;
 
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
 };
+pub use signin::{SessionsConfig, SigninConfig};
 pub use sources::{LeaverConfig, RuleConfig, SourceConfig, SourceKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub scim: ScimConfig,
     pub accounts: AccountsConfig,
     pub log: LogConfig,
+    pub sessions: SessionsConfig,
+    pub signin: SigninConfig,
     /// Directories and HR systems Rollcall pulls people from (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
     /// The chat platform's own permission keys (`[[permissions]]`).
@@ -106,6 +110,18 @@ impl Config {
         if self.scim.max_values_per_attribute == 0 || self.scim.max_patch_terms == 0 {
             return Err(ConfigError::Invalid(
                 "scim.max_values_per_attribute and scim.max_patch_terms must be at least 1".into(),
+            ));
+        }
+        let sessions = &self.sessions;
+        if sessions.idle_timeout_secs == 0 || sessions.absolute_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "sessions.idle_timeout_secs and sessions.absolute_timeout_secs must be at least 1"
+                    .into(),
+            ));
+        }
+        if !(10..=1000).contains(&sessions.poll_ms) {
+            return Err(ConfigError::Invalid(
+                "sessions.poll_ms must be between 10 and 1000 (other nodes' changes must count within a second)".into(),
             ));
         }
         let mut names = std::collections::HashSet::new();

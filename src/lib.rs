@@ -18,6 +18,7 @@ pub mod imports;
 pub mod logging;
 pub mod scim;
 pub mod server;
+pub mod sessions;
 pub mod sources;
 pub mod store;
 pub mod sync;

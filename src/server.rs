@@ -90,6 +90,7 @@ pub async fn serve_until(
             crate::logging::client_error_summary();
         }
     });
+    let session_tasks = state.sessions.start();
     let schedules = crate::sync::scheduler::start(
         state.pool.clone(),
         Arc::new(state.accounts.clone()),
@@ -104,7 +105,7 @@ pub async fn serve_until(
     server.await?;
     purge.abort();
     client_errors.abort();
-    for task in schedules {
+    for task in schedules.into_iter().chain(session_tasks) {
         task.abort();
     }
     signals.abort();

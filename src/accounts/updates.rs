@@ -161,6 +161,9 @@ impl Accounts {
             if let Some(hash) = &input.password_hash {
                 row.password_hash = Some(hash.clone());
                 row.password_changed_at = Some(now);
+                // A password set from outside (an identity provider, an admin) is a reset:
+                // whoever held the old one is signed out.
+                revoke = true;
             }
             let values_changed = profile.emails != current.profile.emails
                 || profile.phones != current.profile.phones

@@ -35,6 +35,7 @@ pub mod keyset;
 pub mod multipart;
 pub mod problem;
 pub mod roles;
+pub mod signin;
 pub mod sources;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(sources::register);
     cfg.configure(audit::register);
     cfg.configure(imports::register);
+    cfg.configure(signin::register);
 }
 
 #[derive(OpenApi)]
@@ -273,7 +275,13 @@ mod tests {
             .uri("/api/v1/agents/abc")
             .to_http_request();
         let p = routes.miss(&req);
-        assert_eq!((p.status, p.allow.as_deref()), (405, Some("GET, PATCH")));
+        assert_eq!(
+            (
+                p.status,
+                p.headers.as_ref().and_then(|h| h.allow.as_deref())
+            ),
+            (405, Some("GET, PATCH"))
+        );
         let req = actix_web::test::TestRequest::get()
             .uri("/api/v1/agents/abc/nope")
             .to_http_request();

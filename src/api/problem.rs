@@ -28,6 +28,10 @@ pub mod types {
     pub const IDEMPOTENCY_IN_PROGRESS: &str = "urn:rollcall:problem:idempotency-in-progress";
     /// Four-eyes approval: the approver created the agent.
     pub const FOUR_EYES: &str = "urn:rollcall:problem:four-eyes";
+    /// A sign-in was refused; `reason` says why.
+    pub const SIGNIN_REFUSED: &str = "urn:rollcall:problem:signin-refused";
+    /// A session is no good (`GET /auth/session`, `POST /auth/logout`); `reason` says why.
+    pub const SESSION_REFUSED: &str = "urn:rollcall:problem:session-refused";
 }
 
 /// One field-level problem: where in the request body, and what is wrong there.
@@ -58,9 +62,23 @@ pub struct Problem {
     /// Field-level problems (for 400 and 422).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
-    /// The `Allow` header of a 405.
+    /// A machine-readable reason, for sign-in and session problems (`disabled`,
+    /// `forced_offline`, `revoked`, `expired`, `locked`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "forced_offline")]
+    pub reason: Option<&'static str>,
+    /// Headers the answer carries besides the body (rare: kept out of line).
     #[serde(skip)]
+    pub headers: Option<Box<ProblemHeaders>>,
+}
+
+/// The headers a few problems carry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProblemHeaders {
+    /// `Allow`, of a 405.
     pub allow: Option<String>,
+    /// `Retry-After` (seconds), of a 429 or 503.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -85,8 +103,21 @@ impl Problem {
             status,
             detail: detail.into(),
             errors: Vec::new(),
-            allow: None,
+            reason: None,
+            headers: None,
         }
+    }
+
+    /// A problem with a machine-readable `reason`.
+    pub fn with_reason(mut self, reason: &'static str) -> Problem {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// Asks the client to wait `secs` seconds (`Retry-After`).
+    pub fn retry_after(mut self, secs: u64) -> Problem {
+        self.headers.get_or_insert_with(Box::default).retry_after = Some(secs.max(1));
+        self
     }
 
     /// Adds a field-level problem.
@@ -116,7 +147,7 @@ impl Problem {
 
     pub fn method_not_allowed(detail: impl Into<String>, allow: String) -> Problem {
         let mut p = Problem::new(405, detail);
-        p.allow = Some(allow);
+        p.headers.get_or_insert_with(Box::default).allow = Some(allow);
         p
     }
 
@@ -176,8 +207,13 @@ impl ResponseError for Problem {
             }
             _ => {}
         }
-        if let Some(allow) = &self.allow {
-            resp.insert_header((header::ALLOW, allow.clone()));
+        if let Some(h) = &self.headers {
+            if let Some(allow) = &h.allow {
+                resp.insert_header((header::ALLOW, allow.clone()));
+            }
+            if let Some(secs) = h.retry_after {
+                resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
         }
         resp.body(self.to_json())
     }

@@ -36,6 +36,10 @@ pub struct AppState {
     pub inline_reads: bool,
     /// The key list cursors are signed with (`http::cursor`).
     pub cursor_key: Vec<u8>,
+    /// The session check and its cache (`sessions`).
+    pub sessions: Arc<crate::sessions::Sessions>,
+    /// Failed sign-ins per client address.
+    pub throttle: crate::api::signin::Throttle,
 }
 
 pub type State = web::Data<Arc<AppState>>;
@@ -51,14 +55,28 @@ impl AppState {
                 crate::store::keys::get_or_create(&mut conn, "cursor", crate::store::now())?
             }
         };
+        let accounts = Accounts::from_config(&config);
+        let inline_reads = matches!(
+            crate::store::Target::parse(&config.database.url),
+            Ok(crate::store::Target::Sqlite(_))
+        );
+        let sessions = Arc::new(crate::sessions::Sessions::new(
+            pool.clone(),
+            accounts.clone(),
+            config.sessions.clone(),
+            inline_reads,
+        )?);
+        let throttle = crate::api::signin::Throttle::new(
+            config.signin.address_failures,
+            std::time::Duration::from_secs(config.signin.address_window_secs),
+        );
         Ok(AppState {
             pool,
-            accounts: Accounts::from_config(&config),
+            accounts,
             base_url: config.server.base_url(),
-            inline_reads: matches!(
-                crate::store::Target::parse(&config.database.url),
-                Ok(crate::store::Target::Sqlite(_))
-            ),
+            inline_reads,
+            sessions,
+            throttle,
             config,
             tokens: TokenCache::default(),
             cursor_key,

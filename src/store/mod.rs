@@ -54,6 +54,9 @@ pub enum StoreError {
     Migration(String),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    /// A blocking task that held a connection failed.
+    #[error("database task failed: {0}")]
+    Task(String),
 }
 
 /// Which backend a URL names.

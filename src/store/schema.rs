@@ -124,6 +124,11 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        revoked_reason -> Nullable<Text>,
+        mfa -> Bool,
     }
 }
 
@@ -228,3 +233,55 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    credential_links (token_hash) {
+        token_hash -> Text,
+        agent_id -> Text,
+        purpose -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_history (agent_id, changed_at) {
+        agent_id -> Text,
+        changed_at -> Timestamp,
+        password_hash -> Text,
+    }
+}
+
+diesel::table! {
+    agent_mfa (agent_id) {
+        agent_id -> Text,
+        secret -> Text,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (agent_id, code_hash) {
+        agent_id -> Text,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    agent_addresses (agent_id, address) {
+        agent_id -> Text,
+        address -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(credential_links -> agents (agent_id));
+diesel::joinable!(agent_mfa -> agents (agent_id));
+diesel::allow_tables_to_appear_in_same_query!(credential_links, agents);
+diesel::allow_tables_to_appear_in_same_query!(agent_mfa, agents);

@@ -18,9 +18,9 @@ use crate::harness::{Backend, TestDb, TestServer, create_token};
 use crate::slapd::BASE_DN;
 
 /// A `rollcall serve` child process, killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Drop for Daemon {
@@ -39,7 +39,7 @@ fn free_port() -> u16 {
 
 /// Starts the real binary on `config`, listening on a port of its own (`ROLLCALL_…`
 /// environment variables override the file, as in production), and waits until it is ready.
-fn daemon(config: &std::path::Path, log: &std::path::Path) -> Daemon {
+pub(crate) fn daemon(config: &std::path::Path, log: &std::path::Path) -> Daemon {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_rollcall"))
         .arg("--config")

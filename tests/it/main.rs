@@ -35,6 +35,7 @@ mod scim_limits;
 mod scim_quirks;
 mod scim_totals;
 mod scim_users;
+mod signin;
 mod slapd;
 mod store;
 mod sync_crash;

@@ -1,0 +1,10 @@
+DROP TABLE agent_addresses;
+DROP TABLE recovery_codes;
+DROP TABLE agent_mfa;
+DROP TABLE password_history;
+DROP TABLE credential_links;
+ALTER TABLE sessions DROP COLUMN mfa;
+ALTER TABLE sessions DROP COLUMN revoked_reason;
+ALTER TABLE sessions DROP COLUMN user_agent;
+ALTER TABLE sessions DROP COLUMN client_ip;
+ALTER TABLE sessions DROP COLUMN last_used_at;

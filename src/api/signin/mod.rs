@@ -1,0 +1,404 @@
+//! The chat platform's sign-in endpoints under `/api/v1/auth`: `POST /login` (user name or
+//! email and password → a session token), `GET /session` (the token as Bearer → who the
+//! agent is and what it may do, or 401 with a reason), `POST /logout`. These take no API
+//! token: the session token is the credential.
+
+mod throttle;
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, get, post};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use throttle::Throttle;
+
+use crate::accounts::{Client, Failure, NewSession, Refusal, find_for_signin};
+use crate::api::body::Json;
+use crate::api::problem::{Problem, types};
+use crate::http::State;
+use crate::sessions::{Reason, SessionAnswer, Verdict};
+use crate::store::models::AgentRow;
+
+pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(sign_in)
+        .service(check_session)
+        .service(sign_out);
+}
+
+/// A sign-in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Login {
+    /// The agent's user name, or its email.
+    #[schema(example = "ana.lima")]
+    pub login: String,
+    pub password: String,
+}
+
+/// A session opened.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginAnswer {
+    /// The session token: send it as `Authorization: Bearer <token>`. Shown once.
+    #[schema(example = "rcs_3q2+7w…")]
+    pub token: String,
+    #[serde(flatten)]
+    pub answer: SessionAnswer,
+}
+
+fn refused(status: u16, refusal: Refusal, detail: &str) -> Problem {
+    Problem::typed(status, types::SIGNIN_REFUSED, "Sign-in refused", detail)
+        .with_reason(refusal.code())
+}
+
+fn session_refused(reason: Reason) -> Problem {
+    let detail = match reason {
+        Reason::Invalid => "no session has this token",
+        Reason::Expired => "the session has expired",
+        Reason::Revoked => "the session was ended (signed out, revoked, or the password changed)",
+        Reason::Disabled => "the agent is disabled",
+        Reason::Deleted => "the agent was deleted",
+        Reason::ForcedOffline => "the agent was forced offline",
+    };
+    Problem::typed(401, types::SESSION_REFUSED, "Session refused", detail)
+        .with_reason(reason.code())
+}
+
+/// The client's address: the configured proxy header's first entry, else the peer.
+fn client_ip(req: &HttpRequest, state: &State) -> Option<IpAddr> {
+    if let Some(name) = &state.config.signin.client_ip_header
+        && let Some(value) = req.headers().get(name.as_str())
+        && let Ok(text) = value.to_str()
+        && let Some(first) = text.split(',').next()
+        && let Ok(ip) = first.trim().parse()
+    {
+        return Some(ip);
+    }
+    req.peer_addr().map(|a| a.ip())
+}
+
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect())
+}
+
+/// A hash no password matches, verified when the account does not exist or has no
+/// password, so that the answer takes as long as for a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| crate::auth::hash_password(&crate::auth::new_token()).unwrap_or_default())
+}
+
+/// Verifies `password` against `hash` on the hashing pool.
+async fn verify(password: String, hash: Option<String>) -> Result<bool, Problem> {
+    let real = hash.is_some();
+    let ok = actix_web::web::block(move || {
+        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
+        crate::auth::verify_password(&password, &hash)
+    })
+    .await
+    .map_err(|_| Problem::internal())?;
+    Ok(real && ok)
+}
+
+/// Sign in an agent
+///
+/// Checks the password (and refuses pending, disabled, forced-offline and locked agents);
+/// opens a session and answers its token with what `GET /auth/session` answers. Every
+/// attempt is in the security log. Failures lock the account after `signin.lockout_threshold`
+/// in a row, for a time that doubles with each further failure; a client address with too
+/// many failures is throttled. Both answer 429 with `Retry-After`.
+#[utoipa::path(
+    tag = "Sign-in",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in", body = LoginAnswer),
+        (status = 401, description = "Wrong user name or password (`reason`: `invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The agent may not sign in (`reason`: `pending`, `disabled`, `forced_offline`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Locked or throttled (`reason`: `locked`, `throttled`); see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/login")]
+pub async fn sign_in(
+    req: HttpRequest,
+    state: State,
+    body: Json<Login>,
+) -> Result<HttpResponse, Problem> {
+    let Login { login, password } = body.value;
+    if login.trim().is_empty() || login.len() > 256 || password.len() > 1024 {
+        return Err(refused(
+            401,
+            Refusal::InvalidCredentials,
+            "wrong user name or password",
+        ));
+    }
+    let ip = client_ip(&req, &state);
+    let ip_text = ip.map(|i| i.to_string());
+    let agent_text = user_agent(&req);
+    if let Some(ip) = ip
+        && let Some(wait) = state.throttle.refused(ip, Instant::now())
+    {
+        let st = state.clone();
+        let (l, i, u) = (login.clone(), ip_text.clone(), agent_text.clone());
+        crate::api::db(&state, move |conn| {
+            let client = Client {
+                ip: i.as_deref(),
+                user_agent: u.as_deref(),
+            };
+            st.accounts
+                .signin_failed(
+                    conn,
+                    None,
+                    &l,
+                    Refusal::Throttled,
+                    |_| std::time::Duration::ZERO,
+                    client,
+                    crate::store::now(),
+                )
+                .map_err(Problem::from)
+        })
+        .await?;
+        return Err(refused(
+            429,
+            Refusal::Throttled,
+            "too many failed sign-ins from this address",
+        )
+        .retry_after(wait));
+    }
+    let name = login.clone();
+    let row: Option<AgentRow> =
+        crate::api::read(&state, move |conn| Ok(find_for_signin(conn, &name)?)).await?;
+    let now = crate::store::now();
+    if let Some(r) = &row
+        && let Some(until) = r.locked_until.filter(|t| *t > now)
+    {
+        let wait = (until - now).num_seconds().max(1) as u64;
+        record_failure(
+            &state,
+            Some(r.id.clone()),
+            &login,
+            Refusal::Locked,
+            &ip_text,
+            &agent_text,
+        )
+        .await?;
+        return Err(refused(
+            429,
+            Refusal::Locked,
+            "the account is locked after failed sign-ins",
+        )
+        .retry_after(wait));
+    }
+    let hash = row.as_ref().and_then(|r| r.password_hash.clone());
+    let good = verify(password, hash).await?;
+    let row = match row {
+        Some(row) if good => row,
+        other => {
+            if let Some(ip) = ip {
+                state.throttle.failed(ip, Instant::now());
+            }
+            let id = other.map(|r| r.id);
+            let failure = record_failure(
+                &state,
+                id,
+                &login,
+                Refusal::InvalidCredentials,
+                &ip_text,
+                &agent_text,
+            )
+            .await?;
+            let problem = refused(
+                401,
+                Refusal::InvalidCredentials,
+                "wrong user name or password",
+            );
+            // The failure that locks says so (the client learns when to try again).
+            return Err(match failure.locked_until {
+                Some(until) if failure.failures > 0 => {
+                    let wait = (until - crate::store::now()).num_seconds().max(1);
+                    problem.retry_after(u64::try_from(wait).unwrap_or(1))
+                }
+                _ => problem,
+            });
+        }
+    };
+    if let Some(refusal) = Refusal::of_state(&row) {
+        record_failure(
+            &state,
+            Some(row.id.clone()),
+            &login,
+            refusal,
+            &ip_text,
+            &agent_text,
+        )
+        .await?;
+        let detail = match refusal {
+            Refusal::Pending => "the agent is waiting for approval",
+            Refusal::ForcedOffline => "the agent was forced offline; an admin must resume it",
+            _ => "the agent is disabled",
+        };
+        return Err(refused(403, refusal, detail));
+    }
+    open_session(&state, row, &ip_text, &agent_text).await
+}
+
+/// Records a refused sign-in; for an agent's wrong password, counts it and may lock.
+async fn record_failure(
+    state: &State,
+    id: Option<String>,
+    login: &str,
+    refusal: Refusal,
+    ip: &Option<String>,
+    user_agent: &Option<String>,
+) -> Result<Failure, Problem> {
+    let st = state.clone();
+    let (login, ip, ua) = (login.to_owned(), ip.clone(), user_agent.clone());
+    crate::api::db(state, move |conn| {
+        let client = Client {
+            ip: ip.as_deref(),
+            user_agent: ua.as_deref(),
+        };
+        let signin = &st.config.signin;
+        st.accounts
+            .signin_failed(
+                conn,
+                id.as_deref(),
+                &login,
+                refusal,
+                |n| signin.lock_for(n),
+                client,
+                crate::store::now(),
+            )
+            .map_err(Problem::from)
+    })
+    .await
+}
+
+async fn open_session(
+    state: &State,
+    row: AgentRow,
+    ip: &Option<String>,
+    user_agent: &Option<String>,
+) -> Result<HttpResponse, Problem> {
+    let token = crate::sessions::new_token();
+    let now = crate::store::now();
+    let lifetime = chrono::Duration::seconds(
+        i64::try_from(state.config.sessions.absolute_timeout_secs).unwrap_or(i64::MAX / 4),
+    );
+    let session = NewSession {
+        id: uuid::Uuid::now_v7().to_string(),
+        token_hash: crate::auth::token_hash(&token),
+        expires_at: now + lifetime,
+        mfa: false,
+    };
+    let st = state.clone();
+    let (ip, ua) = (ip.clone(), user_agent.clone());
+    crate::api::db(state, move |conn| {
+        let client = Client {
+            ip: ip.as_deref(),
+            user_agent: ua.as_deref(),
+        };
+        st.accounts
+            .signed_in(conn, &row.id, &session, None, client, now)
+            .map_err(Problem::from)
+    })
+    .await?;
+    match state.sessions.check(&token, now).await {
+        Ok(Verdict::Valid(v)) => {
+            let answer: serde_json::Value =
+                serde_json::from_slice(&v.body).map_err(|_| Problem::internal())?;
+            let mut body = serde_json::json!({ "token": token });
+            if let (Some(obj), serde_json::Value::Object(rest)) = (body.as_object_mut(), answer) {
+                obj.extend(rest);
+            }
+            Ok(HttpResponse::Ok()
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                .json(body))
+        }
+        Ok(Verdict::Refused(reason)) => Err(session_refused(reason)),
+        Err(e) => {
+            tracing::error!(error = %e, "session check failed");
+            Err(Problem::unavailable())
+        }
+    }
+}
+
+/// Check a session
+///
+/// The chat platform's hot path: send the agent's session token as the Bearer token. A good
+/// session answers who the agent is, its role, effective permissions, skill groups,
+/// channels and chat limit. It is refused (401, with `reason`) once the agent is disabled
+/// (`disabled`), deleted (`deleted`) or forced offline (`forced_offline`), the session was
+/// ended (`revoked`: signed out, revoked, password changed or reset) or ran out
+/// (`expired`), or the token is unknown (`invalid`) — at once on the node that made the
+/// change, within `sessions.poll_ms` on the others.
+#[utoipa::path(
+    tag = "Sign-in",
+    responses(
+        (status = 200, description = "The session is good", body = SessionAnswer),
+        (status = 401, description = "The session is no good; `reason` says why", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/auth/session")]
+pub async fn check_session(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let token = crate::http::auth::bearer(&req).map_err(|_| session_refused(Reason::Invalid))?;
+    match state.sessions.check(&token, crate::store::now()).await {
+        Ok(Verdict::Valid(v)) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .body(v.body.clone())),
+        Ok(Verdict::Refused(reason)) => Err(session_refused(reason)),
+        Err(e) => {
+            tracing::error!(error = %e, "session check failed");
+            Err(Problem::unavailable())
+        }
+    }
+}
+
+/// Sign out
+///
+/// Ends the session whose token is the Bearer token (`session.revoke` in the audit log).
+#[utoipa::path(
+    tag = "Sign-in",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "The session is no good; `reason` says why", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/logout")]
+pub async fn sign_out(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
+    let token = crate::http::auth::bearer(&req).map_err(|_| session_refused(Reason::Invalid))?;
+    let verdict = state
+        .sessions
+        .check(&token, crate::store::now())
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    let valid = match verdict {
+        Verdict::Valid(v) => v,
+        Verdict::Refused(reason) => return Err(session_refused(reason)),
+    };
+    let st = state.clone();
+    let (agent, session) = (valid.agent_id.clone(), valid.session_id.clone());
+    crate::api::db(&state, move |conn| {
+        st.accounts
+            .revoke_sessions(
+                conn,
+                &format!("agent:{agent}"),
+                &agent,
+                Some(&session),
+                "signed out",
+                crate::store::now(),
+            )
+            .map_err(Problem::from)
+    })
+    .await?;
+    state.sessions.forget(&token);
+    Ok(HttpResponse::NoContent().finish())
+}
