@@ -7,11 +7,16 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod auth;
 mod overrides;
 mod permissions;
 mod sections;
 mod sources;
 
+pub use auth::{
+    Argon2Config, AuthConfig, CharClass, ClassicConfig, KeyList, MfaConfig, NistConfig,
+    PasswordPolicyConfig, PolicyProfile,
+};
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
@@ -37,6 +42,8 @@ pub struct Config {
     pub scim: ScimConfig,
     pub accounts: AccountsConfig,
     pub log: LogConfig,
+    /// Agents' passwords, password policies and MFA (`[auth]`).
+    pub auth: AuthConfig,
     /// Directories and HR systems Rollcall pulls people from (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
     /// The chat platform's own permission keys (`[[permissions]]`).
@@ -166,6 +173,7 @@ impl Config {
             )));
         }
         self.validate_access()?;
+        self.auth.validate()?;
         Ok(())
     }
 }
