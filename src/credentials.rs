@@ -29,15 +29,15 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Builds the pool (computing the dummy hash: call it off the async workers), reads
-    /// the admin's blocklist and the sealing keys.
+    /// Builds the pool (computing the dummy hash: call it off the async workers), the
+    /// policies with the admin's blocklist, and the sealer.
     pub fn from_config(auth: &AuthConfig) -> Result<Credentials, ConfigError> {
         let hasher = hashing::Hasher::from_config(&auth.argon2)
             .map_err(|e| ConfigError::Invalid(format!("auth.argon2: {e}")))?;
         let sealer = sealed::Sealer::from_config(&auth.mfa).map_err(ConfigError::Invalid)?;
         Ok(Credentials {
             hasher,
-            policies: policy::Policies::from_config(&auth.password_policy)?,
+            policies: policy::Policies::from_config(&auth.password_policy),
             sealer: sealer.map(std::sync::Arc::new),
             totp: totp::Totp::default(),
             issuer: auth.mfa.issuer.clone(),
@@ -167,7 +167,7 @@ issuer = "Acme Support"
                 .to_string();
             assert!(msg.contains(wrong), "{toml}: {msg}");
         }
-        // A key file the same way as any secret, and an env override of a plain key.
+        // A string where a table belongs is refused.
         let env = vec![("ROLLCALL_AUTH_MFA".to_owned(), "x".to_owned())];
         assert!(Config::from_parts("", env).is_err(), "unknown key named");
     }

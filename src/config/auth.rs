@@ -4,7 +4,6 @@
 //! with, its predecessors, the roles that must use MFA). Checked at load time.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -86,9 +85,10 @@ pub struct PasswordPolicyConfig {
     pub roles: BTreeMap<String, PolicyProfile>,
     /// Longest password accepted, in characters (at least 64), for both profiles.
     pub max_length: usize,
-    /// A file of further refused passwords, one per line, read at start-up (besides the
-    /// shipped list of common passwords).
-    pub blocklist_file: Option<PathBuf>,
+    /// Further refused passwords, one per line, besides the shipped list of common
+    /// passwords. Usually given as `blocklist_file` (a path, read at start-up like every
+    /// `_file` key: an unreadable file is a configuration error).
+    pub blocklist: Option<String>,
     pub nist: NistConfig,
     pub classic: ClassicConfig,
 }
@@ -99,7 +99,7 @@ impl Default for PasswordPolicyConfig {
             profile: PolicyProfile::Nist,
             roles: BTreeMap::new(),
             max_length: 128,
-            blocklist_file: None,
+            blocklist: None,
             nist: NistConfig::default(),
             classic: ClassicConfig::default(),
         }
@@ -277,14 +277,6 @@ impl AuthConfig {
             return invalid(
                 "auth.password_policy.classic.warn_days must be less than expire_days".into(),
             );
-        }
-        if let Some(path) = &p.blocklist_file
-            && let Err(e) = std::fs::File::open(path)
-        {
-            return invalid(format!(
-                "auth.password_policy.blocklist_file: cannot read {}: {e}",
-                path.display()
-            ));
         }
         let m = &self.mfa;
         if let Some(key) = &m.key {

@@ -1,14 +1,12 @@
 //! Passwords refused because they are common: the shipped list (`common-passwords.txt`, see
 //! `common-passwords.NOTICE` beside it for its source and licence; rebuilt by
-//! `scripts/make-blocklist`), embedded in the binary and read once, plus an admin's own file
-//! read at start-up. Entries and candidates are compared by their
+//! `scripts/make-blocklist`), embedded in the binary and read once, plus the admin's own list
+//! (`auth.password_policy.blocklist`, usually from `blocklist_file`). Entries and candidates are compared by their
 //! [`fold`](crate::domain::names::fold) (NFKC, then case-insensitive).
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
-use crate::config::ConfigError;
 use crate::domain::names::fold;
 
 const SHIPPED: &str = include_str!("common-passwords.txt");
@@ -54,21 +52,6 @@ impl Blocklist {
             own: entries(text).collect(),
             ..Blocklist::shipped()
         }
-    }
-
-    /// The shipped list and the file at `path`, if any; unreadable → a configuration error
-    /// naming the key.
-    pub fn load(path: Option<&Path>) -> Result<Blocklist, ConfigError> {
-        let Some(path) = path else {
-            return Ok(Blocklist::shipped());
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "auth.password_policy.blocklist_file: cannot read {}: {e}",
-                path.display()
-            ))
-        })?;
-        Ok(Blocklist::with_own(&text))
     }
 
     /// Whether `password` (in any case or compatibility form) is on either list.
@@ -122,22 +105,11 @@ mod tests {
     }
 
     #[test]
-    fn the_admins_file_adds_entries_and_a_missing_one_is_a_config_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("ours.txt");
-        std::fs::write(&path, "AcmeSupport2026\r\n\n  \nwinter-is-coming\n").expect("write");
-        let b = Blocklist::load(Some(&path)).expect("load");
+    fn the_admins_list_adds_entries() {
+        let b = Blocklist::with_own("AcmeSupport2026\r\n\n  \nwinter-is-coming\n");
         assert_eq!(b.len().1, 2);
         assert!(b.contains("acmesupport2026"));
         assert!(b.contains("WINTER-IS-COMING"));
         assert!(b.contains("password"), "the shipped list still applies");
-        let missing = dir.path().join("nope.txt");
-        let err = Blocklist::load(Some(&missing))
-            .expect_err("missing")
-            .to_string();
-        assert!(
-            err.contains("blocklist_file") && err.contains("nope.txt"),
-            "{err}"
-        );
     }
 }

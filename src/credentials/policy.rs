@@ -17,9 +17,7 @@ use chrono::NaiveDateTime;
 
 use super::blocklist::Blocklist;
 use super::hashing::{HashError, Hasher};
-use crate::config::{
-    CharClass, ClassicConfig, ConfigError, NistConfig, PasswordPolicyConfig, PolicyProfile,
-};
+use crate::config::{CharClass, ClassicConfig, NistConfig, PasswordPolicyConfig, PolicyProfile};
 use crate::domain::names::fold;
 
 /// A rule a password broke.
@@ -89,10 +87,13 @@ impl Policies {
         }
     }
 
-    /// From `[auth.password_policy]`, reading the admin's blocklist file.
-    pub fn from_config(config: &PasswordPolicyConfig) -> Result<Policies, ConfigError> {
-        let blocklist = Blocklist::load(config.blocklist_file.as_deref())?;
-        Ok(Policies::new(config, blocklist))
+    /// From `[auth.password_policy]`, with the admin's blocklist.
+    pub fn from_config(config: &PasswordPolicyConfig) -> Policies {
+        let blocklist = match &config.blocklist {
+            Some(text) => Blocklist::with_own(text),
+            None => Blocklist::shipped(),
+        };
+        Policies::new(config, blocklist)
     }
 
     /// The profile that applies to agents of `role`.
