@@ -1,11 +1,10 @@
-//! Credentials: API tokens (256-bit random, stored as SHA-256) and agent passwords (argon2id).
+//! Credentials: API tokens (256-bit random, stored as SHA-256), and agent passwords by
+//! [`crate::credentials::hashing`] (argon2id) with the default cost.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
@@ -13,6 +12,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::credentials::hashing::{self, HashError};
 use crate::store::models::TokenRow;
 use crate::store::{DbConn, tokens};
 
@@ -192,29 +192,15 @@ impl TokenCache {
     }
 }
 
-/// Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
-fn hasher() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// Hashes a password with argon2id at OWASP's cost, on the calling thread (blocking: keep
+/// it off the async workers; the sign-in path uses [`crate::credentials::hashing::Hasher`]).
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    hashing::hash_now(hashing::Cost::OWASP, password)
 }
 
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let mut salt_bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes)?;
-    Ok(hasher()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
-
+/// Verifies a password against a stored hash on the calling thread.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            hasher()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    hashing::verify_now(hashing::Cost::OWASP, password, hash).is_valid()
 }
 
 #[cfg(test)]

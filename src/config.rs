@@ -7,12 +7,17 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod auth;
 mod overrides;
 mod permissions;
 mod sections;
 mod signin;
 mod sources;
 
+pub use auth::{
+    Argon2Config, AuthConfig, CharClass, ClassicConfig, KeyList, MfaConfig, NistConfig,
+    PasswordPolicyConfig, PolicyProfile,
+};
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
@@ -41,6 +46,8 @@ pub struct Config {
     pub log: LogConfig,
     pub sessions: SessionsConfig,
     pub signin: SigninConfig,
+    /// Agents' passwords, password policies and MFA (`[auth]`).
+    pub auth: AuthConfig,
     /// Directories and HR systems Rollcall pulls people from (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
     /// The chat platform's own permission keys (`[[permissions]]`).
@@ -182,6 +189,7 @@ impl Config {
             )));
         }
         self.validate_access()?;
+        self.auth.validate()?;
         Ok(())
     }
 }

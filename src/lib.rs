@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod csv_out;
 pub mod domain;
 pub mod events;
