@@ -126,10 +126,14 @@ enum TokenCommand {
 enum AuditCommand {
     /// Check the hash chain of the whole audit log.
     Verify,
-    /// Show entries, newest first, or all entries about one agent or group.
+    /// Show entries, newest first: all, or about one agent or group (`--target`), or of
+    /// some actions (`--action agent.disable`, `--action agent.*`, `--action security` for
+    /// the security log: sign-ins, failures, locks, revoked sessions).
     Show {
         #[arg(long)]
         target: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -510,10 +514,23 @@ fn audit_cmd(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
                 bail!("audit log broken at entry {id}: {reason}")
             }
         },
-        AuditCommand::Show { target, limit } => {
-            let rows = match target {
-                Some(t) => rollcall::audit::for_target(&mut conn, &t)?,
-                None => rollcall::audit::recent(&mut conn, limit)?,
+        AuditCommand::Show {
+            target,
+            action,
+            limit,
+        } => {
+            use rollcall::audit::search::{ActionMatch, AuditFilter, search};
+            let rows = match (target, action) {
+                (Some(t), None) => rollcall::audit::for_target(&mut conn, &t)?,
+                (None, None) => rollcall::audit::recent(&mut conn, limit)?,
+                (target_id, action) => {
+                    let filter = AuditFilter {
+                        target_id,
+                        action: action.as_deref().map(ActionMatch::parse),
+                        ..AuditFilter::default()
+                    };
+                    search(&mut conn, &filter, None, limit.clamp(1, 10_000))?.entries
+                }
             };
             for r in rows {
                 println!(

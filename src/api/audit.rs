@@ -136,7 +136,7 @@ fn text(name: &str, v: Option<String>) -> Result<Option<String>, Problem> {
     params(
         ("target" = Option<String>, Query, description = "Entries about this agent, group or other target (its id)"),
         ("actor" = Option<String>, Query, description = "Entries by this actor, e.g. `token:idp` or `cli:alice`"),
-        ("action" = Option<String>, Query, description = "This action (`agent.disable`), or every action with a prefix: `agent.` or `agent.*`"),
+        ("action" = Option<String>, Query, description = "This action (`agent.disable`), every action with a prefix (`agent.` or `agent.*`), or `security`: the security log (sign-ins and their failures, locks, unlocks, session revocations, password and second-factor changes)"),
         ("from" = Option<String>, Query, description = "Entries at or after this time (RFC 3339)"),
         ("to" = Option<String>, Query, description = "Entries before this time (RFC 3339)"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),

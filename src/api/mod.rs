@@ -23,6 +23,7 @@
 
 pub mod agent_list;
 pub mod agent_permissions;
+pub mod agent_signin;
 pub mod agents;
 pub mod audit;
 pub mod auth;
@@ -63,6 +64,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(audit::register);
     cfg.configure(imports::register);
     cfg.configure(signin::register);
+    cfg.configure(agent_signin::register);
 }
 
 #[derive(OpenApi)]

@@ -15,12 +15,31 @@ pub enum ActionMatch {
     Exact(String),
     /// Every action starting with this text (`agent.` from `agent.` or `agent.*`).
     Prefix(String),
+    /// Any of these actions (`security`: the security log, [`SECURITY_ACTIONS`]).
+    OneOf(Vec<String>),
 }
+
+/// The security log: sign-ins and their failures, locks, session revocations, password and
+/// second-factor changes.
+pub const SECURITY_ACTIONS: &[&str] = &[
+    "agent.signin",
+    "agent.signin_failed",
+    "agent.signin_new_ip",
+    "agent.lock",
+    "agent.unlock",
+    "session.revoke",
+    "agent.password_change",
+    "agent.password_reset",
+    "agent.mfa_enroll",
+    "agent.mfa_remove",
+];
 
 impl ActionMatch {
     /// `agent.*` and `agent.` are prefixes; anything else is one action.
     pub fn parse(s: &str) -> ActionMatch {
-        if let Some(p) = s.strip_suffix('*') {
+        if s == "security" {
+            ActionMatch::OneOf(SECURITY_ACTIONS.iter().map(|a| (*a).to_owned()).collect())
+        } else if let Some(p) = s.strip_suffix('*') {
             ActionMatch::Prefix(p.to_owned())
         } else if s.ends_with('.') {
             ActionMatch::Prefix(s.to_owned())
@@ -83,6 +102,7 @@ pub fn search(
     }
     match &filter.action {
         Some(ActionMatch::Exact(a)) => q = q.filter(audit_log::action.eq(a.clone())),
+        Some(ActionMatch::OneOf(list)) => q = q.filter(audit_log::action.eq_any(list.clone())),
         Some(ActionMatch::Prefix(p)) if !p.is_empty() => {
             q = q.filter(audit_log::action.like(like_prefix(p)).escape('\\'));
         }

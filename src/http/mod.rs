@@ -40,6 +40,8 @@ pub struct AppState {
     pub sessions: Arc<crate::sessions::Sessions>,
     /// Failed sign-ins per client address.
     pub throttle: crate::api::signin::Throttle,
+    /// Password hashing (its bounded pool), policies, TOTP and sealing, as `[auth]` says.
+    pub credentials: crate::credentials::Credentials,
 }
 
 pub type State = web::Data<Arc<AppState>>;
@@ -70,7 +72,9 @@ impl AppState {
             config.signin.address_failures,
             std::time::Duration::from_secs(config.signin.address_window_secs),
         );
+        let credentials = crate::credentials::Credentials::from_config(&config.auth)?;
         Ok(AppState {
+            credentials,
             pool,
             accounts,
             base_url: config.server.base_url(),

@@ -15,6 +15,7 @@
 //! that back, in case another node served it meanwhile.
 
 pub mod cache;
+pub mod listing;
 mod load;
 
 use std::collections::HashMap;

@@ -202,6 +202,9 @@ const ENDPOINTS: &[&str] = &[
     "POST /api/v1/auth/login",
     "GET /api/v1/auth/session",
     "POST /api/v1/auth/logout",
+    "GET /api/v1/agents/{id}/signin",
+    "POST /api/v1/agents/{id}/unlock",
+    "POST /api/v1/agents/{id}/revoke-sessions",
 ];
 
 both!(the_document_has_an_interactive_page, |b| {

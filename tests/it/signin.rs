@@ -407,3 +407,122 @@ fn a_force_offline_on_one_node_is_honoured_by_the_other_within_a_second() {
     }
     panic!("node two still accepted the session a second after the change: {last}");
 }
+
+both!(admins_see_unlock_and_end_an_agents_sign_in, |b| {
+    let s = TestServer::start_with(b, |c| c.signin.lockout_threshold = 2);
+    let ops = s.token_with("ops", "admin");
+    let id = agent_with_password(&s, "ana");
+    let first = token(&s, "ana");
+    let second = token(&s, "ana");
+    for _ in 0..2 {
+        assert_eq!(login(&s, "ana", "wrong password").0, 401);
+    }
+    assert_eq!(login(&s, "ana", PASSWORD).0, 429);
+    let (st, v) = admin(&s, &ops, "GET", &format!("/agents/{id}/signin"), None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["failedSignins"], 2);
+    assert!(v["lockedUntil"].is_string(), "{v}");
+    assert_eq!(v["sessions"].as_array().map(Vec::len), Some(2), "{v}");
+    assert!(!v.to_string().contains(&first), "no token is shown");
+
+    // Unlock (the reason is required) and sign in again.
+    let (st, _) = admin(
+        &s,
+        &ops,
+        "POST",
+        &format!("/agents/{id}/unlock"),
+        Some(json!({"reason": " "})),
+    );
+    assert_eq!(st, 422);
+    let (st, v) = admin(
+        &s,
+        &ops,
+        "POST",
+        &format!("/agents/{id}/unlock"),
+        Some(json!({"reason": "called the help desk"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert!(v["lockedUntil"].is_null() && v["failedSignins"] == 0, "{v}");
+    let third = token(&s, "ana");
+
+    // End one session, then all.
+    let session_of = |t: &str| {
+        check(&s, t).1["session"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let one = session_of(&first);
+    let (st, v) = admin(
+        &s,
+        &ops,
+        "POST",
+        &format!("/agents/{id}/revoke-sessions"),
+        Some(json!({"reason": "lost phone", "session": one})),
+    );
+    assert_eq!((st, v["revoked"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(check(&s, &first).1["reason"], "revoked");
+    assert_eq!(check(&s, &second).0, 200);
+    let (st, v) = admin(
+        &s,
+        &ops,
+        "POST",
+        &format!("/agents/{id}/revoke-sessions"),
+        Some(json!({"reason": "incident"})),
+    );
+    assert_eq!((st, v["revoked"].as_u64()), (200, Some(2)), "{v}");
+    assert_eq!(check(&s, &second).1["reason"], "revoked");
+    assert_eq!(check(&s, &third).1["reason"], "revoked");
+
+    // The security log, through the audit API.
+    let (st, v) = admin(
+        &s,
+        &ops,
+        "GET",
+        &format!("/audit?action=security&target={id}&limit=100"),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    let actions: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for want in [
+        "agent.signin",
+        "agent.signin_failed",
+        "agent.lock",
+        "agent.unlock",
+        "session.revoke",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    assert!(!actions.contains(&"agent.create"), "{actions:?}");
+});
+
+both!(
+    a_hash_of_other_parameters_is_replaced_at_the_next_good_sign_in,
+    |b| {
+        let s = TestServer::start_with(b, |c| {
+            c.auth.argon2.memory_kib = 8192;
+            c.auth.argon2.iterations = 1;
+        });
+        let id = agent_with_password(&s, "ana");
+        let stored = |s: &TestServer| {
+            let mut conn = s.conn();
+            rollcall::accounts::agent_row(&mut conn, &id)
+                .expect("row")
+                .expect("agent")
+                .password_hash
+                .expect("hash")
+        };
+        let before = stored(&s);
+        assert!(before.contains("m=19456"), "{before}");
+        token(&s, "ana");
+        let after = stored(&s);
+        assert!(after.contains("m=8192,t=1"), "{after}");
+        // And it still verifies.
+        token(&s, "ana");
+    }
+);

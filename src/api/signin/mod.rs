@@ -6,7 +6,6 @@
 mod throttle;
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, get, post};
@@ -87,23 +86,35 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
         .map(|s| s.chars().take(256).collect())
 }
 
-/// A hash no password matches, verified when the account does not exist or has no
-/// password, so that the answer takes as long as for a wrong password.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| crate::auth::hash_password(&crate::auth::new_token()).unwrap_or_default())
-}
-
-/// Verifies `password` against `hash` on the hashing pool.
-async fn verify(password: String, hash: Option<String>) -> Result<bool, Problem> {
-    let real = hash.is_some();
-    let ok = actix_web::web::block(move || {
-        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
-        crate::auth::verify_password(&password, &hash)
-    })
-    .await
-    .map_err(|_| Problem::internal())?;
-    Ok(real && ok)
+/// Verifies `password` against `hash` (a dummy of the same cost when there is none) on the
+/// hashing pool; `Some(new hash)` as well when the stored one has other parameters.
+async fn verify(
+    state: &State,
+    password: &str,
+    hash: Option<&str>,
+) -> Result<(bool, Option<String>), Problem> {
+    use crate::credentials::hashing::{HashError, Verdict as Hashed};
+    let busy = |e: HashError| match e {
+        HashError::Busy { retry_after } => {
+            Problem::new(503, "too many sign-ins at once; try again")
+                .retry_after(retry_after.as_secs())
+        }
+        HashError::Internal(e) => {
+            tracing::error!(error = %e, "password hashing failed");
+            Problem::internal()
+        }
+    };
+    let hasher = &state.credentials.hasher;
+    match hasher.verify(password, hash).await.map_err(busy)? {
+        Hashed::Invalid => Ok((false, None)),
+        Hashed::Valid {
+            needs_rehash: false,
+        } => Ok((true, None)),
+        Hashed::Valid { needs_rehash: true } => {
+            // A busy pool only postpones the rehash to a later sign-in.
+            Ok((true, hasher.hash(password).await.ok()))
+        }
+    }
 }
 
 /// Sign in an agent
@@ -195,7 +206,7 @@ pub async fn sign_in(
         .retry_after(wait));
     }
     let hash = row.as_ref().and_then(|r| r.password_hash.clone());
-    let good = verify(password, hash).await?;
+    let (good, rehash) = verify(&state, &password, hash.as_deref()).await?;
     let row = match row {
         Some(row) if good => row,
         other => {
@@ -244,7 +255,7 @@ pub async fn sign_in(
         };
         return Err(refused(403, refusal, detail));
     }
-    open_session(&state, row, &ip_text, &agent_text).await
+    open_session(&state, row, rehash, &ip_text, &agent_text).await
 }
 
 /// Records a refused sign-in; for an agent's wrong password, counts it and may lock.
@@ -282,6 +293,7 @@ async fn record_failure(
 async fn open_session(
     state: &State,
     row: AgentRow,
+    rehash: Option<String>,
     ip: &Option<String>,
     user_agent: &Option<String>,
 ) -> Result<HttpResponse, Problem> {
@@ -304,7 +316,7 @@ async fn open_session(
             user_agent: ua.as_deref(),
         };
         st.accounts
-            .signed_in(conn, &row.id, &session, None, client, now)
+            .signed_in(conn, &row.id, &session, rehash.as_deref(), client, now)
             .map_err(Problem::from)
     })
     .await?;

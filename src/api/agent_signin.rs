@@ -1,0 +1,133 @@
+//! An agent's sign-in as admins manage it: `GET /api/v1/agents/{id}/signin` (failures, the
+//! lock, live sessions), `POST …/unlock` and `POST …/revoke-sessions`, through the gateway
+//! and into the security log.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::auth::{Admin, Reader};
+use super::body::Json;
+use super::problem::Problem;
+use crate::http::State;
+use crate::sessions::listing::{SigninState, signin_state};
+
+pub fn register(cfg: &mut ServiceConfig) {
+    cfg.service(get_signin)
+        .service(unlock)
+        .service(revoke_sessions);
+}
+
+/// `{"reason": "…", "session": "…"}`: which sessions to end, and why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    /// Why: kept in the security log.
+    #[schema(example = "lost phone", min_length = 1, pattern = "\\S")]
+    pub reason: String,
+    /// One session's id; absent: every live session of the agent.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    /// How many sessions were ended.
+    pub revoked: usize,
+}
+
+/// An agent's sign-in state: failed sign-ins in a row, the lock, the last sign-in and its
+/// live sessions.
+#[utoipa::path(
+    tag = "Sign-in",
+    params(("id" = String, Path, description = "The agent's id")),
+    responses(
+        (status = 200, description = "The agent's sign-in state", body = SigninState),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/agents/{id}/signin")]
+async fn get_signin(
+    state: State,
+    _r: Reader,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let found = super::read(&state, move |conn| {
+        signin_state(conn, &id, crate::store::now())?
+            .ok_or_else(|| Problem::not_found(format!("agent {id} not found")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// Unlock an agent locked after failed sign-ins (`agent.unlock`, with the reason).
+#[utoipa::path(
+    tag = "Sign-in",
+    params(("id" = String, Path, description = "The agent's id")),
+    request_body = super::agents::input::Reason,
+    responses(
+        (status = 200, description = "Unlocked; the agent's sign-in state", body = SigninState),
+        (status = 404, description = "No such agent", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/agents/{id}/unlock")]
+async fn unlock(
+    state: State,
+    admin: Admin,
+    id: web::Path<String>,
+    body: Json<super::agents::input::Reason>,
+) -> Result<HttpResponse, Problem> {
+    let reason = body.value.text()?;
+    let (id, actor, st) = (id.into_inner(), admin.actor(), state.clone());
+    let found = super::db(&state, move |conn| {
+        let now = crate::store::now();
+        st.accounts.unlock(conn, &actor, &id, &reason, now)?;
+        signin_state(conn, &id, now)?
+            .ok_or_else(|| Problem::not_found(format!("agent {id} not found")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// End an agent's sessions: one (`session`) or all. The chat platform's next check of each
+/// is refused with `revoked` (`session.revoke` in the security log, and its event).
+#[utoipa::path(
+    tag = "Sign-in",
+    params(("id" = String, Path, description = "The agent's id")),
+    request_body = RevokeBody,
+    responses(
+        (status = 200, description = "How many sessions were ended", body = Revoked),
+        (status = 404, description = "No such agent, or no such live session", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/agents/{id}/revoke-sessions")]
+async fn revoke_sessions(
+    state: State,
+    admin: Admin,
+    id: web::Path<String>,
+    body: Json<RevokeBody>,
+) -> Result<HttpResponse, Problem> {
+    let reason = super::agents::input::Reason {
+        reason: body.value.reason.clone(),
+    }
+    .text()?;
+    let session = body.value.session.clone();
+    let (id, actor, st) = (id.into_inner(), admin.actor(), state.clone());
+    let revoked = super::db(&state, move |conn| {
+        Ok(st.accounts.revoke_sessions(
+            conn,
+            &actor,
+            &id,
+            session.as_deref(),
+            &reason,
+            crate::store::now(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Revoked { revoked }))
+}
