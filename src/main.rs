@@ -77,6 +77,9 @@ enum Command {
     /// Manage agents: list, show, create, update, disable, enable, approve, reject, force-offline, resume, delete.
     #[command(subcommand)]
     Agents(Box<rollcall::cli::agents::AgentsCommand>),
+    /// An agent's sign-in: its state, unlocking it, ending its sessions.
+    #[command(subcommand)]
+    Signin(rollcall::cli::signin::SigninCommand),
     /// Import agents from a CSV or xlsx file (see docs/admin.md, "Import"). Exit status: 0
     /// all rows imported (or valid, with --dry-run), 65 rows refused, 66 file unreadable.
     Import(ImportArgs),
@@ -234,6 +237,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Sources => sources_cmd(&config),
         Command::Roles(cmd) => rollcall::cli::roles::run(cmd, &config),
         Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
+        Command::Signin(cmd) => rollcall::cli::signin::run(cmd, &config),
         Command::Import(a) => {
             let mut conn = connect(&config)?;
             let args = rollcall::imports::cli::Args {

@@ -526,3 +526,54 @@ both!(
         token(&s, "ana");
     }
 );
+
+both!(the_cli_shows_unlocks_and_ends_an_agents_sign_in, |b| {
+    let db = crate::harness::TestDb::new(b);
+    let mut config = db.config();
+    config.signin.lockout_threshold = 1;
+    let pool = rollcall::server::open_store(&config).expect("store");
+    let s = TestServer::serve(config, pool, "idp");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .args(args)
+            .env("ROLLCALL_DATABASE_URL", &db.url)
+            .env("ROLLCALL_LOG_LEVEL", "warn")
+            .env_remove("ROLLCALL_CONFIG")
+            .output()
+            .expect("rollcall");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let id = agent_with_password(&s, "ana");
+    let session = token(&s, "ana");
+    assert_eq!(login(&s, "ana", "wrong password").0, 401);
+    assert_eq!(login(&s, "ana", PASSWORD).0, 429);
+    let (code, out) = run(&["signin", "show", "ana", "--json"]);
+    assert_eq!(code, 0);
+    let v = json_of(&out);
+    assert_eq!(
+        (
+            v["failedSignins"].as_i64(),
+            v["sessions"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(1)),
+        "{out}"
+    );
+    assert_eq!(
+        run(&["signin", "unlock", "ana", "--reason", "verified by phone"]).0,
+        0
+    );
+    assert_eq!(login(&s, "ana", PASSWORD).0, 200);
+    assert_eq!(
+        run(&["signin", "revoke", "ana", "--reason", "incident"]).0,
+        0
+    );
+    assert_eq!(check(&s, &session).1["reason"], "revoked");
+    assert_eq!(run(&["signin", "unlock", "nobody", "--reason", "x"]).0, 3);
+    let (code, out) = run(&["audit", "show", "--action", "security", "--target", &id]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("agent.unlock") && out.contains("cli:"),
+        "{out}"
+    );
+});
