@@ -12,6 +12,7 @@ mod creates;
 mod group_roles;
 mod groups;
 mod lifecycle;
+mod mfa;
 mod permissions;
 mod policy;
 mod profile;
@@ -24,6 +25,7 @@ mod updates;
 
 pub use access::AccessRules;
 pub use creates::PreparedCreates;
+pub use mfa::{Factor, confirmed_totp};
 pub use permissions::AgentPermissions;
 pub use policy::Approval;
 pub use role_changes::{AgentImpact, RoleImpact};

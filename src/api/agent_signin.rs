@@ -1,6 +1,6 @@
 //! An agent's sign-in as admins manage it: `GET /api/v1/agents/{id}/signin` (failures, the
-//! lock, live sessions), `POST …/unlock` and `POST …/revoke-sessions`, through the gateway
-//! and into the security log.
+//! lock, live sessions), `POST …/unlock`, `POST …/revoke-sessions` and `POST …/remove-mfa`,
+//! through the gateway and into the security log.
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,8 @@ use crate::sessions::listing::{SigninState, signin_state};
 pub fn register(cfg: &mut ServiceConfig) {
     cfg.service(get_signin)
         .service(unlock)
-        .service(revoke_sessions);
+        .service(revoke_sessions)
+        .service(remove_mfa);
 }
 
 /// `{"reason": "…", "session": "…"}`: which sessions to end, and why.
@@ -130,4 +131,35 @@ async fn revoke_sessions(
     })
     .await?;
     Ok(HttpResponse::Ok().json(Revoked { revoked }))
+}
+
+/// Remove an agent's second factor (a lost phone): its TOTP enrolment and recovery codes go
+/// (`agent.mfa_remove`, with the reason); it signs in with its password alone until it
+/// enrols again.
+#[utoipa::path(
+    tag = "Sign-in",
+    params(("id" = String, Path, description = "The agent's id")),
+    request_body = super::agents::input::Reason,
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such agent, or it has no second factor", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/agents/{id}/remove-mfa")]
+async fn remove_mfa(
+    state: State,
+    admin: Admin,
+    id: web::Path<String>,
+    body: Json<super::agents::input::Reason>,
+) -> Result<HttpResponse, Problem> {
+    let reason = body.value.text()?;
+    let (id, actor, st) = (id.into_inner(), admin.actor(), state.clone());
+    super::db(&state, move |conn| {
+        Ok(st
+            .accounts
+            .remove_mfa(conn, &actor, &id, &reason, crate::store::now())?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -202,9 +202,12 @@ const ENDPOINTS: &[&str] = &[
     "POST /api/v1/auth/login",
     "GET /api/v1/auth/session",
     "POST /api/v1/auth/logout",
+    "POST /api/v1/auth/mfa/totp",
+    "POST /api/v1/auth/mfa/totp/confirm",
     "GET /api/v1/agents/{id}/signin",
     "POST /api/v1/agents/{id}/unlock",
     "POST /api/v1/agents/{id}/revoke-sessions",
+    "POST /api/v1/agents/{id}/remove-mfa",
 ];
 
 both!(the_document_has_an_interactive_page, |b| {

@@ -36,6 +36,7 @@ mod scim_quirks;
 mod scim_totals;
 mod scim_users;
 mod signin;
+mod signin_mfa;
 mod slapd;
 mod store;
 mod sync_crash;

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::harness::{Backend, TestServer};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// An agent created over SCIM with a password; its id.
-fn agent_with_password(s: &TestServer, user_name: &str) -> String {
+pub fn agent_with_password(s: &TestServer, user_name: &str) -> String {
     let (st, v) = s.scim(
         "POST",
         "/Users",
@@ -37,16 +37,32 @@ fn json_of(text: &str) -> Value {
 /// `POST /api/v1/auth/login`: (status, headers, body).
 pub fn login(s: &TestServer, login: &str, password: &str) -> (u16, Vec<(String, String)>, Value) {
     let body = json!({ "login": login, "password": password }).to_string();
+    login_body(s, &body)
+}
+
+/// A sign-in with a second factor's code: (status, body).
+pub fn login_with_code(
+    s: &TestServer,
+    login: &str,
+    password: &str,
+    code: Option<&str>,
+) -> (u16, Value) {
+    let body = json!({ "login": login, "password": password, "code": code }).to_string();
+    let (st, _, v) = login_body(s, &body);
+    (st, v)
+}
+
+fn login_body(s: &TestServer, body: &str) -> (u16, Vec<(String, String)>, Value) {
     let (st, h, text) = s.raw(
         "POST",
         "/api/v1/auth/login",
-        Some(&body),
+        Some(body),
         &[("Content-Type", "application/json")],
     );
     (st, h, json_of(&text))
 }
 
-fn token(s: &TestServer, user_name: &str) -> String {
+pub fn token(s: &TestServer, user_name: &str) -> String {
     let (st, _, v) = login(s, user_name, PASSWORD);
     assert_eq!(st, 200, "{v}");
     v["token"].as_str().expect("token").to_owned()
@@ -70,7 +86,7 @@ pub fn check_at(base: &str, token: &str) -> (u16, Value) {
     )
 }
 
-fn check(s: &TestServer, token: &str) -> (u16, Value) {
+pub fn check(s: &TestServer, token: &str) -> (u16, Value) {
     check_at(&s.base, token)
 }
 

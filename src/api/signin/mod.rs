@@ -3,6 +3,7 @@
 //! agent is and what it may do, or 401 with a reason), `POST /logout`. These take no API
 //! token: the session token is the credential.
 
+mod mfa;
 mod throttle;
 
 use std::net::IpAddr;
@@ -24,7 +25,9 @@ use crate::store::models::AgentRow;
 pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(sign_in)
         .service(check_session)
-        .service(sign_out);
+        .service(sign_out)
+        .service(mfa::start_totp)
+        .service(mfa::confirm_totp);
 }
 
 /// A sign-in.
@@ -35,6 +38,10 @@ pub struct Login {
     #[schema(example = "ana.lima")]
     pub login: String,
     pub password: String,
+    /// For an agent with a second factor: the code its authenticator app shows, or one of
+    /// its recovery codes.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// A session opened.
@@ -140,7 +147,11 @@ pub async fn sign_in(
     state: State,
     body: Json<Login>,
 ) -> Result<HttpResponse, Problem> {
-    let Login { login, password } = body.value;
+    let Login {
+        login,
+        password,
+        code,
+    } = body.value;
     if login.trim().is_empty() || login.len() > 256 || password.len() > 1024 {
         return Err(refused(
             401,
@@ -255,7 +266,123 @@ pub async fn sign_in(
         };
         return Err(refused(403, refusal, detail));
     }
-    open_session(&state, row, rehash, &ip_text, &agent_text).await
+    let mfa = match second_factor(&state, &row.id, code).await? {
+        SecondFactor::None => false,
+        SecondFactor::Accepted => true,
+        SecondFactor::Missing => {
+            return Err(refused(
+                401,
+                Refusal::InvalidCode,
+                "this agent signs in with a second factor: send its code as `code`",
+            )
+            .with_reason("mfa_required"));
+        }
+        SecondFactor::Wrong => {
+            if let Some(ip) = ip {
+                state.throttle.failed(ip, Instant::now());
+            }
+            record_failure(
+                &state,
+                Some(row.id.clone()),
+                &login,
+                Refusal::InvalidCode,
+                &ip_text,
+                &agent_text,
+            )
+            .await?;
+            return Err(refused(
+                401,
+                Refusal::InvalidCode,
+                "the code is wrong or was already used",
+            ));
+        }
+    };
+    open_session(&state, row, rehash, mfa, &ip_text, &agent_text).await
+}
+
+enum SecondFactor {
+    /// The agent has none.
+    None,
+    Accepted,
+    Missing,
+    Wrong,
+}
+
+/// Checks the sign-in's second factor, using it up (a TOTP step, a recovery code).
+async fn second_factor(
+    state: &State,
+    id: &str,
+    code: Option<String>,
+) -> Result<SecondFactor, Problem> {
+    let (st, id) = (state.clone(), id.to_owned());
+    crate::api::db(state, move |conn| {
+        if crate::accounts::confirmed_totp(conn, &id)?.is_none() {
+            return Ok(SecondFactor::None);
+        }
+        let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
+            return Ok(SecondFactor::Missing);
+        };
+        let Some(sealer) = st.credentials.sealer.clone() else {
+            tracing::error!(agent = %id, "an agent has a second factor but auth.mfa.key is not configured");
+            return Err(Problem::internal());
+        };
+        let totp = st.credentials.totp;
+        let check = |sealed: &str, last: u64| {
+            let secret = crate::credentials::totp::Secret::from_bytes(&sealer.open(&id, sealed).ok()?);
+            totp.verify(&secret, &code, mfa::unix_now(), Some(last))
+        };
+        let recovery = crate::credentials::recovery::hash(&code);
+        let used = st.accounts.use_second_factor(
+            conn,
+            &id,
+            check,
+            recovery.as_deref(),
+            crate::store::now(),
+        )?;
+        Ok(if used.is_some() {
+            SecondFactor::Accepted
+        } else {
+            SecondFactor::Wrong
+        })
+    })
+    .await
+}
+
+/// The live session behind the request's Bearer token, as an extractor (401 with the
+/// reason otherwise) — placed before a body, so that a request without a good session is
+/// refused before its body is read.
+pub struct SignedIn(pub std::sync::Arc<crate::sessions::Valid>);
+
+impl actix_web::FromRequest for SignedIn {
+    type Error = Problem;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<State>()
+                .cloned()
+                .ok_or_else(Problem::internal)?;
+            signed_in_agent(&req, &state).await.map(SignedIn)
+        })
+    }
+}
+
+/// The live session behind the request's Bearer token (401 with the reason otherwise).
+pub async fn signed_in_agent(
+    req: &HttpRequest,
+    state: &State,
+) -> Result<std::sync::Arc<crate::sessions::Valid>, Problem> {
+    let token = crate::http::auth::bearer(req).map_err(|_| session_refused(Reason::Invalid))?;
+    match state.sessions.check(&token, crate::store::now()).await {
+        Ok(Verdict::Valid(v)) => Ok(v),
+        Ok(Verdict::Refused(reason)) => Err(session_refused(reason)),
+        Err(e) => {
+            tracing::error!(error = %e, "session check failed");
+            Err(Problem::unavailable())
+        }
+    }
 }
 
 /// Records a refused sign-in; for an agent's wrong password, counts it and may lock.
@@ -294,6 +421,7 @@ async fn open_session(
     state: &State,
     row: AgentRow,
     rehash: Option<String>,
+    mfa: bool,
     ip: &Option<String>,
     user_agent: &Option<String>,
 ) -> Result<HttpResponse, Problem> {
@@ -306,7 +434,7 @@ async fn open_session(
         id: uuid::Uuid::now_v7().to_string(),
         token_hash: crate::auth::token_hash(&token),
         expires_at: now + lifetime,
-        mfa: false,
+        mfa,
     };
     let st = state.clone();
     let (ip, ua) = (ip.clone(), user_agent.clone());
