@@ -7,11 +7,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod mail;
 mod overrides;
 mod permissions;
 mod sections;
 mod sources;
 
+pub use mail::{MailConfig, MailSecurity};
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
@@ -37,6 +39,8 @@ pub struct Config {
     pub scim: ScimConfig,
     pub accounts: AccountsConfig,
     pub log: LogConfig,
+    /// `[mail]`: the SMTP server and the mail outbox.
+    pub mail: MailConfig,
     /// Directories and HR systems Rollcall pulls people from (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
     /// The chat platform's own permission keys (`[[permissions]]`).
@@ -165,6 +169,7 @@ impl Config {
                 self.server.listen
             )));
         }
+        self.mail.validate()?;
         self.validate_access()?;
         Ok(())
     }

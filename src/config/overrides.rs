@@ -3,7 +3,7 @@
 
 use super::ConfigError;
 
-const SECTIONS: &[&str] = &["server", "database", "scim", "accounts", "log"];
+const SECTIONS: &[&str] = &["server", "database", "scim", "accounts", "log", "mail"];
 
 /// `ROLLCALL_DATABASE_URL=…` → `[database] url = "…"`. Values that parse as TOML
 /// numbers or booleans keep that type.

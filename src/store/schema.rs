@@ -228,3 +228,23 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        agent_id -> Nullable<Text>,
+        recipient -> Text,
+        language -> Nullable<Text>,
+        template -> Text,
+        parameters -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        retried_at -> Nullable<Timestamp>,
+    }
+}
