@@ -77,6 +77,9 @@ enum Command {
     /// Manage agents: list, show, create, update, disable, enable, approve, reject, force-offline, resume, delete.
     #[command(subcommand)]
     Agents(Box<rollcall::cli::agents::AgentsCommand>),
+    /// The mail outbox: list it, retry a failed mail.
+    #[command(subcommand)]
+    Mail(rollcall::cli::mail::MailCommand),
     /// Import agents from a CSV or xlsx file (see docs/admin.md, "Import"). Exit status: 0
     /// all rows imported (or valid, with --dry-run), 65 rows refused, 66 file unreadable.
     Import(ImportArgs),
@@ -230,6 +233,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Sources => sources_cmd(&config),
         Command::Roles(cmd) => rollcall::cli::roles::run(cmd, &config),
         Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
+        Command::Mail(cmd) => rollcall::cli::mail::run(cmd, &config),
         Command::Import(a) => {
             let mut conn = connect(&config)?;
             let args = rollcall::imports::cli::Args {

@@ -32,6 +32,7 @@ pub mod document;
 pub mod idempotency;
 pub mod imports;
 pub mod keyset;
+pub mod mail;
 pub mod multipart;
 pub mod problem;
 pub mod roles;
@@ -61,6 +62,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(sources::register);
     cfg.configure(audit::register);
     cfg.configure(imports::register);
+    cfg.configure(mail::register);
 }
 
 #[derive(OpenApi)]

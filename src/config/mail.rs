@@ -106,6 +106,14 @@ impl MailConfig {
         Ok(())
     }
 
+    /// The base URL links in mails start with: `mail.public_url`, else the server's.
+    pub fn link_base(&self, server: &super::ServerConfig) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => server.base_url(),
+        }
+    }
+
     /// Whether the SMTP host is this machine (where `security = "none"` is reasonable).
     pub fn host_is_loopback(&self) -> bool {
         self.smtp_host == "localhost"
@@ -113,5 +121,57 @@ impl MailConfig {
                 .smtp_host
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, MailSecurity};
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::from_parts(toml, env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_env_and_files() {
+        let c = load("", &[]).expect("defaults");
+        assert!(!c.mail.enabled && c.mail.notify_disabled);
+        assert_eq!(c.mail.security, MailSecurity::Starttls);
+        assert_eq!(c.mail.give_up_after_days, 3);
+        let dir = tempfile::tempdir().expect("dir");
+        let secret = dir.path().join("smtp");
+        std::fs::write(&secret, "pa55\n").expect("write");
+        let toml = format!(
+            "[mail]\nsecurity = \"tls\"\nusername = \"rc\"\npassword_file = {:?}\n",
+            secret.display().to_string()
+        );
+        let c = load(&toml, &[("ROLLCALL_MAIL_ENABLED", "true")]).expect("config");
+        assert!(c.mail.enabled);
+        assert_eq!(c.mail.password.as_deref(), Some("pa55"));
+        assert_eq!(c.mail.security, MailSecurity::Tls);
+    }
+
+    #[test]
+    fn wrong_keys_are_named() {
+        for (toml, wrong) in [
+            ("[mail]\nfrom = \"not an address\"\n", "mail.from"),
+            ("[mail]\nusername = \"rc\"\n", "mail.username"),
+            ("[mail]\ndefault_language = \"fr\"\n", "default_language"),
+            ("[mail]\npoll_secs = 0\n", "poll_secs"),
+            ("[mail]\nsecurity = \"ssl\"\n", "ssl"),
+            ("[mail]\nsmtp_server = \"x\"\n", "smtp_server"),
+        ] {
+            let msg = load(toml, &[]).expect_err(toml);
+            assert!(msg.contains(wrong), "{toml}: {msg}");
+        }
+    }
+
+    #[test]
+    fn links_use_the_mail_or_server_url() {
+        let c = load("[server]\npublic_url = \"https://rc.example.com/\"\n", &[]).expect("c");
+        assert_eq!(c.mail.link_base(&c.server), "https://rc.example.com");
+        let c = load("[mail]\npublic_url = \"https://id.example.com/\"\n", &[]).expect("c");
+        assert_eq!(c.mail.link_base(&c.server), "https://id.example.com");
     }
 }

@@ -119,12 +119,7 @@ pub fn claim(
 }
 
 /// Mail `id`, claimed by `owner`, was accepted by the SMTP server.
-pub fn mark_sent(
-    conn: &mut DbConn,
-    id: i64,
-    owner: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
+pub fn mark_sent(conn: &mut DbConn, id: i64, owner: &str, now: NaiveDateTime) -> QueryResult<bool> {
     finish(conn, id, owner, MailStatus::Sent, None, now, Some(now))
 }
 
@@ -136,7 +131,15 @@ pub fn mark_retry(
     error: &str,
     next: NaiveDateTime,
 ) -> QueryResult<bool> {
-    finish(conn, id, owner, MailStatus::Pending, Some(error), next, None)
+    finish(
+        conn,
+        id,
+        owner,
+        MailStatus::Pending,
+        Some(error),
+        next,
+        None,
+    )
 }
 
 /// Mail `id` is given up.
@@ -226,7 +229,11 @@ pub fn list(
         .load(conn)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next = if more { rows.last().map(|r| r.id) } else { None };
+    let next = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok((rows, next))
 }
 
@@ -243,7 +250,7 @@ pub fn get(conn: &mut DbConn, id: i64) -> QueryResult<Option<MailRow>> {
 #[derive(Debug)]
 pub enum Retry {
     /// The mail is due now (the give-up age counts again from now).
-    Due(MailRow),
+    Due(Box<MailRow>),
     NotFound,
     /// A sent mail is not sent again.
     AlreadySent,
@@ -274,7 +281,7 @@ pub fn retry(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<Retr
                     .execute(conn)?;
             }
         }
-        Ok(get(conn, id)?.map_or(Retry::NotFound, Retry::Due))
+        Ok(get(conn, id)?.map_or(Retry::NotFound, |row| Retry::Due(Box::new(row))))
     })
 }
 

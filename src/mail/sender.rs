@@ -13,9 +13,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+use super::Template;
 use super::outbox::{self, backoff};
 use super::templates::{Rendered, TemplateError, Templates};
-use super::Template;
 use crate::config::{MailConfig, MailSecurity};
 use crate::store::models::MailRow;
 use crate::store::{self, Pool};
@@ -90,9 +90,9 @@ impl Sender {
                 }
             };
             if wait.is_zero() {
-                // Something is due but was claimed by nobody (a lease just ended): look
-                // again soon rather than spin.
-                tokio::time::sleep(StdDuration::from_millis(200)).await;
+                // Something is due that the claim did not take (a lease ending right now,
+                // or the database failing): look again in a second rather than spin.
+                tokio::time::sleep(StdDuration::from_secs(1)).await;
                 continue;
             }
             store::commits::wait_past(seen, wait).await;
@@ -197,7 +197,9 @@ impl Sender {
             }
             // The lease ran out and another sender took the mail over: its outcome counts.
             Ok(false) => tracing::warn!(mail = id, "mail outbox: lost the claim on a mail"),
-            Err(e) => tracing::warn!(mail = id, error = %e, "mail outbox: cannot record an attempt"),
+            Err(e) => {
+                tracing::warn!(mail = id, error = %e, "mail outbox: cannot record an attempt")
+            }
         }
         sent
     }
@@ -264,10 +266,12 @@ fn transport(config: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, 
     let host = config.smtp_host.as_str();
     let tls = || TlsParameters::new(host.to_owned());
     let builder = match config.security {
-        MailSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .tls(Tls::Required(tls()?)),
-        MailSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .tls(Tls::Wrapper(tls()?)),
+        MailSecurity::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(Tls::Required(tls()?))
+        }
+        MailSecurity::Tls => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(Tls::Wrapper(tls()?))
+        }
         MailSecurity::None => {
             if !config.host_is_loopback() {
                 tracing::warn!(

@@ -54,10 +54,7 @@ pub enum TemplateError {
     #[error("mail template {file}: {message}")]
     Invalid { file: String, message: String },
     #[error("cannot read mail templates in {dir}: {source}")]
-    Read {
-        dir: String,
-        source: std::io::Error,
-    },
+    Read { dir: String, source: std::io::Error },
 }
 
 /// One template in one language: a subject line and a plain-text body.
@@ -170,7 +167,7 @@ impl Templates {
             })?;
         let value = |key: &str| display_value(key, values.get(key), &language);
         // A subject is one line, whatever a value holds.
-        let subject = fill(&text.subject, &value, |s| one_line(s));
+        let subject = fill(&text.subject, &value, one_line);
         let body = fill(&text.body, &value, str::to_owned);
         let html = html_of(&text.body, &value, &language);
         Ok(Rendered {
@@ -307,7 +304,12 @@ fn display_value(key: &str, value: Option<&Value>, language: &str) -> String {
         return format_time(&text, language);
     }
     if key == "reason" && text.trim().is_empty() {
-        return if is_chinese(language) { "未说明" } else { "not given" }.to_owned();
+        return if is_chinese(language) {
+            "未说明"
+        } else {
+            "not given"
+        }
+        .to_owned();
     }
     text
 }
@@ -400,9 +402,10 @@ mod tests {
         assert!(r.text.contains("expires on 4 December 2026, 10:05 UTC."));
         assert!(!r.text.contains('{'));
         assert!(r.html.contains("<p>Hello Li &lt;Lei&gt; &amp; co,</p>"));
-        assert!(r.html.contains(
-            "<a href=\"https://rc.example.com/activate?t=a&amp;b=&quot;c&quot;\">"
-        ));
+        assert!(
+            r.html
+                .contains("<a href=\"https://rc.example.com/activate?t=a&amp;b=&quot;c&quot;\">")
+        );
         assert!(!r.html.contains("<Lei>"));
     }
 
@@ -418,7 +421,11 @@ mod tests {
         let r = t
             .render(Template::PasswordReset, Some("zh_Hans"), &values())
             .expect("render");
-        assert!(r.text.contains("有效期至 2026年12月4日 10:05（UTC）。"), "{}", r.text);
+        assert!(
+            r.text.contains("有效期至 2026年12月4日 10:05（UTC）。"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]
@@ -448,9 +455,7 @@ mod tests {
         let t = Templates::built_in("en");
         let mut v = values();
         v["product"] = json!("Evil\r\nBcc: x@example.com");
-        let r = t
-            .render(Template::Activation, None, &v)
-            .expect("render");
+        let r = t.render(Template::Activation, None, &v).expect("render");
         assert!(!r.subject.contains('\n') && !r.subject.contains('\r'));
     }
 
@@ -484,8 +489,11 @@ mod tests {
         .expect("write");
         let err = Templates::load("en", Some(dir.path())).expect_err("unknown placeholder");
         assert!(err.to_string().contains("{token}"), "{err}");
-        std::fs::write(dir.path().join("password_reset.en.txt"), "no subject\n\nx\n")
-            .expect("write");
+        std::fs::write(
+            dir.path().join("password_reset.en.txt"),
+            "no subject\n\nx\n",
+        )
+        .expect("write");
         assert!(Templates::load("en", Some(dir.path())).is_err());
     }
 }

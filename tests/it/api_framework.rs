@@ -189,6 +189,8 @@ const ENDPOINTS: &[&str] = &[
     "GET /api/v1/imports/template",
     "GET /api/v1/imports/{id}",
     "GET /api/v1/imports/{id}/report.csv",
+    "GET /api/v1/mail/outbox",
+    "POST /api/v1/mail/outbox/{id}/retry",
 ];
 
 both!(the_document_has_an_interactive_page, |b| {
