@@ -103,6 +103,13 @@ impl MailConfig {
         if self.smtp_host.is_empty() {
             return bad("smtp_host must not be empty");
         }
+        if let Some(dir) = &self.templates_dir {
+            crate::mail::templates::Templates::load(
+                &self.default_language,
+                Some(std::path::Path::new(dir)),
+            )
+            .map_err(|e| ConfigError::Invalid(format!("mail.templates_dir: {e}")))?;
+        }
         Ok(())
     }
 
@@ -161,6 +168,10 @@ mod tests {
             ("[mail]\npoll_secs = 0\n", "poll_secs"),
             ("[mail]\nsecurity = \"ssl\"\n", "ssl"),
             ("[mail]\nsmtp_server = \"x\"\n", "smtp_server"),
+            (
+                "[mail]\ntemplates_dir = \"/nonexistent/rollcall\"\n",
+                "templates_dir",
+            ),
         ] {
             let msg = load(toml, &[]).expect_err(toml);
             assert!(msg.contains(wrong), "{toml}: {msg}");

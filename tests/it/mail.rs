@@ -513,3 +513,79 @@ both!(the_outbox_is_visible_and_retried_without_its_links, |b| {
     );
     assert_eq!(st, 400, "{v}");
 });
+
+/// `rollcall mail …` on `db`: (exit code, stdout, stderr).
+fn cli(db: &TestDb, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("mail")
+        .args(args)
+        .env("ROLLCALL_DATABASE_URL", &db.url)
+        .env("ROLLCALL_LOG_LEVEL", "warn")
+        .env_remove("ROLLCALL_CONFIG")
+        .output()
+        .expect("run rollcall");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+both!(the_cli_lists_and_retries_the_outbox, |b| {
+    let db = TestDb::new(b);
+    let pool = rollcall::server::open_store(&db.config()).expect("open store");
+    let secret = "https://rollcall.example.com/reset?token=cli-s3cr3t";
+    let id = {
+        let mut conn = pool.get().expect("conn");
+        write_tx(&mut conn, |conn| {
+            mail::enqueue(
+                conn,
+                &activation("kai@example.com", Some("en"), secret),
+                store::now(),
+            )
+        })
+        .expect("enqueue")
+    };
+    let (code, out, err) = cli(&db, &["outbox"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ID  TEMPLATE"), "{out}");
+    assert!(
+        out.contains("kai@example.com") && out.contains("pending"),
+        "{out}"
+    );
+    assert!(err.contains("mail is disabled"), "{err}");
+    let (code, out, _) = cli(&db, &["outbox", "--status", "failed", "--json"]);
+    assert_eq!((code, out.trim()), (0, "[]"));
+    let (code, out, _) = cli(&db, &["outbox", "--json"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("s3cr3t"), "{out}");
+    let listed: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(listed[0]["id"], id);
+    let (code, _, err) = cli(&db, &["outbox", "--status", "lost"]);
+    assert_eq!(code, 2, "{err}");
+
+    let (code, out, err) = cli(&db, &["retry", &id.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("is due now"), "{out}");
+    assert!(outbox_row_in(&pool, id).retried_at.is_some());
+    let (code, _, _) = cli(&db, &["retry", "424242"]);
+    assert_eq!(code, 3);
+    {
+        use diesel::prelude::*;
+        use rollcall::store::schema::mail_outbox as m;
+        let mut conn = pool.get().expect("conn");
+        diesel::update(m::table.filter(m::id.eq(id)))
+            .set(m::status.eq("sent"))
+            .execute(&mut *conn)
+            .expect("mark sent");
+    }
+    let (code, _, err) = cli(&db, &["retry", &id.to_string()]);
+    assert_eq!(code, 4, "{err}");
+});
+
+fn outbox_row_in(pool: &store::Pool, id: i64) -> rollcall::store::models::MailRow {
+    let mut conn = pool.get().expect("conn");
+    mail::outbox::get(&mut conn, id)
+        .expect("read")
+        .expect("the mail is in the outbox")
+}
