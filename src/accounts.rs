@@ -116,6 +116,9 @@ pub struct Accounts {
     /// The permission catalog, the channel catalog for roles and the SCIM group → role
     /// rules.
     pub access: std::sync::Arc<AccessRules>,
+    /// Mail a disabled agent that has an email ("your account was disabled",
+    /// `mail.notify_disabled`), in the transaction that disables it.
+    pub notify_disabled: bool,
 }
 
 impl Accounts {
@@ -128,11 +131,12 @@ impl Accounts {
             channels: None,
             approval: Approval::default(),
             access: std::sync::Arc::default(),
+            notify_disabled: false,
         }
     }
 
     /// The rules `config` asks for: default role, grace period, channel catalog, approval,
-    /// the permission catalog and the SCIM group → role rules. A configuration that did not
+    /// the permission catalog, the SCIM group → role rules and the disabled agent's mail. A configuration that did not
     /// pass `Config::load`'s checks (built in code) keeps Rollcall's own permission catalog
     /// when its `[[permissions]]` are wrong; `server::open_store` refuses them.
     pub fn from_config(config: &crate::config::Config) -> Self {
@@ -148,6 +152,7 @@ impl Accounts {
             channels: Some(a.channels.clone()),
             approval: Approval::from_config(config),
             access: std::sync::Arc::new(access),
+            notify_disabled: config.mail.notify_disabled,
             ..Accounts::new(&a.default_role, a.deleted_grace_days)
         }
     }

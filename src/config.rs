@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 mod auth;
+mod mail;
 mod overrides;
 mod permissions;
 mod sections;
@@ -18,6 +19,7 @@ pub use auth::{
     Argon2Config, AuthConfig, CharClass, ClassicConfig, KeyList, MfaConfig, NistConfig,
     PasswordPolicyConfig, PolicyProfile,
 };
+pub use mail::{MailConfig, MailSecurity};
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
@@ -48,6 +50,8 @@ pub struct Config {
     pub signin: SigninConfig,
     /// Agents' passwords, password policies and MFA (`[auth]`).
     pub auth: AuthConfig,
+    /// `[mail]`: the SMTP server and the mail outbox.
+    pub mail: MailConfig,
     /// Directories and HR systems Rollcall pulls people from (`[[sources]]`).
     pub sources: Vec<SourceConfig>,
     /// The chat platform's own permission keys (`[[permissions]]`).
@@ -188,6 +192,7 @@ impl Config {
                 self.server.listen
             )));
         }
+        self.mail.validate()?;
         self.validate_access()?;
         self.auth.validate()?;
         Ok(())

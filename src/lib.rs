@@ -17,6 +17,7 @@ pub mod faults;
 pub mod http;
 pub mod imports;
 pub mod logging;
+pub mod mail;
 pub mod scim;
 pub mod server;
 pub mod sessions;

@@ -80,6 +80,9 @@ enum Command {
     /// An agent's sign-in: its state, unlocking it, ending its sessions.
     #[command(subcommand)]
     Signin(rollcall::cli::signin::SigninCommand),
+    /// The mail outbox: list it, retry a failed mail.
+    #[command(subcommand)]
+    Mail(rollcall::cli::mail::MailCommand),
     /// Import agents from a CSV or xlsx file (see docs/admin.md, "Import"). Exit status: 0
     /// all rows imported (or valid, with --dry-run), 65 rows refused, 66 file unreadable.
     Import(ImportArgs),
@@ -238,6 +241,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Roles(cmd) => rollcall::cli::roles::run(cmd, &config),
         Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
         Command::Signin(cmd) => rollcall::cli::signin::run(cmd, &config),
+        Command::Mail(cmd) => rollcall::cli::mail::run(cmd, &config),
         Command::Import(a) => {
             let mut conn = connect(&config)?;
             let args = rollcall::imports::cli::Args {

@@ -96,6 +96,7 @@ pub async fn serve_until(
         Arc::new(state.accounts.clone()),
         Arc::new(config.clone()),
     );
+    let mail = crate::mail::sender::start(state.pool.clone(), &config.mail)?;
     let signals = actix_web::rt::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
@@ -106,6 +107,9 @@ pub async fn serve_until(
     purge.abort();
     client_errors.abort();
     for task in schedules.into_iter().chain(session_tasks) {
+        task.abort();
+    }
+    if let Some(task) = mail {
         task.abort();
     }
     signals.abort();

@@ -11,6 +11,8 @@ use super::{
 use crate::audit::{self, Entry};
 use crate::domain::{Agent, AgentProfile, Status, names};
 use crate::events::Event;
+use crate::mail;
+use crate::store::models::AgentRow;
 use crate::store::{DbConn, agents as agent_store, write_tx};
 
 impl Accounts {
@@ -206,6 +208,9 @@ impl Accounts {
                     reason,
                 },
             )?;
+            if event == Event::Disabled && self.notify_disabled {
+                disabled_mail(conn, &row, &profile, reason, now)?;
+            }
             if row.role != before_row.role {
                 self.note_role_move(
                     conn,
@@ -220,4 +225,41 @@ impl Accounts {
             agent_store::get(conn, id)?.ok_or_else(|| AccountError::NotFound(id.to_owned()))
         })
     }
+}
+
+/// Writes the "your account was disabled" mail of `row` to the outbox, in the transaction
+/// that disables it (nothing for an agent without an email). The reason is the one the
+/// request gave; the default one names the actor, which is for the audit log only.
+fn disabled_mail(
+    conn: &mut DbConn,
+    row: &AgentRow,
+    profile: &AgentProfile,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), AccountError> {
+    let Some(to) = row.email.as_deref().filter(|e| !e.is_empty()) else {
+        return Ok(());
+    };
+    let name = [&row.display_name, &row.formatted_name, &row.nickname]
+        .into_iter()
+        .flatten()
+        .next()
+        .cloned()
+        .or_else(|| match (&profile.given_name, &profile.family_name) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            (g, f) => g.clone().or_else(|| f.clone()),
+        })
+        .unwrap_or_else(|| row.user_name.clone());
+    mail::enqueue(
+        conn,
+        &mail::Mail {
+            agent_id: Some(&row.id),
+            to,
+            language: None,
+            template: mail::Template::AccountDisabled,
+            values: serde_json::json!({ "name": name, "reason": reason.unwrap_or_default() }),
+        },
+        now,
+    )?;
+    Ok(())
 }

@@ -33,6 +33,7 @@ pub mod document;
 pub mod idempotency;
 pub mod imports;
 pub mod keyset;
+pub mod mail;
 pub mod multipart;
 pub mod problem;
 pub mod roles;
@@ -65,6 +66,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(imports::register);
     cfg.configure(signin::register);
     cfg.configure(agent_signin::register);
+    cfg.configure(mail::register);
 }
 
 #[derive(OpenApi)]

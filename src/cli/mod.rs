@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod exit;
 mod lookup;
+pub mod mail;
 pub mod roles;
 pub mod signin;
 pub mod table;

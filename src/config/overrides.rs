@@ -3,7 +3,9 @@
 
 use super::ConfigError;
 
-const SECTIONS: &[&str] = &["server", "database", "scim", "accounts", "log", "auth"];
+const SECTIONS: &[&str] = &[
+    "server", "database", "scim", "accounts", "log", "auth", "mail", "sessions", "signin",
+];
 
 /// `ROLLCALL_DATABASE_URL=…` → `[database] url = "…"`. Values that parse as TOML
 /// numbers or booleans keep that type.

@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{agent_values, agents, api_tokens, audit_log, group_members, groups, roles};
+use super::schema::{
+    agent_values, agents, api_tokens, audit_log, group_members, groups, mail_outbox, roles,
+};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = agents, treat_none_as_null = true)]
@@ -145,4 +147,40 @@ pub struct NewAuditRow {
     pub reason: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A mail in the outbox, as stored (`mail::outbox`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = mail_outbox)]
+pub struct MailRow {
+    pub id: i64,
+    pub agent_id: Option<String>,
+    pub recipient: String,
+    pub language: Option<String>,
+    pub template: String,
+    /// The template's values (JSON object).
+    pub parameters: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+    pub retried_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = mail_outbox)]
+pub struct NewMailRow<'a> {
+    pub agent_id: Option<&'a str>,
+    pub recipient: &'a str,
+    pub language: Option<&'a str>,
+    pub template: &'a str,
+    pub parameters: String,
+    pub status: &'a str,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
 }

@@ -285,3 +285,23 @@ diesel::joinable!(credential_links -> agents (agent_id));
 diesel::joinable!(agent_mfa -> agents (agent_id));
 diesel::allow_tables_to_appear_in_same_query!(credential_links, agents);
 diesel::allow_tables_to_appear_in_same_query!(agent_mfa, agents);
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        agent_id -> Nullable<Text>,
+        recipient -> Text,
+        language -> Nullable<Text>,
+        template -> Text,
+        parameters -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        retried_at -> Nullable<Timestamp>,
+    }
+}

@@ -208,6 +208,8 @@ const ENDPOINTS: &[&str] = &[
     "POST /api/v1/agents/{id}/unlock",
     "POST /api/v1/agents/{id}/revoke-sessions",
     "POST /api/v1/agents/{id}/remove-mfa",
+    "GET /api/v1/mail/outbox",
+    "POST /api/v1/mail/outbox/{id}/retry",
 ];
 
 both!(the_document_has_an_interactive_page, |b| {

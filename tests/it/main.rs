@@ -21,6 +21,7 @@ mod harness;
 mod imports;
 mod imports_api;
 mod ldap_source;
+mod mail;
 mod names;
 mod names_migrate;
 mod roles;
