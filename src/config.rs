@@ -11,12 +11,16 @@ mod overrides;
 mod permissions;
 mod sections;
 mod sources;
+mod webhooks;
 
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
 };
 pub use sources::{LeaverConfig, RuleConfig, SourceConfig, SourceKind};
+pub use webhooks::{
+    StartFrom, WebhookConfig, WebhookDeliveryConfig, check_events, check_name, check_url,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -41,6 +45,10 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// The chat platform's own permission keys (`[[permissions]]`).
     pub permissions: Vec<PermissionConfig>,
+    /// Endpoints told about every change (`[[webhooks]]`, see docs/webhooks.md).
+    pub webhooks: Vec<WebhookConfig>,
+    /// How webhooks are delivered (`[webhook_delivery]`).
+    pub webhook_delivery: WebhookDeliveryConfig,
 }
 
 impl Config {
@@ -166,6 +174,7 @@ impl Config {
             )));
         }
         self.validate_access()?;
+        webhooks::validate(&self.webhooks, &self.webhook_delivery)?;
         Ok(())
     }
 }

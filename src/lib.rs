@@ -21,3 +21,4 @@ pub mod server;
 pub mod sources;
 pub mod store;
 pub mod sync;
+pub mod webhooks;

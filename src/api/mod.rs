@@ -36,6 +36,7 @@ pub mod multipart;
 pub mod problem;
 pub mod roles;
 pub mod sources;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(sources::register);
     cfg.configure(audit::register);
     cfg.configure(imports::register);
+    cfg.configure(webhooks::register);
 }
 
 #[derive(OpenApi)]

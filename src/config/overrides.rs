@@ -3,7 +3,14 @@
 
 use super::ConfigError;
 
-const SECTIONS: &[&str] = &["server", "database", "scim", "accounts", "log"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "database",
+    "scim",
+    "accounts",
+    "log",
+    "webhook_delivery",
+];
 
 /// `ROLLCALL_DATABASE_URL=…` → `[database] url = "…"`. Values that parse as TOML
 /// numbers or booleans keep that type.

@@ -189,6 +189,16 @@ const ENDPOINTS: &[&str] = &[
     "GET /api/v1/imports/template",
     "GET /api/v1/imports/{id}",
     "GET /api/v1/imports/{id}/report.csv",
+    "GET /api/v1/webhooks",
+    "POST /api/v1/webhooks",
+    "GET /api/v1/webhooks/{id}",
+    "PATCH /api/v1/webhooks/{id}",
+    "DELETE /api/v1/webhooks/{id}",
+    "POST /api/v1/webhooks/{id}/secrets",
+    "DELETE /api/v1/webhooks/{id}/secrets/previous",
+    "GET /api/v1/webhooks/{id}/deliveries",
+    "GET /api/v1/webhooks/{id}/backlog",
+    "POST /api/v1/webhooks/{id}/replay",
 ];
 
 both!(the_document_has_an_interactive_page, |b| {
