@@ -103,8 +103,7 @@ fn serve(stream: TcpStream, tx: mpsc::Sender<Seen>) {
             .ok()
             .and_then(|v| v["timestamp"].as_str().map(str::to_owned))
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_microseconds())
-            .flatten()
+            .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_microseconds())
             .map_or(f64::NAN, |us| us as f64 / 1000.0);
         let _ = tx.send(Seen {
             at: arrived,
