@@ -79,6 +79,10 @@ async fn supervise(pool: Pool, settings: Settings) {
     let mut workers = Workers::default();
     loop {
         let leads = crate::sync::scheduler::is_leader_on(&pool, &mut leader, LEADER_LOCK).await;
+        // SQLite is one node: no lock to hold, so no connection to keep out of the pool.
+        if matches!(leader.as_deref(), Some(DbConn::Sqlite(_))) {
+            leader = None;
+        }
         if leads {
             let p = pool.clone();
             let ids = tokio::task::spawn_blocking(move || {

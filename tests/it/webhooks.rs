@@ -163,7 +163,12 @@ both!(events_arrive_verified_and_in_order, |b| {
     }
     for step in ["disable", "enable"] {
         for id in &ids {
-            let (st, v) = post(&s, &admin, &format!("/agents/{id}/{step}"), json!({}));
+            let (st, v) = post(
+                &s,
+                &admin,
+                &format!("/agents/{id}/{step}"),
+                json!({"reason": "a test"}),
+            );
             assert_eq!(st, 200, "{step}: {v}");
         }
     }
@@ -210,7 +215,7 @@ both!(events_arrive_verified_and_in_order, |b| {
         );
     }
     let created = &got[0].1;
-    assert_eq!(created["data"]["after"]["userName"], "ana");
+    assert_eq!(created["data"]["after"]["user_name"], "ana");
 
     // What the API shows: every attempt, newest first, paged; nothing waiting.
     let page = get(&s, &admin, &format!("/webhooks/{hook}/deliveries?limit=4"));
@@ -379,7 +384,7 @@ both!(retries_then_gone_disables_and_enabling_resumes, |b| {
     let names: Vec<Value> = rx
         .delivered()
         .iter()
-        .map(|(_, b)| b["data"]["after"]["userName"].clone())
+        .map(|(_, b)| b["data"]["after"]["user_name"].clone())
         .collect();
     assert_eq!(names, [json!("fay"), json!("gus"), json!("hal")]);
 });
