@@ -52,13 +52,22 @@ fn main() {
     } else {
         0.0
     };
+    // The slowest messages and where in the run they came (the first, or spread out).
+    let mut slow: Vec<(usize, f64)> = seen.iter().map(|s| s.latency_ms).enumerate().collect();
+    slow.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let slow: Vec<String> = slow
+        .iter()
+        .take(5)
+        .map(|(i, ms)| format!("[{i}, {ms:.1}]"))
+        .collect();
     println!(
-        "{{\"count\": {}, \"p50_ms\": {:.1}, \"p99_ms\": {:.1}, \"max_ms\": {:.1}, \"per_sec\": {:.0}}}",
+        "{{\"count\": {}, \"p50_ms\": {:.1}, \"p99_ms\": {:.1}, \"max_ms\": {:.1}, \"per_sec\": {:.0}, \"slowest\": [{}]}}",
         seen.len(),
         pct(0.5),
         pct(0.99),
         lat.last().copied().unwrap_or(f64::NAN),
-        rate
+        rate,
+        slow.join(", ")
     );
 }
 
