@@ -9,7 +9,12 @@ use std::time::Duration;
 /// `[0, 1)`: a step of `2^(failures-1)` seconds, capped at `cap`, times `(1 + r) / 2`.
 pub fn delay(failures: u32, cap: Duration, r: f64) -> Duration {
     let step = Duration::from_secs(1u64 << failures.saturating_sub(1).min(40)).min(cap);
-    step.mul_f64((1.0 + r.clamp(0.0, 1.0)) / 2.0)
+    let r = if r.is_finite() {
+        r.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    step.mul_f64((1.0 + r) / 2.0)
 }
 
 /// [`delay`] with a random draw.
@@ -40,6 +45,8 @@ mod tests {
         let cap = Duration::from_secs(3600);
         assert_eq!(delay(3, cap, 0.0), Duration::from_secs(2));
         assert_eq!(delay(3, cap, 0.5), Duration::from_secs(3));
+        assert_eq!(delay(3, cap, f64::NAN), Duration::from_secs(4));
+        assert_eq!(delay(3, cap, -7.0), Duration::from_secs(2));
         for n in 1..30 {
             let d = random_delay(n, cap);
             let step = delay(n, cap, 1.0);
