@@ -539,3 +539,61 @@ fn configured_endpoints_come_from_the_file() {
     );
     assert_eq!(st, 409);
 }
+
+both!(the_cli_lists_shows_and_steps, |b| {
+    let db = crate::harness::TestDb::new(b);
+    let config = tempfile::NamedTempFile::new().expect("config file");
+    let secret = rollcall::webhooks::sign::new_secret();
+    let text = format!(
+        "[database]\nurl = {:?}\n\n[[webhooks]]\nname = \"cfg\"\nurl = \"http://127.0.0.1:9/hooks\"\nsecret = {secret:?}\n",
+        db.url
+    );
+    std::fs::write(config.path(), text).expect("write config");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .arg("--config")
+            .arg(config.path())
+            .args(args)
+            .env_remove("ROLLCALL_CONFIG")
+            .output()
+            .expect("run rollcall");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let json = |args: &[&str]| -> Value {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    let list = json(&["webhooks", "list", "--json"]);
+    assert_eq!(list[0]["name"], "cfg");
+    assert_eq!(list[0]["origin"], "config");
+    assert!(!list.to_string().contains(&secret));
+    let (code, out, err) = run(&["webhooks", "disable", "cfg", "--reason", "maintenance"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("maintenance"), "{out}");
+    let shown = json(&["webhooks", "show", "cfg", "--json"]);
+    assert_eq!(shown["enabled"], false);
+    assert_eq!(shown["disabledReason"], "maintenance");
+    let (code, _, err) = run(&["webhooks", "enable", "cfg"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        json(&["webhooks", "show", "cfg", "--json"])["enabled"],
+        true
+    );
+    assert_eq!(
+        json(&["webhooks", "backlog", "cfg", "--json"])["waiting"],
+        0
+    );
+    assert_eq!(
+        json(&["webhooks", "deliveries", "cfg", "--json"]),
+        json!([])
+    );
+    let (code, _, _) = run(&["webhooks", "show", "nope"]);
+    assert_eq!(code, 3);
+    let (code, _, _) = run(&["webhooks", "replay", "cfg", "--from", "999999"]);
+    assert_eq!(code, 65);
+});
