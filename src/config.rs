@@ -14,6 +14,7 @@ mod permissions;
 mod sections;
 mod signin;
 mod sources;
+mod webhooks;
 
 pub use auth::{
     Argon2Config, AuthConfig, CharClass, ClassicConfig, KeyList, MfaConfig, NistConfig,
@@ -26,6 +27,9 @@ pub use sections::{
 };
 pub use signin::{SessionsConfig, SigninConfig};
 pub use sources::{LeaverConfig, RuleConfig, SourceConfig, SourceKind};
+pub use webhooks::{
+    StartFrom, WebhookConfig, WebhookDeliveryConfig, check_events, check_name, check_url,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,6 +60,10 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// The chat platform's own permission keys (`[[permissions]]`).
     pub permissions: Vec<PermissionConfig>,
+    /// Endpoints told about every change (`[[webhooks]]`, see docs/webhooks.md).
+    pub webhooks: Vec<WebhookConfig>,
+    /// How webhooks are delivered (`[webhook_delivery]`).
+    pub webhook_delivery: WebhookDeliveryConfig,
 }
 
 impl Config {
@@ -195,6 +203,7 @@ impl Config {
         self.mail.validate()?;
         self.validate_access()?;
         self.auth.validate()?;
+        webhooks::validate(&self.webhooks, &self.webhook_delivery)?;
         Ok(())
     }
 }

@@ -24,3 +24,4 @@ pub mod sessions;
 pub mod sources;
 pub mod store;
 pub mod sync;
+pub mod webhooks;

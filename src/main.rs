@@ -86,6 +86,9 @@ enum Command {
     /// Import agents from a CSV or xlsx file (see docs/admin.md, "Import"). Exit status: 0
     /// all rows imported (or valid, with --dry-run), 65 rows refused, 66 file unreadable.
     Import(ImportArgs),
+    /// Webhook endpoints: list, show, deliveries, backlog, replay, enable, disable.
+    #[command(subcommand)]
+    Webhooks(rollcall::webhooks::cli::WebhooksCommand),
 }
 
 #[derive(clap::Args)]
@@ -242,6 +245,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
         Command::Signin(cmd) => rollcall::cli::signin::run(cmd, &config),
         Command::Mail(cmd) => rollcall::cli::mail::run(cmd, &config),
+        Command::Webhooks(cmd) => rollcall::webhooks::cli::run(cmd, &config),
         Command::Import(a) => {
             let mut conn = connect(&config)?;
             let args = rollcall::imports::cli::Args {

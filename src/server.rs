@@ -25,6 +25,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Pool> {
     // start: a `rollcall sync` run first (a first run holds SQLite's write lock while it
     // reads) would otherwise leave a `serve` started meanwhile waiting to write it.
     crate::store::keys::get_or_create(&mut conn, "cursor", crate::store::now())?;
+    crate::webhooks::configured::apply(&mut conn, &config.webhooks, crate::store::now())?;
     Ok(pool)
 }
 
@@ -97,6 +98,10 @@ pub async fn serve_until(
         Arc::new(config.clone()),
     );
     let mail = crate::mail::sender::start(state.pool.clone(), &config.mail)?;
+    let webhooks = crate::webhooks::deliver::start(
+        state.pool.clone(),
+        crate::webhooks::deliver::Settings::of(&config.webhook_delivery),
+    );
     let signals = actix_web::rt::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
@@ -106,6 +111,7 @@ pub async fn serve_until(
     server.await?;
     purge.abort();
     client_errors.abort();
+    webhooks.abort();
     for task in schedules.into_iter().chain(session_tasks) {
         task.abort();
     }
@@ -138,8 +144,8 @@ async fn wait_for_signal() {
     }
 }
 
-/// Purges deleted agents whose grace period ended and expired idempotency keys, on the
-/// configured interval.
+/// Purges deleted agents whose grace period ended, expired idempotency keys and old webhook
+/// delivery attempts, on the configured interval.
 async fn purge_loop(state: web::Data<Arc<AppState>>) {
     let every = Duration::from_secs(state.config.accounts.purge_interval_secs.max(1));
     let mut tick = tokio::time::interval(every);
@@ -152,6 +158,13 @@ async fn purge_loop(state: web::Data<Arc<AppState>>) {
             let keys = crate::api::idempotency::purge(&mut conn, now);
             if keys > 0 {
                 tracing::debug!(keys, "purged expired idempotency keys");
+            }
+            let kept =
+                chrono::Duration::days(i64::from(st.config.webhook_delivery.keep_deliveries_days));
+            match crate::webhooks::purge_deliveries(&mut conn, now - kept) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deliveries = n, "purged old webhook delivery attempts"),
+                Err(e) => tracing::warn!(error = %e, "purging webhook delivery attempts failed"),
             }
             Ok(st.accounts.purge(&mut conn, now)?)
         })

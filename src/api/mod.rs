@@ -39,6 +39,7 @@ pub mod problem;
 pub mod roles;
 pub mod signin;
 pub mod sources;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ fn endpoints(cfg: &mut ServiceConfig) {
     cfg.configure(signin::register);
     cfg.configure(agent_signin::register);
     cfg.configure(mail::register);
+    cfg.configure(webhooks::register);
 }
 
 #[derive(OpenApi)]

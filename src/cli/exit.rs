@@ -72,6 +72,15 @@ impl Exit {
             if let Some(a) = cause.downcast_ref::<AccountError>() {
                 return Exit::of_account_error(a);
             }
+            if let Some(w) = cause.downcast_ref::<crate::webhooks::WebhookError>() {
+                use crate::webhooks::WebhookError as W;
+                return match w {
+                    W::NotFound(_) => Exit::NotFound,
+                    W::Conflict(_) => Exit::Conflict,
+                    W::Invalid { .. } => Exit::Invalid,
+                    W::Db(_) => Exit::Failure,
+                };
+            }
             if let Some(crate::sync::SyncError::Busy(..)) =
                 cause.downcast_ref::<crate::sync::SyncError>()
             {

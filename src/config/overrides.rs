@@ -4,7 +4,16 @@
 use super::ConfigError;
 
 const SECTIONS: &[&str] = &[
-    "server", "database", "scim", "accounts", "log", "auth", "mail", "sessions", "signin",
+    "server",
+    "database",
+    "scim",
+    "accounts",
+    "log",
+    "auth",
+    "mail",
+    "sessions",
+    "signin",
+    "webhook_delivery",
 ];
 
 /// `ROLLCALL_DATABASE_URL=…` → `[database] url = "…"`. Values that parse as TOML

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     agent_values, agents, api_tokens, audit_log, group_members, groups, mail_outbox, roles,
+    webhook_deliveries, webhook_endpoints,
 };
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -183,4 +184,73 @@ pub struct NewMailRow<'a> {
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+}
+
+/// A webhook endpoint: where events go, its secrets (JSON list, newest first), the event
+/// types it takes (JSON list; empty: all) and how far delivery got.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct WebhookEndpointRow {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub secrets: String,
+    pub events: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// `config` or `api`.
+    pub origin: String,
+    /// The id of the last audit entry delivered or skipped.
+    pub cursor: i64,
+    /// Failed attempts at the head event so far.
+    pub attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub failing_since: Option<NaiveDateTime>,
+    /// One event asked to be delivered again, before the cursor's next.
+    pub replay_event: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct NewWebhookEndpoint {
+    pub name: String,
+    pub url: String,
+    pub secrets: String,
+    pub events: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub origin: String,
+    pub cursor: i64,
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct WebhookDeliveryRow {
+    pub id: i64,
+    pub endpoint_id: i64,
+    pub event_id: i64,
+    pub attempt: i32,
+    pub at: NaiveDateTime,
+    /// The HTTP status answered; `None` when there was no answer (`error` says why).
+    pub status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct NewWebhookDelivery {
+    pub endpoint_id: i64,
+    pub event_id: i64,
+    pub attempt: i32,
+    pub at: NaiveDateTime,
+    pub status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
 }

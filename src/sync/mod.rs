@@ -340,8 +340,9 @@ fn failed(
     Ok(report)
 }
 
-/// Records a run the guard refused (with an audit entry saying why, unless it was a dry
-/// run); nothing of its plan is applied.
+/// Records a run the guard refused — with an audit entry `sync.refuse` saying why (the
+/// `sync.refused` event), in the same transaction as the run's record, unless it was a dry
+/// run; nothing of its plan is applied.
 fn refuse(
     conn: &mut DbConn,
     src: &SyncSource,
@@ -352,30 +353,34 @@ fn refuse(
 ) -> Result<RunReport, SyncError> {
     let run_id = report.run_id;
     report.status = RunStatus::Refused;
-    if !opts.dry_run {
-        let actor = format!("sync:{}#{run_id}", src.name);
-        write_tx(conn, |conn| {
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor: &actor,
-                    action: "sync.refused",
-                    target_type: "source",
-                    target_id: &src.name,
-                    before: None,
-                    after: Some(serde_json::json!({
-                        "run": run_id,
-                        "wouldDisableOrDelete": report.plan.removals(),
-                        "owned": report.plan.owned,
-                    })),
-                    reason: Some(&why),
-                },
-            )
-        })?;
+    report.error = Some(why.clone());
+    if opts.dry_run {
+        finish(conn, &report)?;
+        return Ok(report);
     }
-    report.error = Some(why);
-    finish(conn, &report)?;
+    let actor = format!("sync:{}#{run_id}", src.name);
+    write_tx(conn, |conn| -> Result<(), SyncError> {
+        audit::append(
+            conn,
+            Entry {
+                at: now,
+                actor: &actor,
+                action: "sync.refuse",
+                target_type: "source",
+                target_id: &src.name,
+                before: None,
+                after: Some(serde_json::json!({
+                    "source": src.name,
+                    "run": run_id,
+                    "why": why,
+                    "wouldDisableOrDelete": report.plan.removals(),
+                    "owned": report.plan.owned,
+                })),
+                reason: Some(&why),
+            },
+        )?;
+        finish(conn, &report)
+    })?;
     Ok(report)
 }
 

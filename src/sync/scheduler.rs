@@ -143,6 +143,17 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// connection kept for the purpose, elects one node; if that connection breaks, the lock
 /// is gone and another node takes over at its next tick.
 async fn is_leader(pool: &Pool, held: &mut Option<crate::store::PooledConn>) -> bool {
+    is_leader_on(pool, held, LEADER_LOCK).await
+}
+
+/// The election of [`is_leader`] under another advisory lock `key`, for another kind of
+/// work that one node does at a time (the webhook deliverer): `held` is the caller's own
+/// connection, kept while it leads.
+pub(crate) async fn is_leader_on(
+    pool: &Pool,
+    held: &mut Option<crate::store::PooledConn>,
+    key: i64,
+) -> bool {
     let pool = pool.clone();
     let current = held.take();
     let (conn, leader) = tokio::task::spawn_blocking(move || {
@@ -153,7 +164,7 @@ async fn is_leader(pool: &Pool, held: &mut Option<crate::store::PooledConn>) -> 
                 Err(_) => return (None, false),
             },
         };
-        let leader = try_lock(&mut conn);
+        let leader = try_lock(&mut conn, key);
         (Some(conn), leader)
     })
     .await
@@ -164,7 +175,7 @@ async fn is_leader(pool: &Pool, held: &mut Option<crate::store::PooledConn>) -> 
     leader
 }
 
-fn try_lock(conn: &mut DbConn) -> bool {
+fn try_lock(conn: &mut DbConn, key: i64) -> bool {
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Bool};
     #[derive(QueryableByName)]
@@ -175,7 +186,7 @@ fn try_lock(conn: &mut DbConn) -> bool {
     match conn {
         DbConn::Sqlite(_) => true,
         DbConn::Pg(pg) => diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-            .bind::<BigInt, _>(LEADER_LOCK)
+            .bind::<BigInt, _>(key)
             .get_result::<Locked>(pg)
             .map(|r| r.locked)
             .unwrap_or(false),

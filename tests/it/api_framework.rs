@@ -210,6 +210,16 @@ const ENDPOINTS: &[&str] = &[
     "POST /api/v1/agents/{id}/remove-mfa",
     "GET /api/v1/mail/outbox",
     "POST /api/v1/mail/outbox/{id}/retry",
+    "GET /api/v1/webhooks",
+    "POST /api/v1/webhooks",
+    "GET /api/v1/webhooks/{id}",
+    "PATCH /api/v1/webhooks/{id}",
+    "DELETE /api/v1/webhooks/{id}",
+    "POST /api/v1/webhooks/{id}/secrets",
+    "DELETE /api/v1/webhooks/{id}/secrets/previous",
+    "GET /api/v1/webhooks/{id}/deliveries",
+    "GET /api/v1/webhooks/{id}/backlog",
+    "POST /api/v1/webhooks/{id}/replay",
 ];
 
 both!(the_document_has_an_interactive_page, |b| {

@@ -44,3 +44,4 @@ mod sync_crash;
 mod sync_incremental;
 mod sync_ldap;
 mod sync_watch;
+mod webhooks;

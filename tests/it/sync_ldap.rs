@@ -438,7 +438,8 @@ both!(guard_refuses_mass_removal_and_empty_results, |b| {
         assert_eq!(status, "refused");
         assert!(plan.is_some_and(|p| p.contains("removed from the directory")));
         let recent = rollcall::audit::recent(&mut conn, 1).expect("audit");
-        assert_eq!(recent[0].action, "sync.refused");
+        assert_eq!(recent[0].action, "sync.refuse");
+        assert_eq!(recent[0].target_type, "source");
     }
     // --force applies it once, deliberately.
     let r = env.run(false, true);

@@ -1,0 +1,553 @@
+//! The deliverer, started by `server::serve_until`: one task per enabled endpoint reads the
+//! events after the endpoint's cursor, POSTs those it subscribes to one after the other
+//! (so in order, per agent and overall), and moves the cursor past each only after a 2xx.
+//! A failure stops the endpoint at that event, which is tried again after a back-off
+//! (`backoff`) until it succeeds; an endpoint failing for `disable_after_secs`, or
+//! answering 410 Gone, is disabled — its cursor stays, so re-enabling it resumes where it
+//! stopped and nothing is lost. Delivery is at least once: a crash between a 2xx and the
+//! cursor's write sends those events again (the same `webhook-id`, for receivers that
+//! de-duplicate). A commit in this process wakes the tasks at once; other nodes' commits
+//! are seen at the next poll. On PostgreSQL one node delivers: the one holding the
+//! deliverer's advisory lock (the sync scheduler's election, under its own key).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::{Value, json};
+
+use super::endpoints::{self, EndpointPatch};
+use super::{Endpoint, backoff, get, sign};
+use crate::config::WebhookDeliveryConfig;
+use crate::events::{self, EventRecord};
+use crate::store::models::NewWebhookDelivery;
+use crate::store::schema::{webhook_deliveries as wd, webhook_endpoints as we};
+use crate::store::{self, DbConn, Pool, commits};
+
+/// The advisory lock electing the delivering node (`rc-hooks` in ASCII).
+pub const LEADER_LOCK: i64 = 0x7263_2d68_6f6f_6b73;
+/// Most events read at once.
+const BATCH: i64 = 500;
+/// Longest a run of sends goes on before the cursor is saved and the endpoint read again.
+const BATCH_TIME: Duration = Duration::from_secs(1);
+/// The audit actor of the deliverer's own changes (disabling an endpoint).
+pub const ACTOR: &str = "webhooks";
+
+/// How the deliverer works (from `[webhook_delivery]`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub poll: Duration,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_backoff: Duration,
+    pub disable_after: Duration,
+}
+
+impl Settings {
+    pub fn of(c: &WebhookDeliveryConfig) -> Settings {
+        Settings {
+            poll: Duration::from_millis(c.poll_ms.max(1)),
+            timeout: Duration::from_secs(c.timeout_secs.max(1)),
+            connect_timeout: Duration::from_secs(c.connect_timeout_secs.max(1)),
+            max_backoff: Duration::from_secs(c.max_backoff_secs.max(1)),
+            disable_after: Duration::from_secs(c.disable_after_secs),
+        }
+    }
+}
+
+/// Starts the deliverer; abort the task to stop it (its endpoint tasks stop with it).
+pub fn start(pool: Pool, settings: Settings) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(supervise(pool, settings))
+}
+
+/// The endpoint tasks; aborted when dropped (when the deliverer is aborted).
+#[derive(Default)]
+struct Workers(HashMap<i64, tokio::task::JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for (_, h) in self.0.drain() {
+            h.abort();
+        }
+    }
+}
+
+/// Keeps one task per enabled endpoint while this node is the delivering one.
+async fn supervise(pool: Pool, settings: Settings) {
+    let mut leader = None;
+    let mut workers = Workers::default();
+    loop {
+        let leads = crate::sync::scheduler::is_leader_on(&pool, &mut leader, LEADER_LOCK).await;
+        // SQLite is one node: no lock to hold, so no connection to keep out of the pool.
+        if matches!(leader.as_deref(), Some(DbConn::Sqlite(_))) {
+            leader = None;
+        }
+        if leads {
+            let p = pool.clone();
+            let ids = tokio::task::spawn_blocking(move || {
+                let mut conn = p.get().ok()?;
+                super::enabled_ids(&mut conn).ok()
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(ids) = ids {
+                workers.0.retain(|id, h| {
+                    let keep = ids.contains(id) && !h.is_finished();
+                    if !keep {
+                        h.abort();
+                    }
+                    keep
+                });
+                for id in ids {
+                    workers
+                        .0
+                        .entry(id)
+                        .or_insert_with(|| tokio::spawn(work(pool.clone(), settings.clone(), id)));
+                }
+            }
+        } else if !workers.0.is_empty() {
+            tracing::info!("another node delivers webhooks");
+            workers = Workers::default();
+        }
+        tokio::time::sleep(settings.poll).await;
+    }
+}
+
+/// What an endpoint's task does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Read again now: there may be more.
+    More,
+    /// Nothing to send: wait for a commit or the poll interval.
+    Idle,
+    /// The head event waits for its next attempt.
+    Wait(Duration),
+    /// Disabled or deleted.
+    Stop,
+}
+
+/// One endpoint's delivery, for as long as it is enabled.
+async fn work(pool: Pool, settings: Settings, id: i64) {
+    let agent = http_agent(&settings);
+    loop {
+        let seen = commits::count();
+        let (p, a, s) = (pool.clone(), agent.clone(), settings.clone());
+        let step = tokio::task::spawn_blocking(move || cycle(&p, &a, &s, id)).await;
+        match step {
+            Ok(Ok(Step::Stop)) => return,
+            Ok(Ok(Step::More)) => {}
+            Ok(Ok(Step::Idle)) => {
+                commits::wait_past(seen, settings.poll).await;
+            }
+            Ok(Ok(Step::Wait(d))) => tokio::time::sleep(d.min(settings.poll)).await,
+            Ok(Err(e)) => {
+                tracing::warn!(webhook = id, error = %e, "webhook delivery failed to read or record");
+                tokio::time::sleep(settings.poll).await;
+            }
+            Err(e) => {
+                tracing::error!(webhook = id, error = %e, "webhook delivery task failed");
+                tokio::time::sleep(settings.poll).await;
+            }
+        }
+    }
+}
+
+fn http_agent(s: &Settings) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(s.timeout))
+        .timeout_connect(Some(s.connect_timeout))
+        .build()
+        .into()
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CycleError {
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("{0}")]
+    Webhook(#[from] super::WebhookError),
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone)]
+struct Attempt {
+    event_id: i64,
+    number: i32,
+    at: NaiveDateTime,
+    status: Option<u16>,
+    error: Option<String>,
+    millis: i32,
+}
+
+impl Attempt {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    fn describe(&self) -> String {
+        match (self.status, &self.error) {
+            (Some(s), _) => format!("HTTP {s}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no answer".into(),
+        }
+    }
+}
+
+/// Reads what the endpoint has to send, sends it, records it.
+fn cycle(pool: &Pool, agent: &ureq::Agent, s: &Settings, id: i64) -> Result<Step, CycleError> {
+    let mut conn = pool.get()?;
+    let Some(ep) = get(&mut conn, id)? else {
+        return Ok(Step::Stop);
+    };
+    if !ep.enabled {
+        return Ok(Step::Stop);
+    }
+    let now = store::now();
+    if let Some(next) = ep.next_attempt_at
+        && next > now
+    {
+        return Ok(Step::Wait((next - now).to_std().unwrap_or(Duration::ZERO)));
+    }
+    let keys = ep.keys();
+    if let Some(event_id) = ep.replay_event {
+        let event = events::one(&mut conn, event_id)?;
+        drop(conn);
+        let attempt = event.map(|ev| send(agent, &ep, &keys, &ev, ep.attempts + 1));
+        let mut conn = pool.get()?;
+        return conclude_replay(&mut conn, &ep, event_id, attempt, s);
+    }
+    let upto = events::last_id(&mut conn)?;
+    let batch = events::after_in(&mut conn, ep.cursor, Some(upto), BATCH, &ep.actions())?;
+    drop(conn);
+    let full = batch.len() as i64 == BATCH;
+    let started = Instant::now();
+    let mut attempts = Vec::new();
+    let mut moved_to = ep.cursor;
+    let mut complete = !full;
+    for (i, ev) in batch.iter().enumerate() {
+        let number = if i == 0 { ep.attempts + 1 } else { 1 };
+        let a = send(agent, &ep, &keys, ev, number);
+        let ok = a.ok();
+        attempts.push(a);
+        if !ok {
+            complete = false;
+            break;
+        }
+        moved_to = ev.id;
+        if started.elapsed() > BATCH_TIME && i + 1 < batch.len() {
+            complete = false;
+            break;
+        }
+    }
+    if complete {
+        // Everything up to `upto` was read: what was not sent is not subscribed to.
+        moved_to = upto;
+    }
+    if moved_to == ep.cursor && attempts.is_empty() {
+        return Ok(Step::Idle);
+    }
+    let mut conn = pool.get()?;
+    conclude(&mut conn, &ep, attempts, moved_to, s)
+}
+
+/// The body of an event's message: its type, the time of the change, and the data — the
+/// event's id, what it is about, and the audit entry's `after`. The same bytes at every
+/// attempt.
+pub fn body(ev: &EventRecord) -> Vec<u8> {
+    let after = ev
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .unwrap_or(Value::Null);
+    let subject = match ev.event.subject() {
+        events::Subject::Agent => "agent_id",
+        events::Subject::Role => "role",
+        events::Subject::Source => "source",
+    };
+    let mut data = serde_json::Map::new();
+    data.insert("event_id".into(), json!(ev.id));
+    data.insert(subject.into(), json!(ev.agent_id));
+    data.insert("after".into(), after);
+    let v = json!({
+        "type": ev.event.as_str(),
+        "timestamp": ev.at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "data": data,
+    });
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// The message id of an event: the same at every attempt and replay.
+pub fn message_id(ev: &EventRecord) -> String {
+    format!("msg_{}", ev.id)
+}
+
+fn send(
+    agent: &ureq::Agent,
+    ep: &Endpoint,
+    keys: &[Vec<u8>],
+    ev: &EventRecord,
+    number: i32,
+) -> Attempt {
+    let at = store::now();
+    let body = body(ev);
+    let msg_id = message_id(ev);
+    let ts = chrono::Utc::now().timestamp();
+    let sig = sign::signature(keys, &msg_id, ts, &body);
+    let started = Instant::now();
+    let result = agent
+        .post(&ep.url)
+        .header("webhook-id", &msg_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .header("content-type", "application/json")
+        .send(&body[..]);
+    let (status, error) = match result {
+        Ok(mut resp) => {
+            // Read (a little of) the answer, so the connection can be used again.
+            let _ = resp.body_mut().with_config().limit(64 * 1024).read_to_vec();
+            (Some(resp.status().as_u16()), None)
+        }
+        Err(e) => {
+            let text: String = e.to_string().chars().take(500).collect();
+            (None, Some(text))
+        }
+    };
+    let millis = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+    if status.is_none_or(|s| !(200..300).contains(&s)) {
+        tracing::debug!(webhook = %ep.name, event = ev.id, status, error, "delivery failed");
+    }
+    Attempt {
+        event_id: ev.id,
+        number,
+        at,
+        status,
+        error,
+        millis,
+    }
+}
+
+fn insert_attempts(conn: &mut DbConn, ep: i64, attempts: &[Attempt]) -> QueryResult<()> {
+    for chunk in attempts.chunks(1000) {
+        let rows: Vec<NewWebhookDelivery> = chunk
+            .iter()
+            .map(|a| NewWebhookDelivery {
+                endpoint_id: ep,
+                event_id: a.event_id,
+                attempt: a.number,
+                at: a.at,
+                status: a.status.map(i32::from),
+                error: a.error.clone(),
+                duration_ms: a.millis,
+            })
+            .collect();
+        match conn {
+            // PostgreSQL: one statement for the lot (a round trip each would cost more
+            // than the sends).
+            DbConn::Pg(pg) => {
+                diesel::insert_into(wd::table).values(&rows).execute(pg)?;
+            }
+            DbConn::Sqlite(_) => {
+                for row in rows {
+                    diesel::insert_into(wd::table).values(row).execute(conn)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The retry state after a failed attempt at the head event: attempts so far, since when
+/// it fails, and when to try next — or why to give up.
+fn after_failure(
+    ep: &Endpoint,
+    head_moved: bool,
+    failed: &Attempt,
+    s: &Settings,
+    now: NaiveDateTime,
+) -> Result<(i32, NaiveDateTime, Duration), String> {
+    if failed.status == Some(410) {
+        return Err(format!(
+            "the receiver answered 410 Gone for event {}",
+            failed.event_id
+        ));
+    }
+    let (attempts, since) = if head_moved {
+        (1, now)
+    } else {
+        (ep.attempts + 1, ep.failing_since.unwrap_or(now))
+    };
+    let failing_for = (now - since).to_std().unwrap_or(Duration::ZERO);
+    if failing_for >= s.disable_after {
+        return Err(format!(
+            "failing since {} (last: {} for event {})",
+            since
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            failed.describe(),
+            failed.event_id
+        ));
+    }
+    let pause = backoff::random_delay(u32::try_from(attempts).unwrap_or(1), s.max_backoff);
+    Ok((attempts, since, pause))
+}
+
+/// Records the attempts and moves the cursor (unless someone moved it meanwhile: a replay).
+fn conclude(
+    conn: &mut DbConn,
+    ep: &Endpoint,
+    attempts: Vec<Attempt>,
+    moved_to: i64,
+    s: &Settings,
+) -> Result<Step, CycleError> {
+    let now = store::now();
+    store::write_tx(conn, |conn| -> Result<Step, CycleError> {
+        insert_attempts(conn, ep.id, &attempts)?;
+        let Some(cur) = get(conn, ep.id)? else {
+            return Ok(Step::Stop);
+        };
+        if cur.cursor != ep.cursor || cur.replay_event.is_some() || !cur.enabled {
+            return Ok(Step::More);
+        }
+        let failed = attempts.last().filter(|a| !a.ok());
+        let Some(failed) = failed else {
+            diesel::update(we::table.find(ep.id))
+                .set((
+                    we::cursor.eq(moved_to),
+                    we::attempts.eq(0),
+                    we::next_attempt_at.eq(None::<NaiveDateTime>),
+                    we::failing_since.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            return Ok(Step::More);
+        };
+        match after_failure(ep, moved_to != ep.cursor, failed, s, now) {
+            Ok((n, since, pause)) => {
+                diesel::update(we::table.find(ep.id))
+                    .set((
+                        we::cursor.eq(moved_to),
+                        we::attempts.eq(n),
+                        we::next_attempt_at.eq(Some(now + pause)),
+                        we::failing_since.eq(Some(since)),
+                    ))
+                    .execute(conn)?;
+                Ok(Step::Wait(pause))
+            }
+            Err(reason) => {
+                diesel::update(we::table.find(ep.id))
+                    .set(we::cursor.eq(moved_to))
+                    .execute(conn)?;
+                disable(conn, ep.id, &reason, now)?;
+                Ok(Step::Stop)
+            }
+        }
+    })
+}
+
+/// Records the attempt at a replayed event; clears the replay once it got through (or the
+/// event is gone).
+fn conclude_replay(
+    conn: &mut DbConn,
+    ep: &Endpoint,
+    event_id: i64,
+    attempt: Option<Attempt>,
+    s: &Settings,
+) -> Result<Step, CycleError> {
+    let now = store::now();
+    store::write_tx(conn, |conn| -> Result<Step, CycleError> {
+        if let Some(a) = &attempt {
+            insert_attempts(conn, ep.id, std::slice::from_ref(a))?;
+        }
+        let Some(cur) = get(conn, ep.id)? else {
+            return Ok(Step::Stop);
+        };
+        if cur.replay_event != Some(event_id) || !cur.enabled {
+            return Ok(Step::More);
+        }
+        let failed = attempt.as_ref().filter(|a| !a.ok());
+        let Some(failed) = failed else {
+            diesel::update(we::table.find(ep.id))
+                .set((
+                    we::replay_event.eq(None::<i64>),
+                    we::attempts.eq(0),
+                    we::next_attempt_at.eq(None::<NaiveDateTime>),
+                    we::failing_since.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            return Ok(Step::More);
+        };
+        match after_failure(ep, false, failed, s, now) {
+            Ok((n, since, pause)) => {
+                diesel::update(we::table.find(ep.id))
+                    .set((
+                        we::attempts.eq(n),
+                        we::next_attempt_at.eq(Some(now + pause)),
+                        we::failing_since.eq(Some(since)),
+                    ))
+                    .execute(conn)?;
+                Ok(Step::Wait(pause))
+            }
+            Err(reason) => {
+                disable(conn, ep.id, &reason, now)?;
+                Ok(Step::Stop)
+            }
+        }
+    })
+}
+
+fn disable(conn: &mut DbConn, id: i64, reason: &str, now: NaiveDateTime) -> Result<(), CycleError> {
+    tracing::warn!(webhook = id, reason, "webhook endpoint disabled");
+    endpoints::update(
+        conn,
+        ACTOR,
+        id,
+        EndpointPatch {
+            enabled: Some(false),
+            ..EndpointPatch::default()
+        },
+        Some(reason),
+        now,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Event;
+
+    #[test]
+    fn the_body_is_the_event_and_its_change() {
+        let at = chrono::DateTime::from_timestamp(1_764_720_000, 123_000)
+            .expect("time")
+            .naive_utc();
+        let ev = EventRecord {
+            id: 42,
+            event: Event::Disabled,
+            agent_id: "0193-a".into(),
+            at,
+            payload: Some(r#"{"active":false}"#.into()),
+        };
+        let v: Value = serde_json::from_slice(&body(&ev)).expect("json");
+        assert_eq!(v["type"], "agent.disabled");
+        assert_eq!(v["timestamp"], "2025-12-03T00:00:00.000123Z");
+        assert_eq!(v["data"]["event_id"], 42);
+        assert_eq!(v["data"]["agent_id"], "0193-a");
+        assert_eq!(v["data"]["after"]["active"], false);
+        assert_eq!(message_id(&ev), "msg_42");
+        let refused = EventRecord {
+            event: Event::SyncRefused,
+            agent_id: "corp".into(),
+            payload: None,
+            ..ev
+        };
+        let v: Value = serde_json::from_slice(&body(&refused)).expect("json");
+        assert_eq!(v["data"]["source"], "corp");
+        assert_eq!(v["data"]["after"], Value::Null);
+    }
+}
