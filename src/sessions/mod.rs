@@ -264,47 +264,42 @@ impl Sessions {
     /// The node's background work for sessions: reading other nodes' changes every
     /// `poll_ms`, writing session uses every `touch_interval_secs`.
     pub fn start(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        let poll = {
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                let every = Duration::from_millis(this.config.poll_ms.max(10));
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    let me = Arc::clone(&this);
-                    let done = tokio::task::spawn_blocking(move || {
-                        let mut conn = me.pool.get()?;
-                        // Read even without local commits: other nodes write too.
-                        me.catch_up(&mut conn, true)
-                    })
-                    .await;
-                    if let Ok(Err(e)) = done {
-                        tracing::warn!(error = %e, "reading changes for the session cache failed");
-                    }
+        let poll = Duration::from_millis(self.config.poll_ms.max(10));
+        let touch = Duration::from_secs(self.config.touch_interval_secs.max(1));
+        vec![
+            // Read even without local commits: other nodes write too.
+            self.every(poll, "reading changes for the session cache", |me, conn| {
+                me.catch_up(conn, true)
+            }),
+            self.every(touch, "writing session uses", |me, conn| {
+                me.write_uses(conn).map(drop)
+            }),
+        ]
+    }
+
+    /// Runs `work` with a connection on the blocking pool every `period`, logging failures.
+    fn every(
+        self: &Arc<Self>,
+        period: Duration,
+        what: &'static str,
+        work: fn(&Sessions, &mut DbConn) -> Result<(), StoreError>,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let me = Arc::clone(&this);
+                let done = tokio::task::spawn_blocking(move || {
+                    let mut conn = me.pool.get()?;
+                    work(&me, &mut conn)
+                })
+                .await;
+                if let Ok(Err(e)) = done {
+                    tracing::warn!(error = %e, "{what} failed");
                 }
-            })
-        };
-        let touch = {
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                let every = Duration::from_secs(this.config.touch_interval_secs.max(1));
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    let me = Arc::clone(&this);
-                    let done = tokio::task::spawn_blocking(move || {
-                        let mut conn = me.pool.get()?;
-                        me.write_uses(&mut conn)
-                    })
-                    .await;
-                    if let Ok(Err(e)) = done {
-                        tracing::warn!(error = %e, "writing session uses failed");
-                    }
-                }
-            })
-        };
-        vec![poll, touch]
+            }
+        })
     }
 }

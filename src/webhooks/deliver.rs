@@ -78,6 +78,16 @@ async fn supervise(pool: Pool, settings: Settings) {
     let mut leader = None;
     let mut workers = Workers::default();
     loop {
+        // No endpoint: nothing to lead. Give the lock (and its connection) back, so that a
+        // node without webhooks keeps its whole pool.
+        if !any_enabled(&pool).await {
+            if let Some(conn) = leader.take() {
+                release(conn).await;
+            }
+            workers = Workers::default();
+            tokio::time::sleep(settings.poll).await;
+            continue;
+        }
         let leads = crate::sync::scheduler::is_leader_on(&pool, &mut leader, LEADER_LOCK).await;
         // SQLite is one node: no lock to hold, so no connection to keep out of the pool.
         if matches!(leader.as_deref(), Some(DbConn::Sqlite(_))) {
@@ -113,6 +123,36 @@ async fn supervise(pool: Pool, settings: Settings) {
         }
         tokio::time::sleep(settings.poll).await;
     }
+}
+
+/// Whether any endpoint is enabled (a failed read counts as yes: the loop then goes on as
+/// before and reads again).
+async fn any_enabled(pool: &Pool) -> bool {
+    let p = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = p.get().ok()?;
+        super::enabled_ids(&mut conn)
+            .ok()
+            .map(|ids| !ids.is_empty())
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(true)
+}
+
+/// Releases the delivering node's advisory lock before its connection goes back to the
+/// pool (a session lock outlives the checkout otherwise).
+async fn release(conn: crate::store::PooledConn) {
+    let _ = tokio::task::spawn_blocking(move || {
+        let mut conn = conn;
+        if let DbConn::Pg(pg) = &mut *conn {
+            use diesel::RunQueryDsl;
+            let _ =
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({LEADER_LOCK})")).execute(pg);
+        }
+    })
+    .await;
 }
 
 /// What an endpoint's task does next.

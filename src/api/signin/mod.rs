@@ -375,7 +375,15 @@ pub async fn signed_in_agent(
     state: &State,
 ) -> Result<std::sync::Arc<crate::sessions::Valid>, Problem> {
     let token = crate::http::auth::bearer(req).map_err(|_| session_refused(Reason::Invalid))?;
-    match state.sessions.check(&token, crate::store::now()).await {
+    live(state, &token).await
+}
+
+/// The live session `token` names, or the problem that refuses it.
+async fn live(
+    state: &State,
+    token: &str,
+) -> Result<std::sync::Arc<crate::sessions::Valid>, Problem> {
+    match state.sessions.check(token, crate::store::now()).await {
         Ok(Verdict::Valid(v)) => Ok(v),
         Ok(Verdict::Refused(reason)) => Err(session_refused(reason)),
         Err(e) => {
@@ -448,24 +456,16 @@ async fn open_session(
             .map_err(Problem::from)
     })
     .await?;
-    match state.sessions.check(&token, now).await {
-        Ok(Verdict::Valid(v)) => {
-            let answer: serde_json::Value =
-                serde_json::from_slice(&v.body).map_err(|_| Problem::internal())?;
-            let mut body = serde_json::json!({ "token": token });
-            if let (Some(obj), serde_json::Value::Object(rest)) = (body.as_object_mut(), answer) {
-                obj.extend(rest);
-            }
-            Ok(HttpResponse::Ok()
-                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-                .json(body))
-        }
-        Ok(Verdict::Refused(reason)) => Err(session_refused(reason)),
-        Err(e) => {
-            tracing::error!(error = %e, "session check failed");
-            Err(Problem::unavailable())
-        }
+    let v = live(state, &token).await?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(&v.body).map_err(|_| Problem::internal())?;
+    let mut body = serde_json::json!({ "token": token });
+    if let (Some(obj), serde_json::Value::Object(rest)) = (body.as_object_mut(), answer) {
+        obj.extend(rest);
     }
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(body))
 }
 
 /// Check a session
@@ -487,18 +487,11 @@ async fn open_session(
 )]
 #[get("/auth/session")]
 pub async fn check_session(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
-    let token = crate::http::auth::bearer(&req).map_err(|_| session_refused(Reason::Invalid))?;
-    match state.sessions.check(&token, crate::store::now()).await {
-        Ok(Verdict::Valid(v)) => Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-            .body(v.body.clone())),
-        Ok(Verdict::Refused(reason)) => Err(session_refused(reason)),
-        Err(e) => {
-            tracing::error!(error = %e, "session check failed");
-            Err(Problem::unavailable())
-        }
-    }
+    let v = signed_in_agent(&req, &state).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(v.body.clone()))
 }
 
 /// Sign out
@@ -515,15 +508,7 @@ pub async fn check_session(req: HttpRequest, state: State) -> Result<HttpRespons
 #[post("/auth/logout")]
 pub async fn sign_out(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
     let token = crate::http::auth::bearer(&req).map_err(|_| session_refused(Reason::Invalid))?;
-    let verdict = state
-        .sessions
-        .check(&token, crate::store::now())
-        .await
-        .map_err(|_| Problem::unavailable())?;
-    let valid = match verdict {
-        Verdict::Valid(v) => v,
-        Verdict::Refused(reason) => return Err(session_refused(reason)),
-    };
+    let valid = live(&state, &token).await?;
     let st = state.clone();
     let (agent, session) = (valid.agent_id.clone(), valid.session_id.clone());
     crate::api::db(&state, move |conn| {
