@@ -38,6 +38,15 @@ pub struct Revoked {
     pub revoked: usize,
 }
 
+/// Agent `id`'s sign-in state, or 404.
+fn state_of(
+    conn: &mut crate::store::DbConn,
+    id: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<SigninState, Problem> {
+    signin_state(conn, id, now)?.ok_or_else(|| Problem::not_found(format!("agent {id} not found")))
+}
+
 /// An agent's sign-in state: failed sign-ins in a row, the lock, the last sign-in and its
 /// live sessions.
 #[utoipa::path(
@@ -56,11 +65,7 @@ async fn get_signin(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let found = super::read(&state, move |conn| {
-        signin_state(conn, &id, crate::store::now())?
-            .ok_or_else(|| Problem::not_found(format!("agent {id} not found")))
-    })
-    .await?;
+    let found = super::read(&state, move |conn| state_of(conn, &id, crate::store::now())).await?;
     Ok(HttpResponse::Ok().json(found))
 }
 
@@ -87,8 +92,7 @@ async fn unlock(
     let found = super::db(&state, move |conn| {
         let now = crate::store::now();
         st.accounts.unlock(conn, &actor, &id, &reason, now)?;
-        signin_state(conn, &id, now)?
-            .ok_or_else(|| Problem::not_found(format!("agent {id} not found")))
+        state_of(conn, &id, now)
     })
     .await?;
     Ok(HttpResponse::Ok().json(found))

@@ -14,7 +14,7 @@ use crate::accounts::Accounts;
 use crate::config::SessionsConfig;
 use crate::domain::permissions::{Overrides, effective_set};
 use crate::domain::{AgentProfile, Status};
-use crate::store::schema::{agents, sessions};
+use crate::store::schema::sessions;
 use crate::store::{DbConn, StoreError, agents as agent_store, roles as role_store};
 
 /// What `GET /api/v1/auth/session` answers for a good session: who the agent is and what
@@ -95,27 +95,18 @@ pub fn verdict(
         return Ok((String::new(), Verdict::Refused(Reason::Invalid)));
     };
     let refused = |reason| Ok((agent_id.clone(), Verdict::Refused(reason)));
-    let state: Option<(String, bool, Option<NaiveDateTime>)> = agents::table
-        .filter(agents::id.eq(&agent_id))
-        .select((
-            agents::status,
-            agents::login_blocked,
-            agents::sessions_revoked_at,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((status, blocked, all_revoked_at)) = state else {
+    // One read of the agent's row (a deleted one is not found: `get_row` reads live agents).
+    let Some(row) = agent_store::get_row(conn, &agent_id)? else {
         return refused(Reason::Deleted);
     };
-    match Status::parse(&status) {
+    match Status::parse(&row.status) {
         Some(Status::Active) => {}
-        Some(Status::Deleted) => return refused(Reason::Deleted),
         _ => return refused(Reason::Disabled),
     }
-    if blocked {
+    if row.login_blocked {
         return refused(Reason::ForcedOffline);
     }
-    if revoked_at.is_some() || all_revoked_at.is_some_and(|t| t >= created_at) {
+    if revoked_at.is_some() || row.sessions_revoked_at.is_some_and(|t| t >= created_at) {
         return refused(Reason::Revoked);
     }
     let idle =
@@ -124,21 +115,14 @@ pub fn verdict(
     if now >= expires_at || now - last_used >= idle {
         return refused(Reason::Expired);
     }
-    let Some(agent) = agent_store::get(conn, &agent_id)? else {
+    let overrides = Overrides::parse(&row.permission_overrides);
+    let Some(agent) = agent_store::with_values(conn, vec![row])?.pop() else {
         return refused(Reason::Deleted);
     };
     let role_keys = role_store::get(conn, &agent.role)?
         .map(|r| r.permissions)
         .unwrap_or_default();
-    let overrides: String = agents::table
-        .filter(agents::id.eq(&agent_id))
-        .select(agents::permission_overrides)
-        .first(conn)?;
-    let permissions = effective_set(
-        &accounts.access.catalog,
-        &role_keys,
-        &Overrides::parse(&overrides),
-    );
+    let permissions = effective_set(&accounts.access.catalog, &role_keys, &overrides);
     let p = &agent.profile;
     let answer = SessionAnswer {
         session: SessionInfo {

@@ -165,25 +165,14 @@ pub async fn sign_in(
     if let Some(ip) = ip
         && let Some(wait) = state.throttle.refused(ip, Instant::now())
     {
-        let st = state.clone();
-        let (l, i, u) = (login.clone(), ip_text.clone(), agent_text.clone());
-        crate::api::db(&state, move |conn| {
-            let client = Client {
-                ip: i.as_deref(),
-                user_agent: u.as_deref(),
-            };
-            st.accounts
-                .signin_failed(
-                    conn,
-                    None,
-                    &l,
-                    Refusal::Throttled,
-                    |_| std::time::Duration::ZERO,
-                    client,
-                    crate::store::now(),
-                )
-                .map_err(Problem::from)
-        })
+        record_failure(
+            &state,
+            None,
+            &login,
+            Refusal::Throttled,
+            &ip_text,
+            &agent_text,
+        )
         .await?;
         return Err(refused(
             429,
