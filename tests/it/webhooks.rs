@@ -218,6 +218,10 @@ both!(events_arrive_verified_and_in_order, |b| {
     assert_eq!(created["data"]["after"]["user_name"], "ana");
 
     // What the API shows: every attempt, newest first, paged; nothing waiting.
+    // The receiver answers before the deliverer records the answer.
+    wait_until("the last delivery recorded", PATIENCE, || {
+        get(&s, &admin, &format!("/webhooks/{hook}/backlog"))["cursor"] == last_id
+    });
     let page = get(&s, &admin, &format!("/webhooks/{hook}/deliveries?limit=4"));
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 4);
@@ -337,6 +341,9 @@ both!(retries_then_gone_disables_and_enabling_resumes, |b| {
         all.iter()
             .all(|r| r["id"] == all[0]["id"] && r["verified"] == json!([true]))
     );
+    wait_until("the 200 recorded", PATIENCE, || {
+        get(&s, &admin, &format!("/webhooks/{hook}/deliveries"))["items"][0]["status"] == 200
+    });
     let page = get(&s, &admin, &format!("/webhooks/{hook}/deliveries"));
     let attempts: Vec<(i64, i64)> = page["items"]
         .as_array()
