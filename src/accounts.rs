@@ -13,6 +13,7 @@ mod group_roles;
 mod groups;
 mod lifecycle;
 mod mfa;
+mod passwords;
 mod permissions;
 mod policy;
 mod profile;
@@ -26,6 +27,10 @@ mod updates;
 pub use access::AccessRules;
 pub use creates::PreparedCreates;
 pub use mfa::{Factor, confirmed_totp};
+pub use passwords::{
+    IssuedLink, LINK_PREFIX, LinkFor, LinkPurpose, LinkRefusal, LinkRules, ResetMethod, live_link,
+    password_hashes,
+};
 pub use permissions::AgentPermissions;
 pub use policy::Approval;
 pub use role_changes::{AgentImpact, RoleImpact};
@@ -84,6 +89,11 @@ pub struct AgentInput {
     pub login_blocked: Option<bool>,
     /// An argon2id hash, computed before the transaction (hashing is slow).
     pub password_hash: Option<String>,
+    /// On create with `password_hash`: an initial password, to be changed at first sign-in.
+    pub must_change_password: bool,
+    /// On create without `password_hash`: what the agent gets instead of the door's
+    /// `[auth.new_agents]` setting.
+    pub first_password: Option<crate::config::FirstPassword>,
     /// On create: the id to give the agent (a sync run chooses ids while planning so that
     /// managers created in the same run can be referenced); a new UUIDv7 when `None`.
     pub id: Option<String>,
@@ -119,6 +129,8 @@ pub struct Accounts {
     /// Mail a disabled agent that has an email ("your account was disabled",
     /// `mail.notify_disabled`), in the transaction that disables it.
     pub notify_disabled: bool,
+    /// Links and first passwords (`[auth.links]`, `[auth.new_agents]`).
+    pub links: LinkRules,
 }
 
 impl Accounts {
@@ -132,6 +144,7 @@ impl Accounts {
             approval: Approval::default(),
             access: std::sync::Arc::default(),
             notify_disabled: false,
+            links: LinkRules::default(),
         }
     }
 
@@ -153,6 +166,7 @@ impl Accounts {
             approval: Approval::from_config(config),
             access: std::sync::Arc::new(access),
             notify_disabled: config.mail.notify_disabled,
+            links: LinkRules::from_config(config),
             ..Accounts::new(&a.default_role, a.deleted_grace_days)
         }
     }
@@ -210,6 +224,7 @@ impl Accounts {
                     reason: input.reason.as_deref(),
                 },
             )?;
+            self.first_link(conn, actor, &row, source, input.first_password, now)?;
             Ok(agent_store::to_agent(
                 row,
                 agent_store::value_rows(&id, &profile),

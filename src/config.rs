@@ -17,8 +17,8 @@ mod sources;
 mod webhooks;
 
 pub use auth::{
-    Argon2Config, AuthConfig, CharClass, ClassicConfig, KeyList, MfaConfig, NistConfig,
-    PasswordPolicyConfig, PolicyProfile,
+    Argon2Config, AuthConfig, CharClass, ClassicConfig, FirstPassword, KeyList, LinksConfig,
+    MfaConfig, NewAgentsConfig, NistConfig, PasswordPolicyConfig, PolicyProfile,
 };
 pub use mail::{MailConfig, MailSecurity};
 pub use permissions::{GroupRoleConfig, PermissionConfig};

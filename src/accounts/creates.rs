@@ -168,6 +168,9 @@ impl Accounts {
                 })
                 .collect();
             audit::append_many(conn, &entries)?;
+            for c in &created {
+                self.first_link(conn, actor, &c.row, &c.row.source, None, now)?;
+            }
             Ok(())
         })?;
         Ok(outcome)

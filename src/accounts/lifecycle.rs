@@ -50,6 +50,7 @@ impl Accounts {
                     reason,
                 },
             )?;
+            self.first_link(conn, actor, &row, &row.source, None, now)?;
             agent_store::get(conn, id)?.ok_or_else(|| AccountError::NotFound(id.to_owned()))
         })
     }

@@ -64,12 +64,14 @@ impl Accounts {
     }
 
     /// Confirms agent `id`'s started enrolment when `check(sealed secret)` accepts the code
-    /// (returning its step), storing `recovery_hashes`; `agent.mfa_enroll`. False when the
-    /// code was wrong.
+    /// (returning its step), storing `recovery_hashes`; `agent.mfa_enroll`. The agent's
+    /// `session` it was confirmed in now counts as signed in with a second factor. False
+    /// when the code was wrong.
     pub fn confirm_totp(
         &self,
         conn: &mut DbConn,
         id: &str,
+        session: Option<&str>,
         check: impl FnOnce(&str) -> Option<u64>,
         recovery_hashes: &[String],
         now: NaiveDateTime,
@@ -95,6 +97,16 @@ impl Accounts {
                     agent_mfa::last_step.eq(i64::try_from(step).unwrap_or(i64::MAX)),
                 ))
                 .execute(conn)?;
+            if let Some(session) = session {
+                use crate::store::schema::sessions;
+                diesel::update(
+                    sessions::table
+                        .filter(sessions::id.eq(session))
+                        .filter(sessions::agent_id.eq(id)),
+                )
+                .set(sessions::mfa.eq(true))
+                .execute(conn)?;
+            }
             diesel::delete(recovery_codes::table.filter(recovery_codes::agent_id.eq(id)))
                 .execute(conn)?;
             for h in recovery_hashes {

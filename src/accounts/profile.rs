@@ -60,7 +60,7 @@ pub(super) fn new_row(
         sessions_revoked_at: None,
         password_hash: input.password_hash.clone(),
         password_changed_at: input.password_hash.as_ref().map(|_| now),
-        must_change_password: false,
+        must_change_password: input.password_hash.is_some() && input.must_change_password,
         failed_logins: 0,
         locked_until: None,
         source: source.to_owned(),

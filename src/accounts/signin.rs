@@ -368,7 +368,7 @@ impl Accounts {
     ) -> Result<usize, AccountError> {
         write_tx(conn, |conn| {
             row_of(conn, id)?;
-            let revoked = end_sessions(conn, id, session, reason, now)?;
+            let revoked = end_sessions(conn, id, session, None, reason, now)?;
             if revoked.is_empty() {
                 if let Some(s) = session {
                     return Err(AccountError::NotFound(format!("live session {s}")));
@@ -393,11 +393,12 @@ impl Accounts {
     }
 }
 
-/// Marks agent `id`'s live sessions (or the one named) revoked; their ids.
+/// Marks agent `id`'s live sessions (or the one named; all but `except`) revoked; their ids.
 pub(super) fn end_sessions(
     conn: &mut DbConn,
     id: &str,
     session: Option<&str>,
+    except: Option<&str>,
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
@@ -409,6 +410,9 @@ pub(super) fn end_sessions(
         .into_boxed();
     if let Some(s) = session {
         live = live.filter(sessions::id.eq(s));
+    }
+    if let Some(s) = except {
+        live = live.filter(sessions::id.ne(s));
     }
     let ids: Vec<String> = live.load(conn)?;
     if !ids.is_empty() {

@@ -209,7 +209,7 @@ impl Accounts {
                 },
             )?;
             if event == Event::Disabled && self.notify_disabled {
-                disabled_mail(conn, &row, &profile, reason, now)?;
+                disabled_mail(conn, &row, reason, now)?;
             }
             if row.role != before_row.role {
                 self.note_role_move(
@@ -233,23 +233,13 @@ impl Accounts {
 fn disabled_mail(
     conn: &mut DbConn,
     row: &AgentRow,
-    profile: &AgentProfile,
     reason: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), AccountError> {
     let Some(to) = row.email.as_deref().filter(|e| !e.is_empty()) else {
         return Ok(());
     };
-    let name = [&row.display_name, &row.formatted_name, &row.nickname]
-        .into_iter()
-        .flatten()
-        .next()
-        .cloned()
-        .or_else(|| match (&profile.given_name, &profile.family_name) {
-            (Some(g), Some(f)) => Some(format!("{g} {f}")),
-            (g, f) => g.clone().or_else(|| f.clone()),
-        })
-        .unwrap_or_else(|| row.user_name.clone());
+    let name = super::passwords::mail_name(row);
     mail::enqueue(
         conn,
         &mail::Mail {

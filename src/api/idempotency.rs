@@ -127,7 +127,21 @@ where
         let status = resp.status();
         let (head, body) = resp.into_parts();
         let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+        // An answer marked `no-store` holds a secret shown once (an initial password): its
+        // status and headers are kept for a retry, its body is not.
+        let secret = head
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("no-store"));
+        let text = if secret {
+            serde_json::json!({
+                "detail": "the first answer held a secret shown once; it is not repeated"
+            })
+            .to_string()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
         let headers = kept_headers(head.headers());
         let outcome = super::db(&state, move |conn| {
             if status.is_server_error() {

@@ -30,6 +30,10 @@ pub mod types {
     pub const FOUR_EYES: &str = "urn:rollcall:problem:four-eyes";
     /// A sign-in was refused; `reason` says why.
     pub const SIGNIN_REFUSED: &str = "urn:rollcall:problem:signin-refused";
+    /// A new password breaks the policy; each of `errors` names the rule (`rule`).
+    pub const PASSWORD_POLICY: &str = "urn:rollcall:problem:password-policy";
+    /// A one-time link cannot be used; `reason`: `link_invalid`, `link_expired`, `link_used`.
+    pub const LINK_REFUSED: &str = "urn:rollcall:problem:link-refused";
     /// A session is no good (`GET /auth/session`, `POST /auth/logout`); `reason` says why.
     pub const SESSION_REFUSED: &str = "urn:rollcall:problem:session-refused";
 }
@@ -42,6 +46,11 @@ pub struct FieldProblem {
     #[schema(example = "/channels/1")]
     pub pointer: String,
     pub detail: String,
+    /// For a refused password: the policy rule it broke (`min_length`, `max_length`,
+    /// `blocklisted`, `contains_user_name`, `contains_email`, `missing_class`, `reused`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "min_length")]
+    pub rule: Option<&'static str>,
 }
 
 /// An RFC 9457 problem details object.
@@ -125,6 +134,7 @@ impl Problem {
         self.errors.push(FieldProblem {
             pointer: pointer.into(),
             detail: detail.into(),
+            rule: None,
         });
         self
     }

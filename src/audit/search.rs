@@ -30,6 +30,8 @@ pub const SECURITY_ACTIONS: &[&str] = &[
     "session.revoke",
     "agent.password_change",
     "agent.password_reset",
+    "agent.password_reset_request",
+    "agent.activation_link",
     "agent.mfa_enroll",
     "agent.mfa_remove",
 ];

@@ -1,6 +1,7 @@
 //! `rollcall signin …`: an agent's sign-in as an operator manages it on the database
 //! directly — its state (failures, the lock, live sessions), unlocking it, ending its
-//! sessions — through the gateway, into the security log. The log itself is
+//! sessions, resetting its password (a link by mail, or an initial password printed once) —
+//! through the gateway, into the security log. The log itself is
 //! `rollcall audit show --action security`.
 
 use clap::Subcommand;
@@ -33,6 +34,17 @@ pub enum SigninCommand {
         /// One session's id.
         #[arg(long)]
         session: Option<String>,
+        /// Why, for the security log.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reset an agent's password: clear it and mail a one-time link (printed too), or with
+    /// --initial-password set a random one (printed once) to be changed at the next sign-in.
+    /// Ends the agent's sessions and lifts any lock.
+    Reset {
+        agent: String,
+        #[arg(long)]
+        initial_password: bool,
         /// Why, for the security log.
         #[arg(long)]
         reason: String,
@@ -94,6 +106,59 @@ pub fn run(cmd: SigninCommand, config: &Config) -> anyhow::Result<()> {
                 now,
             )?;
             eprintln!("ended {n} session(s) of {}", a.profile.user_name);
+            Ok(())
+        }
+        SigninCommand::Reset {
+            agent,
+            initial_password,
+            reason,
+        } => {
+            use crate::accounts::ResetMethod;
+            use crate::credentials::{hashing, policy::Policies};
+            let a = lookup::resolve(&mut conn, &agent)?;
+            let mut initial = None;
+            let method = if initial_password {
+                let policies = Policies::from_config(&config.auth.password_policy);
+                let password = policies.generate(policies.profile_for(&a.role));
+                let cost = hashing::Cost::from_config(&config.auth.argon2);
+                let hash = hashing::hash_now(cost, &password)
+                    .map_err(|e| anyhow::anyhow!("hashing the password: {e:?}"))?;
+                initial = Some(password);
+                ResetMethod::InitialPassword(hash)
+            } else {
+                ResetMethod::Link
+            };
+            let link = accounts.reset_password(
+                &mut conn,
+                &actor,
+                &a.id,
+                method,
+                Some(reason.trim()),
+                now,
+            )?;
+            match (initial, link) {
+                (Some(password), _) => {
+                    eprintln!(
+                        "reset {}: initial password (shown once; it must be changed at the next sign-in):",
+                        a.profile.user_name
+                    );
+                    println!("{password}");
+                }
+                (None, Some(link)) => {
+                    eprintln!(
+                        "reset {}: {}; the link works until {} UTC:",
+                        a.profile.user_name,
+                        if link.mail_id.is_some() {
+                            "a link is mailed"
+                        } else {
+                            "no email to mail the link to"
+                        },
+                        link.expires_at.format("%Y-%m-%d %H:%M")
+                    );
+                    println!("{}", link.url);
+                }
+                (None, None) => {}
+            }
             Ok(())
         }
     }

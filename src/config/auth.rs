@@ -16,6 +16,8 @@ pub struct AuthConfig {
     pub argon2: Argon2Config,
     pub password_policy: PasswordPolicyConfig,
     pub mfa: MfaConfig,
+    pub links: LinksConfig,
+    pub new_agents: NewAgentsConfig,
 }
 
 /// `[auth.argon2]`: argon2id's cost and the pool every hash runs on.
@@ -231,6 +233,87 @@ impl From<KeyListForm> for KeyList {
     }
 }
 
+/// `[auth.links]`: the one-time links that let an agent choose a password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinksConfig {
+    /// Where a link sends the agent, with `{token}` where the token goes. Unset: Rollcall's
+    /// own page, `<mail.public_url>/password#token={token}` (the token after `#` never
+    /// reaches a server's log).
+    pub url: Option<String>,
+    /// How long an activation link works.
+    pub activation_ttl_hours: u32,
+    /// How long a password-reset link works.
+    pub reset_ttl_minutes: u32,
+    /// Fewest seconds between two self-service reset mails to one agent.
+    pub reset_interval_secs: u64,
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        LinksConfig {
+            url: None,
+            activation_ttl_hours: 72,
+            reset_ttl_minutes: 60,
+            reset_interval_secs: 60,
+        }
+    }
+}
+
+/// What a new agent created without a password gets.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstPassword {
+    /// A one-time link by mail (when the agent has an email) to choose a password.
+    ActivationLink,
+    /// A random password shown once to the admin who created the agent, to be changed at
+    /// the first sign-in (the admin API only).
+    InitialPassword,
+    /// Nothing: an admin resets the password later.
+    None,
+}
+
+impl FirstPassword {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirstPassword::ActivationLink => "activation_link",
+            FirstPassword::InitialPassword => "initial_password",
+            FirstPassword::None => "none",
+        }
+    }
+}
+
+/// `[auth.new_agents]`: per door, what a new agent without a password gets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewAgentsConfig {
+    /// For agents created by an admin, an import or SCIM.
+    pub first_password: FirstPassword,
+    /// Per door (`admin`, `import`, `scim`, or a sync source's tag such as `ldap:corp`).
+    /// Sync sources not named get `none`.
+    pub doors: BTreeMap<String, FirstPassword>,
+}
+
+impl Default for NewAgentsConfig {
+    fn default() -> Self {
+        NewAgentsConfig {
+            first_password: FirstPassword::ActivationLink,
+            doors: BTreeMap::new(),
+        }
+    }
+}
+
+impl NewAgentsConfig {
+    /// What an agent created through `door` without a password gets.
+    pub fn for_door(&self, door: &str) -> FirstPassword {
+        match self.doors.get(door) {
+            Some(m) => *m,
+            None if matches!(door, "admin" | "import" | "scim") => self.first_password,
+            None => FirstPassword::None,
+        }
+    }
+}
+
 impl AuthConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
@@ -277,6 +360,32 @@ impl AuthConfig {
             return invalid(
                 "auth.password_policy.classic.warn_days must be less than expire_days".into(),
             );
+        }
+        let l = &self.links;
+        if let Some(url) = &l.url
+            && (!url.contains("{token}")
+                || !(url.starts_with("https://") || url.starts_with("http://")))
+        {
+            return invalid(format!(
+                "auth.links.url must be an http(s) URL with {{token}} in it (is {url:?})"
+            ));
+        }
+        if l.activation_ttl_hours == 0 || l.reset_ttl_minutes == 0 {
+            return invalid(
+                "auth.links: activation_ttl_hours and reset_ttl_minutes must be at least 1".into(),
+            );
+        }
+        let n = &self.new_agents;
+        for (door, m) in n.doors.iter().map(|(d, m)| (d.as_str(), *m)).chain([(
+            "an import or SCIM (set doors.admin instead)",
+            n.first_password,
+        )]) {
+            if m == FirstPassword::InitialPassword && door != "admin" {
+                return invalid(format!(
+                    "auth.new_agents: initial_password is for the admin door only (nobody \
+                     would see the password of an agent created by {door})"
+                ));
+            }
         }
         let m = &self.mfa;
         if let Some(key) = &m.key {

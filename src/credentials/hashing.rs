@@ -55,6 +55,15 @@ pub struct Cost {
 }
 
 impl Cost {
+    /// From `[auth.argon2]`.
+    pub fn from_config(c: &Argon2Config) -> Cost {
+        Cost {
+            memory_kib: c.memory_kib,
+            iterations: c.iterations,
+            parallelism: c.parallelism,
+        }
+    }
+
     /// OWASP's recommendation: 19 MiB, 2 passes, 1 lane.
     pub const OWASP: Cost = Cost {
         memory_kib: 19 * 1024,
@@ -187,12 +196,7 @@ impl Hasher {
 
     /// From `[auth.argon2]`.
     pub fn from_config(c: &Argon2Config) -> Result<Hasher, HashError> {
-        let cost = Cost {
-            memory_kib: c.memory_kib,
-            iterations: c.iterations,
-            parallelism: c.parallelism,
-        };
-        Hasher::new(cost, c.worker_count(), c.queue)
+        Hasher::new(Cost::from_config(c), c.worker_count(), c.queue)
     }
 
     pub fn cost(&self) -> Cost {

@@ -259,6 +259,39 @@ impl Policies {
     }
 }
 
+/// Characters of generated passwords: no look-alikes (0/O, 1/l/I) so that one read aloud
+/// or copied by hand comes out right.
+const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+const DIGITS: &[u8] = b"23456789";
+const SYMBOLS: &[u8] = b"!#%+-=?@_";
+
+impl Policies {
+    /// A random password for an agent of `profile` (an initial password): 20 characters or
+    /// the profile's minimum plus 4, with a character of every class, so that it passes
+    /// either profile.
+    pub fn generate(&self, profile: PolicyProfile) -> String {
+        use rand::Rng;
+        use rand::seq::SliceRandom;
+        let min = match profile {
+            PolicyProfile::Nist => self.nist.min_length,
+            PolicyProfile::Classic => self.classic.min_length,
+        };
+        let len = (min + 4).clamp(20, self.max_length);
+        let mut rng = rand::rng();
+        let all: Vec<u8> = [UPPER, LOWER, DIGITS, SYMBOLS].concat();
+        let mut out: Vec<u8> = [UPPER, LOWER, DIGITS, SYMBOLS]
+            .iter()
+            .map(|set| set[rng.random_range(0..set.len())])
+            .collect();
+        while out.len() < len {
+            out.push(all[rng.random_range(0..all.len())]);
+        }
+        out.shuffle(&mut rng);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
 fn is_in(class: CharClass, c: char) -> bool {
     match class {
         CharClass::Upper => c.is_uppercase(),

@@ -259,3 +259,24 @@ async fn classic_refuses_the_last_passwords_nist_keeps_no_history() {
         .expect("check");
     assert!(v.is_empty(), "{v:?}");
 }
+
+#[test]
+fn generated_passwords_pass_both_profiles() {
+    let p = policies(PasswordPolicyConfig::default());
+    for profile in [PolicyProfile::Nist, PolicyProfile::Classic] {
+        let a = p.generate(profile);
+        let b = p.generate(profile);
+        assert_ne!(a, b);
+        assert!(a.chars().count() >= 20, "{a}");
+        for pw in [&a, &b] {
+            let c = Candidate {
+                password: pw,
+                user_name: "ana",
+                email: None,
+                has_mfa: false,
+            };
+            assert_eq!(p.check(PolicyProfile::Nist, &c), vec![], "{pw}");
+            assert_eq!(p.check(PolicyProfile::Classic, &c), vec![], "{pw}");
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod error;
 pub mod groups;
 pub mod limits;
 pub mod list;
+mod password_page;
 pub mod redact;
 pub mod users;
 
@@ -62,17 +63,18 @@ impl AppState {
             crate::store::Target::parse(&config.database.url),
             Ok(crate::store::Target::Sqlite(_))
         );
+        let credentials = crate::credentials::Credentials::from_config(&config.auth)?;
         let sessions = Arc::new(crate::sessions::Sessions::new(
             pool.clone(),
             accounts.clone(),
             config.sessions.clone(),
+            credentials.clone(),
             inline_reads,
         )?);
         let throttle = crate::api::signin::Throttle::new(
             config.signin.address_failures,
             std::time::Duration::from_secs(config.signin.address_window_secs),
         );
-        let credentials = crate::credentials::Credentials::from_config(&config.auth)?;
         Ok(AppState {
             credentials,
             pool,
@@ -139,6 +141,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::api::configure)
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .configure(password_page::routes)
         .service(
             web::scope("/scim/v2")
                 .configure(discovery::routes)

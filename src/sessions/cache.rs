@@ -50,6 +50,30 @@ pub struct Valid {
     pub body: actix_web::web::Bytes,
     /// When this node last saw the session used (unix microseconds).
     pub last_used: AtomicI64,
+    /// A step the agent must take before the session is good for work; until then only the
+    /// endpoints that take that step (and sign-out) accept it.
+    pub required: Option<Required>,
+}
+
+/// A step an agent must take before its session is good for work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Required {
+    /// The password is an initial or reset one: change it (`POST /auth/password`).
+    PasswordChange,
+    /// The password is past its expiry (classic policy): change it.
+    PasswordExpired,
+    /// The role must use a second factor and the agent has none: enrol one.
+    MfaEnrollment,
+}
+
+impl Required {
+    pub fn code(self) -> &'static str {
+        match self {
+            Required::PasswordChange => "password_change_required",
+            Required::PasswordExpired => "password_expired",
+            Required::MfaEnrollment => "mfa_enrollment_required",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +180,7 @@ mod tests {
             expires_at: chrono::NaiveDateTime::default(),
             body: actix_web::web::Bytes::from_static(b"{}"),
             last_used: AtomicI64::new(0),
+            required: None,
         }))
     }
 

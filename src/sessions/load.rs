@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::cache::{Reason, Valid, Verdict};
+use super::cache::{Reason, Required, Valid, Verdict};
 use crate::accounts::Accounts;
 use crate::config::SessionsConfig;
 use crate::domain::permissions::{Overrides, effective_set};
@@ -75,6 +75,7 @@ pub fn verdict(
     conn: &mut DbConn,
     accounts: &Accounts,
     config: &SessionsConfig,
+    credentials: &crate::credentials::Credentials,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<(String, Verdict), StoreError> {
@@ -115,6 +116,7 @@ pub fn verdict(
     if now >= expires_at || now - last_used >= idle {
         return refused(Reason::Expired);
     }
+    let required = required_step(credentials, &row, mfa, now);
     let overrides = Overrides::parse(&row.permission_overrides);
     let Some(agent) = agent_store::with_values(conn, vec![row])?.pop() else {
         return refused(Reason::Deleted);
@@ -157,6 +159,31 @@ pub fn verdict(
             expires_at,
             body: body.into(),
             last_used: AtomicI64::new(last_used.and_utc().timestamp_micros()),
+            required,
         })),
     ))
+}
+
+/// The step the agent of `row` must take before a session (`mfa`: opened with a second
+/// factor) is good for work, if any.
+fn required_step(
+    credentials: &crate::credentials::Credentials,
+    row: &crate::store::models::AgentRow,
+    mfa: bool,
+    now: NaiveDateTime,
+) -> Option<Required> {
+    use crate::credentials::policy::Expiry;
+    if row.must_change_password {
+        return Some(Required::PasswordChange);
+    }
+    let profile = credentials.policies.profile_for(&row.role);
+    if let Some(changed) = row.password_changed_at
+        && credentials.policies.expiry(profile, changed, now) == Expiry::Expired
+    {
+        return Some(Required::PasswordExpired);
+    }
+    if !mfa && credentials.mfa_required(&row.role) {
+        return Some(Required::MfaEnrollment);
+    }
+    None
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-pub use cache::{Reason, Valid, Verdict};
+pub use cache::{Reason, Required, Valid, Verdict};
 pub use load::{SessionAgent, SessionAnswer, SessionInfo};
 
 use crate::accounts::Accounts;
@@ -54,6 +54,8 @@ pub struct Sessions {
     pool: Pool,
     accounts: Accounts,
     config: SessionsConfig,
+    /// The password policies (expiry) and the roles that must use a second factor.
+    credentials: crate::credentials::Credentials,
     /// Reads on the calling thread (SQLite: microseconds) instead of the blocking pool.
     inline_reads: bool,
     cache: cache::Cache,
@@ -71,6 +73,7 @@ impl Sessions {
         pool: Pool,
         accounts: Accounts,
         config: SessionsConfig,
+        credentials: crate::credentials::Credentials,
         inline_reads: bool,
     ) -> Result<Self, StoreError> {
         let commits = crate::store::commits::count();
@@ -81,6 +84,7 @@ impl Sessions {
             pool,
             accounts,
             config,
+            credentials,
             inline_reads,
             cache: cache::Cache::default(),
             tail: Mutex::new(last.unwrap_or(0)),
@@ -129,8 +133,14 @@ impl Sessions {
         let epoch = self.cache.epoch();
         let verdict = self
             .read(move |this, conn| {
-                let (agent, verdict) =
-                    load::verdict(conn, &this.accounts, &this.config, &hash, now)?;
+                let (agent, verdict) = load::verdict(
+                    conn,
+                    &this.accounts,
+                    &this.config,
+                    &this.credentials,
+                    &hash,
+                    now,
+                )?;
                 this.cache.put(&hash, &agent, verdict.clone(), epoch);
                 Ok(verdict)
             })

@@ -162,7 +162,11 @@ both!(every_documented_route_is_routed, |b| {
 });
 
 /// The endpoints that take no token (a sign-in's credentials are in its body).
-const PUBLIC: &[&str] = &["POST /api/v1/auth/login"];
+const PUBLIC: &[&str] = &[
+    "POST /api/v1/auth/login",
+    "POST /api/v1/auth/password/forgot",
+    "POST /api/v1/auth/password/link",
+];
 
 /// Every endpoint of the admin API (besides the document and its page).
 const ENDPOINTS: &[&str] = &[
@@ -204,10 +208,14 @@ const ENDPOINTS: &[&str] = &[
     "POST /api/v1/auth/logout",
     "POST /api/v1/auth/mfa/totp",
     "POST /api/v1/auth/mfa/totp/confirm",
+    "POST /api/v1/auth/password",
+    "POST /api/v1/auth/password/forgot",
+    "POST /api/v1/auth/password/link",
     "GET /api/v1/agents/{id}/signin",
     "POST /api/v1/agents/{id}/unlock",
     "POST /api/v1/agents/{id}/revoke-sessions",
     "POST /api/v1/agents/{id}/remove-mfa",
+    "POST /api/v1/agents/{id}/password-reset",
     "GET /api/v1/mail/outbox",
     "POST /api/v1/mail/outbox/{id}/retry",
     "GET /api/v1/webhooks",

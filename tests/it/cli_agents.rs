@@ -131,10 +131,12 @@ both!(create_show_and_exit_codes, |b: Backend| {
     let shown = json(&db, &["agents", "show", &id, "--json"]);
     assert_eq!(shown["title"], "Lead");
     let audit = shown["audit"].as_array().expect("audit");
-    assert_eq!(audit.len(), 2);
+    assert_eq!(audit.len(), 3);
     assert_eq!(audit[0]["action"], "agent.update");
     assert_eq!(audit[0]["actor"], "cli:tester");
-    assert_eq!(audit[1]["action"], "agent.create");
+    // A new agent with an email is mailed an activation link (`auth.new_agents`).
+    assert_eq!(audit[1]["action"], "agent.activation_link");
+    assert_eq!(audit[2]["action"], "agent.create");
 
     // The human form: one field a line, then the audit entries.
     let (code, out, _) = rc(&db, &["agents", "show", "alice"]);

@@ -20,13 +20,13 @@ use crate::both;
 use crate::harness::{TestDb, TestServer, free_port, wait_until};
 
 /// The test SMTP server: saves each message it accepts in a directory; killed on drop.
-struct Sink {
+pub struct Sink {
     child: Child,
     dir: tempfile::TempDir,
 }
 
 impl Sink {
-    fn start(port: u16) -> Sink {
+    pub fn start(port: u16) -> Sink {
         Sink::start_in(port, tempfile::tempdir().expect("dir"))
     }
 
@@ -53,7 +53,7 @@ impl Sink {
     }
 
     /// The messages received so far, in the order they arrived.
-    fn messages(&self) -> Vec<Value> {
+    pub fn messages(&self) -> Vec<Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .expect("read dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -72,7 +72,7 @@ impl Sink {
             .collect()
     }
 
-    fn wait_for(&self, n: usize) -> Vec<Value> {
+    pub fn wait_for(&self, n: usize) -> Vec<Value> {
         wait_until(
             &format!("{n} mails at the SMTP server"),
             Duration::from_secs(30),
@@ -90,7 +90,7 @@ impl Drop for Sink {
 }
 
 /// Mail on, through the test server on `port`, retried after at most a second.
-fn mail_config(c: &mut Config, port: u16) {
+pub fn mail_config(c: &mut Config, port: u16) {
     c.mail.enabled = true;
     c.mail.smtp_host = "127.0.0.1".into();
     c.mail.smtp_port = port;
@@ -220,7 +220,11 @@ both!(
     |b| {
         // Nothing listens on the port yet.
         let port = free_port();
-        let s = TestServer::start_with(b, |c| mail_config(c, port));
+        let s = TestServer::start_with(b, |c| {
+            mail_config(c, port);
+            // Only the mail this test writes.
+            c.auth.new_agents.first_password = rollcall::config::FirstPassword::None;
+        });
         let admin = s.token_with("ops", "admin");
         let (st, _, agent) = api(
             &s,
@@ -356,6 +360,7 @@ both!(
         let s = TestServer::start_with(b, |c| {
             mail_config(c, port);
             c.mail.default_language = "zh".into();
+            c.auth.new_agents.first_password = rollcall::config::FirstPassword::None;
         });
         let admin = s.token_with("ops", "admin");
         let create = |body: Value| {

@@ -38,6 +38,7 @@ mod scim_totals;
 mod scim_users;
 mod signin;
 mod signin_mfa;
+mod signin_password;
 mod slapd;
 mod store;
 mod sync_crash;

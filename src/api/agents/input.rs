@@ -44,6 +44,10 @@ pub struct CreateAgent {
     /// `false` creates the agent suspended. An agent whose door needs approval starts
     /// `pending` either way.
     pub active: Option<bool>,
+    /// What the agent gets to sign in with (default: `auth.new_agents`): `activation_link`
+    /// (mailed, when it has an email), `initial_password` (answered once as
+    /// `initialPassword`, to be changed at the first sign-in) or `none`.
+    pub first_password: Option<crate::config::FirstPassword>,
 }
 
 /// A partial change: a field that is absent stays as it is, `null` clears it, a value sets
@@ -148,6 +152,7 @@ impl CreateAgent {
                 ..AgentProfile::default()
             },
             active: self.active,
+            first_password: self.first_password,
             ..AgentInput::default()
         }
     }

@@ -18,7 +18,9 @@ use crate::http::State;
 pub const SOURCE: &str = "admin";
 
 /// Creates an agent: `active`, or `pending` when `[accounts.approval] admin` (or
-/// `require_approval`) asks for approval.
+/// `require_approval`) asks for approval. Without a password it gets, per `firstPassword`
+/// (default `auth.new_agents`), an activation link by mail or an initial password, answered
+/// once as `initialPassword` (an `Idempotency-Key` replay does not repeat it).
 #[utoipa::path(
     tag = "agents",
     request_body = CreateAgent,
@@ -38,11 +40,34 @@ pub async fn create_agent(
     admin: Admin,
     body: Json<CreateAgent>,
 ) -> Result<HttpResponse, Problem> {
+    use crate::config::FirstPassword;
     let actor = admin.actor();
-    let input = body.value.into_input();
+    let mut input = body.value.into_input();
     let st = state.clone();
     let who = actor.clone();
     idempotent(&req, &state, &actor, &body.raw, async move {
+        let method = input
+            .first_password
+            .unwrap_or_else(|| st.accounts.links.new_agents.for_door(SOURCE));
+        let mut initial = None;
+        if method == FirstPassword::InitialPassword {
+            let policies = &st.credentials.policies;
+            let role = input
+                .profile
+                .role
+                .as_deref()
+                .unwrap_or(&st.accounts.default_role);
+            let password = policies.generate(policies.profile_for(role));
+            input.password_hash = Some(
+                st.credentials
+                    .hasher
+                    .hash(&password)
+                    .await
+                    .map_err(|_| Problem::unavailable())?,
+            );
+            input.must_change_password = true;
+            initial = Some(password);
+        }
         let accounts = st.clone();
         let agent = db(&st, move |conn| {
             Ok(accounts
@@ -50,7 +75,18 @@ pub async fn create_agent(
                 .create_agent(conn, &who, SOURCE, input, crate::store::now())?)
         })
         .await?;
-        let mut resp = view::respond(StatusCode::CREATED, &agent);
+        let mut resp = match initial {
+            None => view::respond(StatusCode::CREATED, &agent),
+            Some(password) => {
+                let mut body = serde_json::to_value(view::AgentView::from(&agent))
+                    .map_err(|_| Problem::internal())?;
+                body["initialPassword"] = password.into();
+                HttpResponse::Created()
+                    .insert_header((header::ETAG, view::etag(agent.version)))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .json(body)
+            }
+        };
         if let Ok(v) =
             header::HeaderValue::from_str(&format!("{}{BASE}/agents/{}", st.base_url, agent.id))
         {

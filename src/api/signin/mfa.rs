@@ -111,15 +111,21 @@ pub async fn confirm_totp(
     let hashes: Vec<String> = codes.iter().filter_map(|c| recovery::hash(c)).collect();
     let code = body.value.code;
     let (st, id) = (state.clone(), agent.agent_id.clone());
+    let session = agent.session_id.clone();
     let confirmed = crate::api::db(&state, move |conn| {
         let totp = st.credentials.totp;
         let check = |sealed: &str| {
             let secret = Secret::from_bytes(&sealer.open(&id, sealed).ok()?);
             totp.verify(&secret, &code, unix_now(), None)
         };
-        Ok(st
-            .accounts
-            .confirm_totp(conn, &id, check, &hashes, crate::store::now())?)
+        Ok(st.accounts.confirm_totp(
+            conn,
+            &id,
+            Some(&session),
+            check,
+            &hashes,
+            crate::store::now(),
+        )?)
     })
     .await?;
     if !confirmed {

@@ -4,6 +4,7 @@
 //! token: the session token is the credential.
 
 mod mfa;
+mod password;
 mod throttle;
 
 use std::net::IpAddr;
@@ -19,7 +20,7 @@ use crate::accounts::{Client, Failure, NewSession, Refusal, find_for_signin};
 use crate::api::body::Json;
 use crate::api::problem::{Problem, types};
 use crate::http::State;
-use crate::sessions::{Reason, SessionAnswer, Verdict};
+use crate::sessions::{Reason, Required, SessionAnswer, Verdict};
 use crate::store::models::AgentRow;
 
 pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -27,7 +28,10 @@ pub fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(check_session)
         .service(sign_out)
         .service(mfa::start_totp)
-        .service(mfa::confirm_totp);
+        .service(mfa::confirm_totp)
+        .service(password::change_password)
+        .service(password::forgot_password)
+        .service(password::use_link);
 }
 
 /// A sign-in.
@@ -51,6 +55,12 @@ pub struct LoginAnswer {
     /// The session token: send it as `Authorization: Bearer <token>`. Shown once.
     #[schema(example = "rcs_3q2+7w…")]
     pub token: String,
+    /// A step the agent must take before the session is good for work:
+    /// `password_change_required`, `password_expired` (change it with `POST
+    /// /auth/password`) or `mfa_enrollment_required` (enrol with `POST /auth/mfa/totp`).
+    /// Until then the session check answers 403 with this reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<String>,
     #[serde(flatten)]
     pub answer: SessionAnswer,
 }
@@ -73,6 +83,27 @@ fn session_refused(reason: Reason) -> Problem {
         .with_reason(reason.code())
 }
 
+fn step_required(required: Required) -> Problem {
+    let detail = match required {
+        Required::PasswordChange => {
+            "the agent must change its initial or reset password first (POST /auth/password)"
+        }
+        Required::PasswordExpired => {
+            "the agent's password has expired: change it first (POST /auth/password)"
+        }
+        Required::MfaEnrollment => {
+            "the agent's role must use a second factor: enrol one first (POST /auth/mfa/totp)"
+        }
+    };
+    Problem::typed(
+        403,
+        types::SESSION_REFUSED,
+        "Session not yet good for work",
+        detail,
+    )
+    .with_reason(required.code())
+}
+
 /// The client's address: the configured proxy header's first entry, else the peer.
 fn client_ip(req: &HttpRequest, state: &State) -> Option<IpAddr> {
     if let Some(name) = &state.config.signin.client_ip_header
@@ -93,15 +124,10 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
         .map(|s| s.chars().take(256).collect())
 }
 
-/// Verifies `password` against `hash` (a dummy of the same cost when there is none) on the
-/// hashing pool; `Some(new hash)` as well when the stored one has other parameters.
-async fn verify(
-    state: &State,
-    password: &str,
-    hash: Option<&str>,
-) -> Result<(bool, Option<String>), Problem> {
-    use crate::credentials::hashing::{HashError, Verdict as Hashed};
-    let busy = |e: HashError| match e {
+/// 503 with `Retry-After` when the hashing pool is full; 500 when hashing failed.
+fn hashing_problem(e: crate::credentials::hashing::HashError) -> Problem {
+    use crate::credentials::hashing::HashError;
+    match e {
         HashError::Busy { retry_after } => {
             Problem::new(503, "too many sign-ins at once; try again")
                 .retry_after(retry_after.as_secs())
@@ -110,9 +136,23 @@ async fn verify(
             tracing::error!(error = %e, "password hashing failed");
             Problem::internal()
         }
-    };
+    }
+}
+
+/// Verifies `password` against `hash` (a dummy of the same cost when there is none) on the
+/// hashing pool; `Some(new hash)` as well when the stored one has other parameters.
+async fn verify(
+    state: &State,
+    password: &str,
+    hash: Option<&str>,
+) -> Result<(bool, Option<String>), Problem> {
+    use crate::credentials::hashing::Verdict as Hashed;
     let hasher = &state.credentials.hasher;
-    match hasher.verify(password, hash).await.map_err(busy)? {
+    match hasher
+        .verify(password, hash)
+        .await
+        .map_err(hashing_problem)?
+    {
         Hashed::Invalid => Ok((false, None)),
         Hashed::Valid {
             needs_rehash: false,
@@ -358,17 +398,32 @@ impl actix_web::FromRequest for SignedIn {
     }
 }
 
-/// The live session behind the request's Bearer token (401 with the reason otherwise).
+/// The live session behind the request's Bearer token (401 with the reason otherwise),
+/// also one that still has a step to take (the endpoints that take it accept it).
 pub async fn signed_in_agent(
     req: &HttpRequest,
     state: &State,
 ) -> Result<std::sync::Arc<crate::sessions::Valid>, Problem> {
     let token = crate::http::auth::bearer(req).map_err(|_| session_refused(Reason::Invalid))?;
-    live(state, &token).await
+    live_any(state, &token).await
 }
 
-/// The live session `token` names, or the problem that refuses it.
+/// The session `token` names when it is good for work; 403 with the step when one is
+/// still required, 401 with the reason when it is no good.
 async fn live(
+    state: &State,
+    token: &str,
+) -> Result<std::sync::Arc<crate::sessions::Valid>, Problem> {
+    let v = live_any(state, token).await?;
+    match v.required {
+        Some(step) => Err(step_required(step)),
+        None => Ok(v),
+    }
+}
+
+/// The live session `token` names (with or without a step to take), or the problem that
+/// refuses it.
+async fn live_any(
     state: &State,
     token: &str,
 ) -> Result<std::sync::Arc<crate::sessions::Valid>, Problem> {
@@ -445,10 +500,13 @@ async fn open_session(
             .map_err(Problem::from)
     })
     .await?;
-    let v = live(state, &token).await?;
+    let v = live_any(state, &token).await?;
     let answer: serde_json::Value =
         serde_json::from_slice(&v.body).map_err(|_| Problem::internal())?;
     let mut body = serde_json::json!({ "token": token });
+    if let Some(step) = v.required {
+        body["required"] = step.code().into();
+    }
     if let (Some(obj), serde_json::Value::Object(rest)) = (body.as_object_mut(), answer) {
         obj.extend(rest);
     }
@@ -471,12 +529,14 @@ async fn open_session(
     responses(
         (status = 200, description = "The session is good", body = SessionAnswer),
         (status = 401, description = "The session is no good; `reason` says why", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The agent must first change its password or enrol a second factor (`reason`: `password_change_required`, `password_expired`, `mfa_enrollment_required`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[get("/auth/session")]
 pub async fn check_session(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
-    let v = signed_in_agent(&req, &state).await?;
+    let token = crate::http::auth::bearer(&req).map_err(|_| session_refused(Reason::Invalid))?;
+    let v = live(&state, &token).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
@@ -497,7 +557,7 @@ pub async fn check_session(req: HttpRequest, state: State) -> Result<HttpRespons
 #[post("/auth/logout")]
 pub async fn sign_out(req: HttpRequest, state: State) -> Result<HttpResponse, Problem> {
     let token = crate::http::auth::bearer(&req).map_err(|_| session_refused(Reason::Invalid))?;
-    let valid = live(&state, &token).await?;
+    let valid = live_any(&state, &token).await?;
     let st = state.clone();
     let (agent, session) = (valid.agent_id.clone(), valid.session_id.clone());
     crate::api::db(&state, move |conn| {

@@ -1,0 +1,630 @@
+//! Passwords through the gateway: an agent changing its own, an admin resetting one (a
+//! one-time link or a random initial password to be changed at first sign-in), the
+//! self-service reset by mail, and the activation link a new agent gets. Each writes the
+//! password, the history the classic policy compares against, the failure count and lock,
+//! the sessions it ends, the mail it sends (to the outbox) and its audit entries in one
+//! transaction. Passwords arrive hashed and links as their token's hash: the gateway never
+//! sees either in the clear, and neither is ever written to the audit log.
+//!
+//! Like sign-in bookkeeping, these writes leave the agent's `version` alone (SCIM never
+//! shows a password).
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::signin::end_sessions;
+use super::{AccountError, Accounts, row_of};
+use crate::audit::{self, Entry};
+use crate::config::{Config, FirstPassword, NewAgentsConfig};
+use crate::domain::Status;
+use crate::mail;
+use crate::store::models::AgentRow;
+use crate::store::schema::{agents, credential_links, password_history};
+use crate::store::{DbConn, write_tx};
+
+/// Prefix that makes link tokens recognisable.
+pub const LINK_PREFIX: &str = "rcl_";
+
+/// What a link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    Activation,
+    Reset,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Activation => "activation",
+            LinkPurpose::Reset => "reset",
+        }
+    }
+
+    fn parse(s: &str) -> LinkPurpose {
+        if s == "activation" {
+            LinkPurpose::Activation
+        } else {
+            LinkPurpose::Reset
+        }
+    }
+
+    fn template(self) -> mail::Template {
+        match self {
+            LinkPurpose::Activation => mail::Template::Activation,
+            LinkPurpose::Reset => mail::Template::PasswordReset,
+        }
+    }
+}
+
+/// The gateway's rules for links and first passwords (`[auth.links]`, `[auth.new_agents]`,
+/// the classic policy's history length).
+#[derive(Debug, Clone)]
+pub struct LinkRules {
+    /// Where a link points, `{token}` standing for the token.
+    pub url: String,
+    pub activation_ttl: Duration,
+    pub reset_ttl: Duration,
+    /// Fewest time between two self-service reset links of one agent.
+    pub reset_interval: Duration,
+    pub new_agents: NewAgentsConfig,
+    /// Earlier password hashes kept per agent.
+    pub history: usize,
+}
+
+impl Default for LinkRules {
+    fn default() -> Self {
+        LinkRules::from_config(&Config::default())
+    }
+}
+
+impl LinkRules {
+    pub fn from_config(config: &Config) -> LinkRules {
+        let l = &config.auth.links;
+        let url = match &l.url {
+            Some(url) => url.clone(),
+            None => format!(
+                "{}/password#token={{token}}",
+                config.mail.link_base(&config.server)
+            ),
+        };
+        LinkRules {
+            url,
+            activation_ttl: Duration::hours(i64::from(l.activation_ttl_hours)),
+            reset_ttl: Duration::minutes(i64::from(l.reset_ttl_minutes)),
+            reset_interval: Duration::seconds(
+                i64::try_from(l.reset_interval_secs).unwrap_or(i64::MAX / 4_000),
+            ),
+            new_agents: config.auth.new_agents.clone(),
+            history: config.auth.password_policy.classic.history,
+        }
+    }
+
+    fn ttl(&self, purpose: LinkPurpose) -> Duration {
+        match purpose {
+            LinkPurpose::Activation => self.activation_ttl,
+            LinkPurpose::Reset => self.reset_ttl,
+        }
+    }
+}
+
+/// A link issued: the token (for the mail, and for the admin who asked), when it ends, and
+/// the mail that carries it (`None` when the agent has no email).
+#[derive(Debug, Clone)]
+pub struct IssuedLink {
+    pub token: String,
+    pub url: String,
+    pub expires_at: NaiveDateTime,
+    pub mail_id: Option<i64>,
+}
+
+/// How an admin resets a password.
+#[derive(Debug, Clone)]
+pub enum ResetMethod {
+    /// The password is cleared and a reset link issued.
+    Link,
+    /// This hash (of a random password shown once to the admin) replaces the password, to be
+    /// changed at the next sign-in.
+    InitialPassword(String),
+}
+
+/// Why a link is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// No such link, or its agent is gone or disabled.
+    Invalid,
+    Expired,
+    Used,
+}
+
+impl LinkRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            LinkRefusal::Invalid => "link_invalid",
+            LinkRefusal::Expired => "link_expired",
+            LinkRefusal::Used => "link_used",
+        }
+    }
+}
+
+/// A live link: its agent and purpose.
+#[derive(Debug, Clone)]
+pub struct LinkFor {
+    pub agent: AgentRow,
+    pub purpose: LinkPurpose,
+}
+
+/// A new link token: prefix + 32 random bytes, base64url.
+fn new_link_token() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{LINK_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The name a mail greets `row` by.
+pub(super) fn mail_name(row: &AgentRow) -> String {
+    [&row.display_name, &row.formatted_name, &row.nickname]
+        .into_iter()
+        .flatten()
+        .find(|n| !n.is_empty())
+        .cloned()
+        .or_else(|| match (&row.given_name, &row.family_name) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            (g, f) => g.clone().or_else(|| f.clone()),
+        })
+        .unwrap_or_else(|| row.user_name.clone())
+}
+
+/// Agent `id`'s password hashes, newest first: the current one, then up to `n` earlier.
+pub fn password_hashes(conn: &mut DbConn, id: &str, n: usize) -> QueryResult<Vec<String>> {
+    let current: Option<Option<String>> = agents::table
+        .filter(agents::id.eq(id))
+        .select(agents::password_hash)
+        .first(conn)
+        .optional()?;
+    let mut out: Vec<String> = current.flatten().into_iter().collect();
+    if n > 0 {
+        let earlier: Vec<String> = password_history::table
+            .filter(password_history::agent_id.eq(id))
+            .order(password_history::changed_at.desc())
+            .select(password_history::password_hash)
+            .limit(i64::try_from(n).unwrap_or(i64::MAX))
+            .load(conn)?;
+        out.extend(earlier);
+    }
+    Ok(out)
+}
+
+/// The link whose token hashes to `token_hash`, if it can still be used.
+pub fn live_link(
+    conn: &mut DbConn,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Result<LinkFor, LinkRefusal>> {
+    type Link = (String, String, NaiveDateTime, Option<NaiveDateTime>);
+    let found: Option<Link> = credential_links::table
+        .filter(credential_links::token_hash.eq(token_hash))
+        .select((
+            credential_links::agent_id,
+            credential_links::purpose,
+            credential_links::expires_at,
+            credential_links::used_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((agent_id, purpose, expires_at, used_at)) = found else {
+        return Ok(Err(LinkRefusal::Invalid));
+    };
+    if used_at.is_some() {
+        return Ok(Err(LinkRefusal::Used));
+    }
+    if now >= expires_at {
+        return Ok(Err(LinkRefusal::Expired));
+    }
+    let agent: Option<AgentRow> = agents::table
+        .filter(agents::id.eq(&agent_id))
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(match agent {
+        Some(a) if usable(&a) => Ok(LinkFor {
+            agent: a,
+            purpose: LinkPurpose::parse(&purpose),
+        }),
+        _ => Err(LinkRefusal::Invalid),
+    })
+}
+
+/// Whether an agent in this state may still set a password by link (active or pending;
+/// not disabled or deleted).
+fn usable(row: &AgentRow) -> bool {
+    matches!(
+        Status::parse(&row.status),
+        Some(Status::Active | Status::Pending)
+    )
+}
+
+impl Accounts {
+    /// Agent `id` changed its own password (having proved the current one): `hash` replaces
+    /// it, the old one goes to the history, and every other session ends (`keep`, the one
+    /// it changed it from, stays). Audited `agent.password_change`.
+    pub fn change_password(
+        &self,
+        conn: &mut DbConn,
+        id: &str,
+        hash: &str,
+        keep: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        write_tx(conn, |conn| {
+            let row = row_of(conn, id)?;
+            let actor = format!("agent:{id}");
+            let ended = self.store_password(conn, &row, Some(hash), false, keep, now)?;
+            audit_password(
+                conn,
+                &actor,
+                "agent.password_change",
+                id,
+                json!({ "via": "self", "sessionsEnded": ended.len() }),
+                None,
+                now,
+            )?;
+            audit_revoke(conn, &actor, id, &ended, "password changed", now)?;
+            Ok(())
+        })
+    }
+
+    /// An admin resets agent `id`'s password: by link (the password is cleared and a reset
+    /// link mailed; `None` mail when the agent has no email) or to an initial password that
+    /// must be changed at the next sign-in. Every session ends and any lock is lifted.
+    /// Audited `agent.password_reset` (the method, never the password or link).
+    pub fn reset_password(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        method: ResetMethod,
+        reason: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Result<Option<IssuedLink>, AccountError> {
+        write_tx(conn, |conn| {
+            let row = row_of(conn, id)?;
+            if !usable(&row) {
+                return Err(AccountError::Conflict(format!(
+                    "agent {id} is {}: enable it before resetting its password",
+                    row.status
+                )));
+            }
+            let (hash, must_change, label) = match &method {
+                ResetMethod::Link => (None, false, "link"),
+                ResetMethod::InitialPassword(h) => (Some(h.as_str()), true, "initial_password"),
+            };
+            let ended = self.store_password(conn, &row, hash, must_change, None, now)?;
+            let link = match method {
+                ResetMethod::Link => {
+                    Some(self.write_link(conn, actor, &row, LinkPurpose::Reset, now)?)
+                }
+                ResetMethod::InitialPassword(_) => None,
+            };
+            audit_password(
+                conn,
+                actor,
+                "agent.password_reset",
+                id,
+                json!({
+                    "method": label,
+                    "mustChange": must_change,
+                    "linkExpiresAt": link.as_ref().map(|l| l.expires_at),
+                    "mail": link.as_ref().and_then(|l| l.mail_id),
+                    "sessionsEnded": ended.len(),
+                }),
+                reason,
+                now,
+            )?;
+            audit_revoke(conn, actor, id, &ended, "password reset", now)?;
+            Ok(link)
+        })
+    }
+
+    /// Self-service: mails agent `row`'s reset link, unless one was sent within
+    /// `reset_interval` or the agent has no email or cannot sign in anyway. Leaves the
+    /// password, sessions and lock as they are: anyone may ask for anyone. Audited
+    /// `agent.password_reset_request` with the client; `None` when nothing was sent.
+    pub fn request_reset(
+        &self,
+        conn: &mut DbConn,
+        id: &str,
+        client: super::Client<'_>,
+        now: NaiveDateTime,
+    ) -> Result<Option<IssuedLink>, AccountError> {
+        write_tx(conn, |conn| {
+            let row = row_of(conn, id)?;
+            if !usable(&row) || row.email.as_deref().is_none_or(str::is_empty) {
+                return Ok(None);
+            }
+            let last: Option<NaiveDateTime> = credential_links::table
+                .filter(credential_links::agent_id.eq(id))
+                .filter(credential_links::purpose.eq(LinkPurpose::Reset.as_str()))
+                .select(diesel::dsl::max(credential_links::created_at))
+                .first(conn)?;
+            if last.is_some_and(|t| now - t < self.links.reset_interval) {
+                return Ok(None);
+            }
+            let link =
+                self.write_link(conn, &format!("agent:{id}"), &row, LinkPurpose::Reset, now)?;
+            audit_password(
+                conn,
+                "anonymous",
+                "agent.password_reset_request",
+                id,
+                json!({
+                    "ip": client.ip,
+                    "userAgent": client.user_agent,
+                    "linkExpiresAt": link.expires_at,
+                    "mail": link.mail_id,
+                }),
+                None,
+                now,
+            )?;
+            Ok(Some(link))
+        })
+    }
+
+    /// Uses the link whose token hashes to `token_hash` (once: a second use is refused even
+    /// when two arrive together) to set the password to `hash`. Lifts any lock — a reset
+    /// works while locked — and ends every session. Audited `agent.password_change` with
+    /// the link's purpose. The refusal when the link cannot be used.
+    pub fn use_link(
+        &self,
+        conn: &mut DbConn,
+        token_hash: &str,
+        hash: &str,
+        now: NaiveDateTime,
+    ) -> Result<Result<String, LinkRefusal>, AccountError> {
+        write_tx(conn, |conn| {
+            let link = match live_link(conn, token_hash, now)? {
+                Ok(l) => l,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let used = diesel::update(
+                credential_links::table
+                    .filter(credential_links::token_hash.eq(token_hash))
+                    .filter(credential_links::used_at.is_null()),
+            )
+            .set(credential_links::used_at.eq(now))
+            .execute(conn)?;
+            if used == 0 {
+                return Ok(Err(LinkRefusal::Used));
+            }
+            let id = link.agent.id.clone();
+            let actor = format!("agent:{id}");
+            let ended = self.store_password(conn, &link.agent, Some(hash), false, None, now)?;
+            let via = match link.purpose {
+                LinkPurpose::Activation => "activation_link",
+                LinkPurpose::Reset => "reset_link",
+            };
+            audit_password(
+                conn,
+                &actor,
+                "agent.password_change",
+                &id,
+                json!({
+                    "via": via,
+                    "unlocked": link.agent.locked_until.is_some_and(|t| t > now),
+                    "sessionsEnded": ended.len(),
+                }),
+                None,
+                now,
+            )?;
+            audit_revoke(conn, &actor, &id, &ended, "password reset", now)?;
+            Ok(Ok(id))
+        })
+    }
+
+    /// Within a create's (or an approval's) transaction: mails `row` an activation link when
+    /// the request (`asked`) or else the door it came through (`[auth.new_agents]`) says so, it has no password and an
+    /// email, and it is active. Audited `agent.activation_link`.
+    pub(super) fn first_link(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        row: &AgentRow,
+        door: &str,
+        asked: Option<FirstPassword>,
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        let method = asked.unwrap_or_else(|| self.links.new_agents.for_door(door));
+        if method != FirstPassword::ActivationLink
+            || row.password_hash.is_some()
+            || row.status != Status::Active.as_str()
+            || row.email.as_deref().is_none_or(str::is_empty)
+        {
+            return Ok(());
+        }
+        let link = self.write_link(conn, actor, row, LinkPurpose::Activation, now)?;
+        audit_password(
+            conn,
+            actor,
+            "agent.activation_link",
+            &row.id,
+            json!({ "linkExpiresAt": link.expires_at, "mail": link.mail_id }),
+            None,
+            now,
+        )?;
+        Ok(())
+    }
+
+    /// A new link for `row` (its earlier unused links of the purpose stop working) and its
+    /// mail when the agent has an email.
+    fn write_link(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        row: &AgentRow,
+        purpose: LinkPurpose,
+        now: NaiveDateTime,
+    ) -> Result<IssuedLink, AccountError> {
+        diesel::update(
+            credential_links::table
+                .filter(credential_links::agent_id.eq(&row.id))
+                .filter(credential_links::purpose.eq(purpose.as_str()))
+                .filter(credential_links::used_at.is_null()),
+        )
+        .set(credential_links::expires_at.eq(now))
+        .execute(conn)?;
+        let token = new_link_token();
+        let expires_at = now + self.links.ttl(purpose);
+        diesel::insert_into(credential_links::table)
+            .values((
+                credential_links::token_hash.eq(crate::auth::token_hash(&token)),
+                credential_links::agent_id.eq(&row.id),
+                credential_links::purpose.eq(purpose.as_str()),
+                credential_links::created_by.eq(actor),
+                credential_links::created_at.eq(now),
+                credential_links::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        let url = self.links.url.replace("{token}", &token);
+        let mail_id = match row.email.as_deref().filter(|e| !e.is_empty()) {
+            Some(to) => Some(mail::enqueue(
+                conn,
+                &mail::Mail {
+                    agent_id: Some(&row.id),
+                    to,
+                    language: None,
+                    template: purpose.template(),
+                    values: json!({
+                        "name": mail_name(row),
+                        "link": url,
+                        "expires_at": expires_at.and_utc().to_rfc3339(),
+                    }),
+                },
+                now,
+            )?),
+            None => None,
+        };
+        Ok(IssuedLink {
+            token,
+            url,
+            expires_at,
+            mail_id,
+        })
+    }
+
+    /// Writes `hash` (or clears the password) with the must-change flag, moves the old hash
+    /// to the history (keeping `links.history`), lifts any lock and ends the sessions but
+    /// `keep`; the ids of those ended.
+    fn store_password(
+        &self,
+        conn: &mut DbConn,
+        row: &AgentRow,
+        hash: Option<&str>,
+        must_change: bool,
+        keep: Option<&str>,
+        now: NaiveDateTime,
+    ) -> Result<Vec<String>, AccountError> {
+        let id = row.id.as_str();
+        if let Some(old) = &row.password_hash
+            && self.links.history > 0
+        {
+            // One entry per instant: a second change within the same microsecond replaces it.
+            diesel::delete(
+                password_history::table
+                    .filter(password_history::agent_id.eq(id))
+                    .filter(password_history::changed_at.eq(now)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(password_history::table)
+                .values((
+                    password_history::agent_id.eq(id),
+                    password_history::changed_at.eq(now),
+                    password_history::password_hash.eq(old),
+                ))
+                .execute(conn)?;
+            let stale: Vec<NaiveDateTime> = password_history::table
+                .filter(password_history::agent_id.eq(id))
+                .order(password_history::changed_at.desc())
+                .select(password_history::changed_at)
+                .offset(i64::try_from(self.links.history).unwrap_or(i64::MAX))
+                .load(conn)?;
+            if !stale.is_empty() {
+                diesel::delete(
+                    password_history::table
+                        .filter(password_history::agent_id.eq(id))
+                        .filter(password_history::changed_at.eq_any(&stale)),
+                )
+                .execute(conn)?;
+            }
+        }
+        diesel::update(agents::table.filter(agents::id.eq(id)))
+            .set((
+                agents::password_hash.eq(hash),
+                agents::password_changed_at.eq(hash.map(|_| now)),
+                agents::must_change_password.eq(must_change),
+                agents::failed_logins.eq(0),
+                agents::locked_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+        let ended = end_sessions(conn, id, None, keep, "password changed", now)?;
+        Ok(ended)
+    }
+}
+
+fn audit_password(
+    conn: &mut DbConn,
+    actor: &str,
+    action: &str,
+    id: &str,
+    after: serde_json::Value,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), AccountError> {
+    audit::append(
+        conn,
+        Entry {
+            at: now,
+            actor,
+            action,
+            target_type: "agent",
+            target_id: id,
+            before: None,
+            after: Some(after),
+            reason,
+        },
+    )?;
+    Ok(())
+}
+
+/// `session.revoke` for the sessions a password change ended (the chat platform hears it
+/// as `session.revoked`); nothing when none was live.
+fn audit_revoke(
+    conn: &mut DbConn,
+    actor: &str,
+    id: &str,
+    ended: &[String],
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<(), AccountError> {
+    if ended.is_empty() {
+        return Ok(());
+    }
+    audit::append(
+        conn,
+        Entry {
+            at: now,
+            actor,
+            action: "session.revoke",
+            target_type: "agent",
+            target_id: id,
+            before: None,
+            after: Some(json!({ "sessions": ended })),
+            reason: Some(reason),
+        },
+    )?;
+    Ok(())
+}
