@@ -159,6 +159,7 @@ both!(an_activation_link_works_once, |b| {
         actions(&s, &admin, &id),
         [
             "agent.activation_link",
+            "agent.signin_failed",
             "agent.password_change",
             "agent.signin"
         ]
@@ -449,16 +450,25 @@ both!(the_classic_policy_keeps_history_and_expires, |b| {
     // Only the last two are remembered.
     assert_eq!(change("Fifth-Pass-2026", "Second-Pass-2026").0, 204);
 
-    // Past its expiry: signing in asks for a change first.
-    {
+    // Close to its expiry: a warning; past it: signing in asks for a change first.
+    let age = |days: i64| {
         use diesel::prelude::*;
         use rollcall::store::schema::agents as a;
         let mut conn = s.conn();
         diesel::update(a::table.filter(a::id.eq(&id)))
-            .set(a::password_changed_at.eq(rollcall::store::now() - chrono::Duration::days(31)))
+            .set(a::password_changed_at.eq(rollcall::store::now() - chrono::Duration::days(days)))
             .execute(&mut conn)
             .expect("age the password");
-    }
+    };
+    age(27);
+    let (st, _, v) = login(&s, "fox", "Second-Pass-2026");
+    assert_eq!(
+        (st, v["passwordExpiresInDays"].as_i64()),
+        (200, Some(3)),
+        "{v}"
+    );
+    assert!(v.get("required").is_none(), "{v}");
+    age(31);
     let (st, _, v) = login(&s, "fox", "Second-Pass-2026");
     assert_eq!(
         (st, v["required"].as_str()),

@@ -61,6 +61,10 @@ pub struct LoginAnswer {
     /// Until then the session check answers 403 with this reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required: Option<String>,
+    /// Under the `classic` policy, when the password expires within `warn_days`: the days
+    /// left (rounded up). Show it to the agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_expires_in_days: Option<u32>,
     #[serde(flatten)]
     pub answer: SessionAnswer,
 }
@@ -479,6 +483,13 @@ async fn open_session(
 ) -> Result<HttpResponse, Problem> {
     let token = crate::sessions::new_token();
     let now = crate::store::now();
+    let policies = &state.credentials.policies;
+    let expires_in = row.password_changed_at.and_then(|changed| {
+        match policies.expiry(policies.profile_for(&row.role), changed, now) {
+            crate::credentials::policy::Expiry::Warn { days_left } => Some(days_left),
+            _ => None,
+        }
+    });
     let lifetime = chrono::Duration::seconds(
         i64::try_from(state.config.sessions.absolute_timeout_secs).unwrap_or(i64::MAX / 4),
     );
@@ -506,6 +517,9 @@ async fn open_session(
     let mut body = serde_json::json!({ "token": token });
     if let Some(step) = v.required {
         body["required"] = step.code().into();
+    }
+    if let Some(days) = expires_in {
+        body["passwordExpiresInDays"] = days.into();
     }
     if let (Some(obj), serde_json::Value::Object(rest)) = (body.as_object_mut(), answer) {
         obj.extend(rest);
