@@ -496,7 +496,7 @@ impl Accounts {
                 &mail::Mail {
                     agent_id: Some(&row.id),
                     to,
-                    language: None,
+                    language: row.preferred_language.as_deref(),
                     template: purpose.template(),
                     values: json!({
                         "name": mail_name(row),

@@ -46,6 +46,7 @@ pub(super) fn new_row(
         middle_name: profile.middle_name.clone(),
         formatted_name: profile.formatted_name.clone(),
         nickname: profile.nickname.clone(),
+        preferred_language: profile.preferred_language.clone(),
         title: profile.title.clone(),
         email: AgentProfile::primary_of(&profile.emails).map(str::to_owned),
         phone: AgentProfile::primary_of(&profile.phones).map(str::to_owned),

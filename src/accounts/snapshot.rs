@@ -39,6 +39,7 @@ fn view<'a>(profile: &'a AgentProfile, row: &'a AgentRow) -> View<'a> {
         nickname: &profile.nickname,
         password_changed_at: row.password_changed_at,
         phones: Values(&profile.phones),
+        preferred_language: &profile.preferred_language,
         role: &row.role,
         roles: Values(&profile.roles),
         skill_groups: &profile.skill_groups,
@@ -82,6 +83,8 @@ struct View<'a> {
     password_changed_at: Option<NaiveDateTime>,
     #[serde(skip_serializing_if = "Values::is_empty")]
     phones: Values<'a>,
+    #[serde(skip_serializing_if = "is_none")]
+    preferred_language: &'a Option<String>,
     role: &'a str,
     #[serde(skip_serializing_if = "Values::is_empty")]
     roles: Values<'a>,
@@ -162,6 +165,7 @@ mod tests {
             .unwrap_or_default();
         AgentRow {
             id: "id-1".into(),
+            preferred_language: None,
             external_id: None,
             user_name: "ana".into(),
             display_name: None,
@@ -209,6 +213,7 @@ mod tests {
         let full = AgentProfile {
             user_name: "ana \"the lead\" \u{e9}\n".into(),
             external_id: Some("ext-1".into()),
+            preferred_language: Some("pt-BR".into()),
             display_name: Some("Ana".into()),
             given_name: Some("Ana".into()),
             family_name: Some("L\u{f3}pez".into()),

@@ -108,6 +108,7 @@ impl Accounts {
             row.middle_name = profile.middle_name.clone();
             row.formatted_name = profile.formatted_name.clone();
             row.nickname = profile.nickname.clone();
+            row.preferred_language = profile.preferred_language.clone();
             row.title = profile.title.clone();
             row.email = AgentProfile::primary_of(&profile.emails).map(str::to_owned);
             row.phone = AgentProfile::primary_of(&profile.phones).map(str::to_owned);
@@ -245,7 +246,7 @@ fn disabled_mail(
         &mail::Mail {
             agent_id: Some(&row.id),
             to,
-            language: None,
+            language: row.preferred_language.as_deref(),
             template: mail::Template::AccountDisabled,
             values: serde_json::json!({ "name": name, "reason": reason.unwrap_or_default() }),
         },

@@ -28,6 +28,8 @@ pub struct AgentJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_language: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub employee_number: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub department: Option<&'a str>,
@@ -68,6 +70,7 @@ pub fn agent_json(a: &Agent) -> AgentJson<'_> {
         email: AgentProfile::primary_of(&p.emails),
         phone: AgentProfile::primary_of(&p.phones),
         title: p.title.as_deref(),
+        preferred_language: p.preferred_language.as_deref(),
         employee_number: p.employee_number.as_deref(),
         department: p.department.as_deref(),
         external_id: p.external_id.as_deref(),
@@ -158,6 +161,7 @@ pub fn agent_detail(a: &Agent, audit: &[AuditRow]) -> String {
     field("email", AgentProfile::primary_of(&p.emails));
     field("phone", AgentProfile::primary_of(&p.phones));
     field("title", p.title.as_deref());
+    field("preferredLanguage", p.preferred_language.as_deref());
     field("employeeNumber", p.employee_number.as_deref());
     field("department", p.department.as_deref());
     field("externalId", p.external_id.as_deref());

@@ -289,8 +289,8 @@ impl FirstPassword {
 pub struct NewAgentsConfig {
     /// For agents created by an admin, an import or SCIM.
     pub first_password: FirstPassword,
-    /// Per door (`admin`, `import`, `scim`, or a sync source's tag such as `ldap:corp`).
-    /// Sync sources not named get `none`.
+    /// Per door (`admin`, `import`, `scim`, `scim:<token name>`, `ldap` for every directory,
+    /// or a sync source's tag such as `ldap:corp`). Sync sources not named get `none`.
     pub doors: BTreeMap<String, FirstPassword>,
 }
 
@@ -304,11 +304,13 @@ impl Default for NewAgentsConfig {
 }
 
 impl NewAgentsConfig {
-    /// What an agent created through `door` without a password gets.
-    pub fn for_door(&self, door: &str) -> FirstPassword {
-        match self.doors.get(door) {
+    /// What an agent created through `source` (`admin`, `scim:<token>`, `ldap:corp`)
+    /// without a password gets: the source's own entry, else its kind's (`scim`, `ldap`).
+    pub fn for_door(&self, source: &str) -> FirstPassword {
+        let kind = source.split(':').next().unwrap_or(source);
+        match self.doors.get(source).or_else(|| self.doors.get(kind)) {
             Some(m) => *m,
-            None if matches!(door, "admin" | "import" | "scim") => self.first_password,
+            None if matches!(kind, "admin" | "import" | "scim") => self.first_password,
             None => FirstPassword::None,
         }
     }
@@ -412,5 +414,56 @@ impl AuthConfig {
             return invalid("auth.mfa.recovery_codes must be between 1 and 100".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> Result<AuthConfig, ConfigError> {
+        let c: AuthConfig =
+            toml::from_str(toml).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn the_first_password_is_chosen_per_door() {
+        let c = parse(
+            r#"
+[new_agents]
+first_password = "none"
+doors = { admin = "initial_password", scim = "activation_link", "scim:okta" = "none", "ldap:corp" = "activation_link" }
+"#,
+        )
+        .expect("valid");
+        let n = &c.new_agents;
+        assert_eq!(n.for_door("admin"), FirstPassword::InitialPassword);
+        assert_eq!(n.for_door("import"), FirstPassword::None);
+        assert_eq!(n.for_door("scim:entra"), FirstPassword::ActivationLink);
+        assert_eq!(n.for_door("scim:okta"), FirstPassword::None);
+        assert_eq!(n.for_door("ldap:corp"), FirstPassword::ActivationLink);
+        assert_eq!(n.for_door("ldap:other"), FirstPassword::None);
+        let d = AuthConfig::default().new_agents;
+        assert_eq!(d.for_door("scim:entra"), FirstPassword::ActivationLink);
+        assert_eq!(d.for_door("ldap:corp"), FirstPassword::None);
+    }
+
+    #[test]
+    fn an_initial_password_is_for_the_admin_door_only() {
+        for toml in [
+            "[new_agents]\nfirst_password = \"initial_password\"\n",
+            "[new_agents]\ndoors = { scim = \"initial_password\" }\n",
+        ] {
+            let e = parse(toml).expect_err(toml);
+            assert!(e.to_string().contains("initial_password"), "{e}");
+        }
+        for toml in [
+            "[links]\nurl = \"https://chat.example.com/set\"\n",
+            "[links]\nreset_ttl_minutes = 0\n",
+        ] {
+            assert!(parse(toml).is_err(), "{toml}");
+        }
     }
 }

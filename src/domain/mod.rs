@@ -80,6 +80,9 @@ pub struct AgentProfile {
     pub skill_groups: Vec<String>,
     pub max_concurrent_chats: Option<i32>,
     pub channels: Vec<String>,
+    /// A BCP 47 tag (`zh-CN`; SCIM `preferredLanguage`): the language of the agent's mail.
+    #[serde(default)]
+    pub preferred_language: Option<String>,
 }
 
 impl AgentProfile {

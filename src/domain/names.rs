@@ -152,7 +152,7 @@ pub fn filter_value_ok(value: &str) -> Result<(), char> {
 pub fn check_profile(p: &AgentProfile, before: Option<&AgentProfile>) -> Result<(), TextError> {
     use TextKind::{FreeText, Identifier, UniqueName};
     type Field = fn(&AgentProfile) -> Option<&str>;
-    let fields: [(&str, TextKind, Field); 13] = [
+    let fields: [(&str, TextKind, Field); 14] = [
         ("userName", UniqueName, |a| Some(a.user_name.trim())),
         ("externalId", Identifier, |a| a.external_id.as_deref()),
         ("displayName", FreeText, |a| a.display_name.as_deref()),
@@ -168,6 +168,9 @@ pub fn check_profile(p: &AgentProfile, before: Option<&AgentProfile>) -> Result<
         }),
         ("manager.value", Identifier, |a| a.manager_id.as_deref()),
         ("role", Identifier, |a| a.role.as_deref()),
+        ("preferredLanguage", Identifier, |a| {
+            a.preferred_language.as_deref()
+        }),
     ];
     for (attr, kind, field) in fields {
         let value = field(p);

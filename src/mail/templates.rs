@@ -136,8 +136,19 @@ impl Templates {
     /// The language a reader who asked for `wanted` gets for `template`: the tag itself
     /// (`zh-tw`), else its primary language (`zh`), else the default language.
     pub fn language_for(&self, template: Template, wanted: Option<&str>) -> String {
-        if let Some(tag) = wanted {
-            let tag = tag.trim().replace('_', "-").to_ascii_lowercase();
+        // A tag (`zh-CN`), or a list in the form of Accept-Language (`zh-CN,zh;q=0.9,en`),
+        // taken in its order (SCIM's preferredLanguage may be either).
+        for tag in wanted.unwrap_or_default().split(',') {
+            let tag = tag
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .replace('_', "-")
+                .to_ascii_lowercase();
+            if tag.is_empty() {
+                continue;
+            }
             if self.texts.contains_key(&(template, tag.clone())) {
                 return tag;
             }

@@ -289,6 +289,11 @@ const USER_ATTRS: &[AttrDef] = &[
     string("displayName", "The name shown to customers and colleagues."),
     string("nickName", "The casual name the agent goes by."),
     string("title", "The agent's job title."),
+    string(
+        "preferredLanguage",
+        "The agent's preferred language (e.g. zh-CN, or a list as in Accept-Language): \
+         the language of its mail.",
+    ),
     attr(
         "active",
         AttrType::Boolean,

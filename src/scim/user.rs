@@ -25,6 +25,7 @@ pub fn to_json(agent: &Agent, groups: &[(String, String)], base_url: &str) -> Va
     put(&mut o, "displayName", &p.display_name);
     put(&mut o, "nickName", &p.nickname);
     put(&mut o, "title", &p.title);
+    put(&mut o, "preferredLanguage", &p.preferred_language);
     o.insert("active".into(), json!(agent.is_active()));
     if !p.emails.is_empty() {
         o.insert("emails".into(), multi_json(&p.emails));
@@ -143,6 +144,7 @@ pub fn from_json(body: &Value) -> Result<UserBody, ScimError> {
         display_name: opt_str(o, "displayName")?,
         nickname: opt_str(o, "nickName")?,
         title: opt_str(o, "title")?,
+        preferred_language: opt_str(o, "preferredLanguage")?,
         ..AgentProfile::default()
     };
     match get_ci(o, "name") {

@@ -119,6 +119,7 @@ pub fn to_agent(row: AgentRow, values: Vec<AgentValueRow>) -> Agent {
         middle_name: row.middle_name,
         formatted_name: row.formatted_name,
         nickname: row.nickname,
+        preferred_language: row.preferred_language,
         title: row.title,
         employee_number: row.employee_number,
         department: row.department,

@@ -55,6 +55,8 @@ pub struct AgentRow {
     /// Empty, or the agent's own id when its key clashed with an older live agent's as the
     /// key was first computed (it is then outside the uniqueness rule until renamed).
     pub user_name_clash: String,
+    /// A BCP 47 tag (`zh-CN`): the language of the agent's mail.
+    pub preferred_language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -58,6 +58,7 @@ diesel::table! {
         user_name_clash -> Text,
         search_text -> Nullable<Text>,
         sort_name -> Text,
+        preferred_language -> Nullable<Text>,
     }
 }
 

@@ -160,6 +160,7 @@ mod tests {
     fn row() -> AgentRow {
         AgentRow {
             id: "a".into(),
+            preferred_language: None,
             external_id: None,
             user_name: "Wang.Wei@Example.COM".into(),
             display_name: Some("王伟".into()),

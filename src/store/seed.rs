@@ -59,6 +59,7 @@ pub fn seed_agents(
                     id: id.clone(),
                     external_id: None,
                     user_name,
+                    preferred_language: None,
                     display_name: profile.display_name.clone(),
                     given_name: profile.given_name.clone(),
                     family_name: profile.family_name.clone(),

@@ -582,3 +582,70 @@ both!(the_cli_resets_a_password, |b| {
     assert_eq!(login(&s, "hal", NEW_PASSWORD).0, 200);
     assert_ne!(run(&["signin", "reset", "nobody", "--reason", "x"]).0, 0);
 });
+
+both!(mail_is_in_the_agents_language, |b| {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let s = TestServer::start_with(b, |c| mail_config(c, port));
+    let admin = s.token_with("ops", "admin");
+    // Over SCIM, as an identity provider sends it (an Accept-Language list).
+    let (st, v) = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "wang",
+            "preferredLanguage": "zh-CN,zh;q=0.9,en;q=0.8",
+            "emails": [{"value": "wang@example.com", "type": "work", "primary": true}],
+        })),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["preferredLanguage"], "zh-CN,zh;q=0.9,en;q=0.8");
+    let (st, found) = s.scim(
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            crate::harness::q("preferredLanguage sw \"zh\"")
+        ),
+        None,
+    );
+    assert_eq!(
+        (st, found["totalResults"].as_i64()),
+        (200, Some(1)),
+        "{found}"
+    );
+    // Over the admin API.
+    let (st, _, v) = api(
+        &s,
+        Some(&admin),
+        "POST",
+        "/agents",
+        Some(
+            &json!({"userName": "liam", "email": "liam@example.com", "preferredLanguage": "en-GB"})
+                .to_string(),
+        ),
+        &[],
+    );
+    assert_eq!(
+        (st, v["preferredLanguage"].as_str()),
+        (201, Some("en-GB")),
+        "{v}"
+    );
+    let mails = sink.wait_for(2);
+    let subject = |to: &str| {
+        mails
+            .iter()
+            .find(|m| m["to"] == to)
+            .and_then(|m| m["subject"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        subject("wang@example.com"),
+        "请激活您的 Acme Service Desk 账号"
+    );
+    assert_eq!(
+        subject("liam@example.com"),
+        "Activate your Acme Service Desk account"
+    );
+});

@@ -33,6 +33,9 @@ pub struct CreateAgent {
     pub department: Option<String>,
     pub title: Option<String>,
     pub manager_id: Option<String>,
+    /// The agent's language (a BCP 47 tag such as `zh-CN`): the language of its mail.
+    #[schema(example = "zh-CN")]
+    pub preferred_language: Option<String>,
     /// A role name (default: `accounts.default_role`).
     pub role: Option<String>,
     #[serde(default)]
@@ -80,6 +83,9 @@ pub struct PatchAgent {
     pub title: Patch<String>,
     #[schema(value_type = Option<String>)]
     pub manager_id: Patch<String>,
+    /// The agent's language (`zh-CN`): the language of its mail.
+    #[schema(value_type = Option<String>)]
+    pub preferred_language: Patch<String>,
     /// `null`: the configured default role.
     #[schema(value_type = Option<String>)]
     pub role: Patch<String>,
@@ -145,6 +151,7 @@ impl CreateAgent {
                 employee_number: self.employee_number,
                 department: self.department,
                 manager_id: self.manager_id,
+                preferred_language: self.preferred_language,
                 role: self.role,
                 skill_groups: self.skill_groups,
                 max_concurrent_chats: self.max_concurrent_chats,
@@ -198,6 +205,7 @@ impl PatchAgent {
         p.department = self.department.apply(p.department);
         p.title = self.title.apply(p.title);
         p.manager_id = self.manager_id.apply(p.manager_id);
+        p.preferred_language = self.preferred_language.apply(p.preferred_language);
         set_primary(&mut p.emails, self.email);
         set_primary(&mut p.phones, self.phone);
         p.role = match self.role {

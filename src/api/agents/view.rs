@@ -31,6 +31,8 @@ pub struct AgentView {
     pub title: Option<String>,
     /// Id of the agent's manager.
     pub manager_id: Option<String>,
+    /// The agent's language (`zh-CN`): the language of its mail.
+    pub preferred_language: Option<String>,
     /// Effective role name.
     #[schema(example = "agent")]
     pub role: String,
@@ -69,6 +71,7 @@ impl From<&Agent> for AgentView {
             department: p.department.clone(),
             title: p.title.clone(),
             manager_id: p.manager_id.clone(),
+            preferred_language: p.preferred_language.clone(),
             role: a.role.clone(),
             skill_groups: p.skill_groups.clone(),
             channels: p.channels.clone(),

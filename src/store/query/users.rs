@@ -79,6 +79,7 @@ fn user_compare(
         (Schema::Core, "displayname", None) => text!(agents::display_name, false),
         (Schema::Core, "nickname", None) => text!(agents::nickname, false),
         (Schema::Core, "title", None) => text!(agents::title, false),
+        (Schema::Core, "preferredlanguage", None) => text!(agents::preferred_language, false),
         (Schema::Core, "name", Some("givenname")) => text!(agents::given_name, false),
         (Schema::Core, "name", Some("familyname")) => text!(agents::family_name, false),
         (Schema::Core, "name", Some("middlename")) => text!(agents::middle_name, false),
