@@ -69,6 +69,10 @@ pub struct WebhookDeliveryConfig {
     pub disable_after_secs: u64,
     /// Delivery attempts are kept this many days.
     pub keep_deliveries_days: u32,
+    /// Requests in flight to one endpoint: events are spread over this many ordered lanes by
+    /// what they are about (an agent, a role, a source), so each agent's events still
+    /// arrive in order. 1 sends every event in the order of the log.
+    pub concurrency: usize,
 }
 
 impl Default for WebhookDeliveryConfig {
@@ -80,6 +84,7 @@ impl Default for WebhookDeliveryConfig {
             max_backoff_secs: 3600,
             disable_after_secs: 24 * 3600,
             keep_deliveries_days: 14,
+            concurrency: 4,
         }
     }
 }
@@ -145,6 +150,12 @@ pub(super) fn validate(
         for s in &secrets {
             crate::webhooks::sign::key_of(s).map_err(|m| bad(i, format!("secret: {m}")))?;
         }
+    }
+    if !(1..=32).contains(&delivery.concurrency) {
+        return Err(ConfigError::Invalid(format!(
+            "webhook_delivery.concurrency must be 1 to 32 (is {})",
+            delivery.concurrency
+        )));
     }
     if delivery.poll_ms == 0 || delivery.timeout_secs == 0 || delivery.connect_timeout_secs == 0 {
         return Err(ConfigError::Invalid(

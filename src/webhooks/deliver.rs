@@ -1,7 +1,11 @@
 //! The deliverer, started by `server::serve_until`: one task per enabled endpoint reads the
-//! events after the endpoint's cursor, POSTs those it subscribes to one after the other
-//! (so in order, per agent and overall), and moves the cursor past each only after a 2xx.
-//! A failure stops the endpoint at that event, which is tried again after a back-off
+//! events after the endpoint's cursor, POSTs those it subscribes to over
+//! `concurrency` lanes — each event in the lane of what it is about (an agent, a role, a
+//! source), each lane one request at a time, so an agent's events arrive in order — and
+//! moves the cursor past an event only once it and every event before it got a 2xx.
+//! A failure stops its lane; the endpoint is held at the first event that failed, which
+//! is tried again after a back-off (events other lanes delivered after it are sent again
+//! with it)
 //! (`backoff`) until it succeeds; an endpoint failing for `disable_after_secs`, or
 //! answering 410 Gone, is disabled — its cursor stays, so re-enabling it resumes where it
 //! stopped and nothing is lost. Delivery is at least once: a crash between a 2xx and the
@@ -42,6 +46,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub max_backoff: Duration,
     pub disable_after: Duration,
+    /// Lanes (requests in flight) per endpoint.
+    pub lanes: usize,
 }
 
 impl Settings {
@@ -52,6 +58,7 @@ impl Settings {
             connect_timeout: Duration::from_secs(c.connect_timeout_secs.max(1)),
             max_backoff: Duration::from_secs(c.max_backoff_secs.max(1)),
             disable_after: Duration::from_secs(c.disable_after_secs),
+            lanes: c.concurrency.max(1),
         }
     }
 }
@@ -266,24 +273,23 @@ fn cycle(pool: &Pool, agent: &ureq::Agent, s: &Settings, id: i64) -> Result<Step
     let batch = events::after_in(&mut conn, ep.cursor, Some(upto), BATCH, &ep.actions())?;
     drop(conn);
     let full = batch.len() as i64 == BATCH;
-    let started = Instant::now();
-    let mut attempts = Vec::new();
+    let head = batch.first().map(|ev| ev.id);
+    let attempts = send_lanes(agent, &ep, &keys, &batch, head, s.lanes);
+    // The cursor moves past each event that got a 2xx, up to the first that did not (or
+    // was not tried: its lane stopped, or ran out of time).
+    let delivered: std::collections::HashSet<i64> = attempts
+        .iter()
+        .filter(|a| a.ok())
+        .map(|a| a.event_id)
+        .collect();
     let mut moved_to = ep.cursor;
     let mut complete = !full;
-    for (i, ev) in batch.iter().enumerate() {
-        let number = if i == 0 { ep.attempts + 1 } else { 1 };
-        let a = send(agent, &ep, &keys, ev, number);
-        let ok = a.ok();
-        attempts.push(a);
-        if !ok {
+    for ev in &batch {
+        if !delivered.contains(&ev.id) {
             complete = false;
             break;
         }
         moved_to = ev.id;
-        if started.elapsed() > BATCH_TIME && i + 1 < batch.len() {
-            complete = false;
-            break;
-        }
     }
     if complete {
         // Everything up to `upto` was read: what was not sent is not subscribed to.
@@ -294,6 +300,66 @@ fn cycle(pool: &Pool, agent: &ureq::Agent, s: &Settings, id: i64) -> Result<Step
     }
     let mut conn = pool.get()?;
     conclude(&mut conn, &ep, attempts, moved_to, s)
+}
+
+/// Sends `batch` (in the order of the log) over `lanes` lanes, each event in the lane of
+/// its subject; a lane stops at its first failure, or after [`BATCH_TIME`]. The attempts, by
+/// event. `head` is the event the endpoint's retry count is about.
+fn send_lanes(
+    agent: &ureq::Agent,
+    ep: &Endpoint,
+    keys: &[Vec<u8>],
+    batch: &[EventRecord],
+    head: Option<i64>,
+    lanes: usize,
+) -> Vec<Attempt> {
+    let started = Instant::now();
+    let number = |ev: &EventRecord| {
+        if Some(ev.id) == head {
+            ep.attempts + 1
+        } else {
+            1
+        }
+    };
+    let run = |events: &[&EventRecord]| {
+        let mut out = Vec::with_capacity(events.len());
+        for (i, ev) in events.iter().enumerate() {
+            let a = send(agent, ep, keys, ev, number(ev));
+            let ok = a.ok();
+            out.push(a);
+            if !ok || (started.elapsed() > BATCH_TIME && i + 1 < events.len()) {
+                break;
+            }
+        }
+        out
+    };
+    let lanes = lanes.max(1);
+    let mut by_lane: Vec<Vec<&EventRecord>> = vec![Vec::new(); lanes];
+    for ev in batch {
+        by_lane[lane_of(&ev.agent_id, lanes)].push(ev);
+    }
+    by_lane.retain(|l| !l.is_empty());
+    let mut attempts: Vec<Attempt> = if by_lane.len() <= 1 {
+        by_lane.first().map(|l| run(l)).unwrap_or_default()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = by_lane.iter().map(|l| scope.spawn(|| run(l))).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    attempts.sort_by_key(|a| a.event_id);
+    attempts
+}
+
+/// The lane of a subject: the same for every event about it (FNV-1a of its bytes).
+fn lane_of(subject: &str, lanes: usize) -> usize {
+    let h = subject.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    usize::try_from(h % lanes.max(1) as u64).unwrap_or(0)
 }
 
 /// The body of an event's message: its type, the time of the change, and the data — the
@@ -454,7 +520,9 @@ fn conclude(
         if cur.cursor != ep.cursor || cur.replay_event.is_some() || !cur.enabled {
             return Ok(Step::More);
         }
-        let failed = attempts.last().filter(|a| !a.ok());
+        // The first event that failed holds the endpoint (a later one may have failed in
+        // another lane; it is sent again with it).
+        let failed = attempts.iter().find(|a| !a.ok());
         let Some(failed) = failed else {
             diesel::update(we::table.find(ep.id))
                 .set((
