@@ -212,6 +212,8 @@ pub struct WebhookEndpointRow {
     pub replay_event: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Events past the cursor already delivered by another lane (comma-separated ids).
+    pub sent_ahead: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Insertable)]

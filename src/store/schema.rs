@@ -324,6 +324,7 @@ diesel::table! {
         replay_event -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        sent_ahead -> Text,
     }
 }
 

@@ -274,14 +274,22 @@ fn cycle(pool: &Pool, agent: &ureq::Agent, s: &Settings, id: i64) -> Result<Step
     drop(conn);
     let full = batch.len() as i64 == BATCH;
     let head = batch.first().map(|ev| ev.id);
-    let attempts = send_lanes(agent, &ep, &keys, &batch, head, s.lanes);
+    // What another lane already delivered while this endpoint was held is not sent again.
+    let to_send: Vec<EventRecord> = batch
+        .iter()
+        .filter(|ev| !ep.sent_ahead.contains(&ev.id))
+        .cloned()
+        .collect();
+    let attempts = send_lanes(agent, &ep, &keys, &to_send, head, s.lanes);
     // The cursor moves past each event that got a 2xx, up to the first that did not (or
-    // was not tried: its lane stopped, or ran out of time).
-    let delivered: std::collections::HashSet<i64> = attempts
+    // was not tried: its lane stopped, or ran out of time); the ones delivered past that
+    // are remembered.
+    let mut delivered: std::collections::BTreeSet<i64> = attempts
         .iter()
         .filter(|a| a.ok())
         .map(|a| a.event_id)
         .collect();
+    delivered.extend(ep.sent_ahead.iter().copied());
     let mut moved_to = ep.cursor;
     let mut complete = !full;
     for ev in &batch {
@@ -291,6 +299,11 @@ fn cycle(pool: &Pool, agent: &ureq::Agent, s: &Settings, id: i64) -> Result<Step
         }
         moved_to = ev.id;
     }
+    let ahead: String = delivered
+        .range(moved_to + 1..)
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     if complete {
         // Everything up to `upto` was read: what was not sent is not subscribed to.
         moved_to = upto;
@@ -299,7 +312,7 @@ fn cycle(pool: &Pool, agent: &ureq::Agent, s: &Settings, id: i64) -> Result<Step
         return Ok(Step::Idle);
     }
     let mut conn = pool.get()?;
-    conclude(&mut conn, &ep, attempts, moved_to, s)
+    conclude(&mut conn, &ep, attempts, moved_to, &ahead, s)
 }
 
 /// Sends `batch` (in the order of the log) over `lanes` lanes, each event in the lane of
@@ -509,6 +522,7 @@ fn conclude(
     ep: &Endpoint,
     attempts: Vec<Attempt>,
     moved_to: i64,
+    ahead: &str,
     s: &Settings,
 ) -> Result<Step, CycleError> {
     let now = store::now();
@@ -527,6 +541,7 @@ fn conclude(
             diesel::update(we::table.find(ep.id))
                 .set((
                     we::cursor.eq(moved_to),
+                    we::sent_ahead.eq(ahead),
                     we::attempts.eq(0),
                     we::next_attempt_at.eq(None::<NaiveDateTime>),
                     we::failing_since.eq(None::<NaiveDateTime>),
@@ -539,6 +554,7 @@ fn conclude(
                 diesel::update(we::table.find(ep.id))
                     .set((
                         we::cursor.eq(moved_to),
+                        we::sent_ahead.eq(ahead),
                         we::attempts.eq(n),
                         we::next_attempt_at.eq(Some(now + pause)),
                         we::failing_since.eq(Some(since)),
@@ -548,7 +564,7 @@ fn conclude(
             }
             Err(reason) => {
                 diesel::update(we::table.find(ep.id))
-                    .set(we::cursor.eq(moved_to))
+                    .set((we::cursor.eq(moved_to), we::sent_ahead.eq(ahead)))
                     .execute(conn)?;
                 disable(conn, ep.id, &reason, now)?;
                 Ok(Step::Stop)

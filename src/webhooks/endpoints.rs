@@ -413,6 +413,7 @@ pub fn replay(
             .set((
                 we::cursor.eq(after.cursor),
                 we::replay_event.eq(after.replay_event),
+                we::sent_ahead.eq(""),
                 we::attempts.eq(0),
                 we::next_attempt_at.eq(None::<NaiveDateTime>),
                 we::failing_since.eq(None::<NaiveDateTime>),

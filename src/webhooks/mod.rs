@@ -64,6 +64,9 @@ pub struct Endpoint {
     pub replay_event: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Events past the cursor one lane delivered while another's held the cursor: not sent
+    /// again.
+    pub sent_ahead: std::collections::BTreeSet<i64>,
 }
 
 impl Endpoint {
@@ -85,6 +88,11 @@ impl Endpoint {
             replay_event: r.replay_event,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            sent_ahead: r
+                .sent_ahead
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect(),
         }
     }
 

@@ -629,3 +629,76 @@ both!(the_cli_lists_shows_and_steps, |b| {
     let (code, _, _) = run(&["webhooks", "replay", "cfg", "--from", "999999"]);
     assert_eq!(code, 65);
 });
+
+both!(lanes_keep_each_agents_order_and_send_nothing_twice, |b| {
+    let (s, admin) = server(b);
+    let rx = Receiver::start(&[]);
+    let (hook, secret) = endpoint(&s, &admin, "lanes", &rx.url());
+    rx.control(json!({"secrets": [secret]}));
+    // Held while the changes are made, so that one batch carries them all over the lanes.
+    let patch = |enabled: bool| {
+        let (st, _, v) = api(
+            &s,
+            Some(&admin),
+            "PATCH",
+            &format!("/webhooks/{hook}"),
+            Some(&json!({"enabled": enabled}).to_string()),
+            &[],
+        );
+        assert_eq!(st, 200, "{v}");
+    };
+    patch(false);
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let (st, v) = post(
+            &s,
+            &admin,
+            "/agents",
+            json!({"userName": format!("lane{n}")}),
+        );
+        assert_eq!(st, 201, "{v}");
+        ids.push(v["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids {
+        let (st, _, v) = api(
+            &s,
+            Some(&admin),
+            "PATCH",
+            &format!("/agents/{id}"),
+            Some(&json!({"title": "Lead"}).to_string()),
+            &[],
+        );
+        assert_eq!(st, 200, "{v}");
+        let (st, v) = post(
+            &s,
+            &admin,
+            &format!("/agents/{id}/disable"),
+            json!({"reason": "a test"}),
+        );
+        assert_eq!(st, 200, "{v}");
+    }
+    // The first request to arrive fails: its lane stops there, the others go on.
+    rx.control(json!({"secrets": [secret], "status": 503, "times": 1}));
+    patch(true);
+    wait_until("36 events delivered", PATIENCE, || {
+        rx.delivered().len() >= 36
+    });
+    wait_until("the backlog empty", PATIENCE, || {
+        get(&s, &admin, &format!("/webhooks/{hook}/backlog"))["waiting"] == 0
+    });
+    let got = rx.delivered();
+    assert_eq!(got.len(), 36, "each event once");
+    assert_eq!(rx.records().len(), 37, "one 503, then each event once");
+    for id in &ids {
+        let types: Vec<&str> = got
+            .iter()
+            .filter(|(_, b)| b["data"]["agent_id"] == id.as_str())
+            .map(|(_, b)| b["type"].as_str().expect("type"))
+            .collect();
+        assert_eq!(
+            types,
+            ["agent.created", "agent.updated", "agent.disabled"],
+            "{id}"
+        );
+    }
+});
