@@ -134,7 +134,7 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Rules without a channel catalog or approval (tools and tests); the daemon and sync
+    /// Rules without a channel catalog, approval or first links (tools and tests); the daemon and sync
     /// use [`Accounts::from_config`].
     pub fn new(default_role: &str, deleted_grace_days: u32) -> Self {
         Accounts {
@@ -144,7 +144,7 @@ impl Accounts {
             approval: Approval::default(),
             access: std::sync::Arc::default(),
             notify_disabled: false,
-            links: LinkRules::default(),
+            links: LinkRules::without_first_links(),
         }
     }
 
@@ -224,7 +224,7 @@ impl Accounts {
                     reason: input.reason.as_deref(),
                 },
             )?;
-            self.first_link(conn, actor, &row, source, input.first_password, now)?;
+            self.first_link(conn, actor, &row, input.first_password, now)?;
             Ok(agent_store::to_agent(
                 row,
                 agent_store::value_rows(&id, &profile),

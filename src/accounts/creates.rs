@@ -168,9 +168,8 @@ impl Accounts {
                 })
                 .collect();
             audit::append_many(conn, &entries)?;
-            for c in &created {
-                self.first_link(conn, actor, &c.row, &c.row.source, None, now)?;
-            }
+            let rows: Vec<&AgentRow> = created.iter().map(|c| &c.row).collect();
+            self.first_links(conn, actor, &rows, now)?;
             Ok(())
         })?;
         Ok(outcome)

@@ -50,7 +50,7 @@ impl Accounts {
                     reason,
                 },
             )?;
-            self.first_link(conn, actor, &row, &row.source, None, now)?;
+            self.first_link(conn, actor, &row, None, now)?;
             agent_store::get(conn, id)?.ok_or_else(|| AccountError::NotFound(id.to_owned()))
         })
     }

@@ -50,7 +50,33 @@ const OPEN: [&str; 2] = ["pending", "sending"];
 /// change that asks for the mail: the mail then exists if and only if that change
 /// committed, and the commit wakes this process's sender.
 pub fn enqueue(conn: &mut DbConn, mail: &Mail<'_>, now: NaiveDateTime) -> QueryResult<i64> {
-    let row = NewMailRow {
+    diesel::insert_into(m::table)
+        .values(&new_row(mail, now))
+        .returning(m::id)
+        .get_result(conn)
+}
+
+/// [`enqueue`] for many mails at once (the activation links of an import): multi-row
+/// statements on PostgreSQL.
+pub fn enqueue_many(conn: &mut DbConn, mails: &[Mail<'_>], now: NaiveDateTime) -> QueryResult<()> {
+    for chunk in mails.chunks(500) {
+        let rows: Vec<NewMailRow<'_>> = chunk.iter().map(|mail| new_row(mail, now)).collect();
+        match conn {
+            DbConn::Pg(pg) => {
+                diesel::insert_into(m::table).values(&rows).execute(pg)?;
+            }
+            DbConn::Sqlite(_) => {
+                for row in &rows {
+                    diesel::insert_into(m::table).values(row).execute(conn)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn new_row<'a>(mail: &'a Mail<'a>, now: NaiveDateTime) -> NewMailRow<'a> {
+    NewMailRow {
         agent_id: mail.agent_id,
         recipient: mail.to,
         language: mail.language,
@@ -60,11 +86,7 @@ pub fn enqueue(conn: &mut DbConn, mail: &Mail<'_>, now: NaiveDateTime) -> QueryR
         attempts: 0,
         next_attempt_at: now,
         created_at: now,
-    };
-    diesel::insert_into(m::table)
-        .values(&row)
-        .returning(m::id)
-        .get_result(conn)
+    }
 }
 
 /// Claims up to `limit` due mails for `owner` until `lease_until` and counts an attempt on

@@ -79,6 +79,9 @@ impl TestDb {
         c.database.url = self.url.clone();
         c.database.pool_size = 4;
         c.server.workers = Some(1);
+        // New agents get no activation link (and its audit entry and mail) unless a test
+        // asks: tests/it/signin_password.rs covers them.
+        c.auth.new_agents.first_password = rollcall::config::FirstPassword::None;
         c
     }
 }

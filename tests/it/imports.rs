@@ -221,8 +221,8 @@ both!(valid_only_writes_the_valid_rows_and_reports_the_rest, |b| {
     assert!(env.agent("broken").is_none() && env.agent("orphan").is_none());
     assert_eq!(
         env.counts(),
-        (before.0 + 2, before.1 + 4),
-        "per agent: its creation and the activation link mailed to it"
+        (before.0 + 2, before.1 + 2),
+        "one audit entry per agent"
     );
 });
 

@@ -220,11 +220,7 @@ both!(
     |b| {
         // Nothing listens on the port yet.
         let port = free_port();
-        let s = TestServer::start_with(b, |c| {
-            mail_config(c, port);
-            // Only the mail this test writes.
-            c.auth.new_agents.first_password = rollcall::config::FirstPassword::None;
-        });
+        let s = TestServer::start_with(b, |c| mail_config(c, port));
         let admin = s.token_with("ops", "admin");
         let (st, _, agent) = api(
             &s,
@@ -360,7 +356,6 @@ both!(
         let s = TestServer::start_with(b, |c| {
             mail_config(c, port);
             c.mail.default_language = "zh".into();
-            c.auth.new_agents.first_password = rollcall::config::FirstPassword::None;
         });
         let admin = s.token_with("ops", "admin");
         let create = |body: Value| {

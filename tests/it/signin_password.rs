@@ -5,6 +5,7 @@
 //! tells nothing about which accounts exist; the classic policy's history and expiry; a role
 //! that must use a second factor; the CLI reset.
 
+use rollcall::config::FirstPassword;
 use serde_json::{Value, json};
 
 use crate::api_framework::api;
@@ -66,6 +67,8 @@ both!(an_activation_link_works_once, |b| {
     let s = TestServer::start_with(b, |c| {
         mail_config(c, port);
         c.mail.public_url = Some("https://rc.example.com".into());
+        // The product's default (the test harness turns it off).
+        c.auth.new_agents.first_password = FirstPassword::ActivationLink;
     });
     let admin = s.token_with("ops", "admin");
     let (st, _, v) = api(
@@ -363,7 +366,6 @@ both!(a_self_service_reset_works_while_locked, |b| {
     let s = TestServer::start_with(b, |c| {
         mail_config(c, port);
         c.signin.lockout_threshold = 1;
-        c.auth.new_agents.first_password = rollcall::config::FirstPassword::None;
     });
     let admin = s.token_with("ops", "admin");
     let id = agent_with_password(&s, "eve");
@@ -586,7 +588,10 @@ both!(the_cli_resets_a_password, |b| {
 both!(mail_is_in_the_agents_language, |b| {
     let port = free_port();
     let sink = Sink::start(port);
-    let s = TestServer::start_with(b, |c| mail_config(c, port));
+    let s = TestServer::start_with(b, |c| {
+        mail_config(c, port);
+        c.auth.new_agents.first_password = FirstPassword::ActivationLink;
+    });
     let admin = s.token_with("ops", "admin");
     // Over SCIM, as an identity provider sends it (an Accept-Language list).
     let (st, v) = s.scim(
@@ -648,4 +653,57 @@ both!(mail_is_in_the_agents_language, |b| {
         subject("liam@example.com"),
         "Activate your Acme Service Desk account"
     );
+});
+
+both!(an_import_mails_each_new_agent_an_activation_link, |b| {
+    use diesel::prelude::*;
+    use rollcall::store::schema::{audit_log, credential_links, mail_outbox};
+    let db = crate::harness::TestDb::new(b);
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("rc.toml");
+    // The product's defaults: an import's new agents get activation links.
+    std::fs::write(&cfg, format!("[database]\nurl = \"{}\"\n", db.url)).expect("config");
+    let file = dir.path().join("new-hires.csv");
+    std::fs::write(
+        &file,
+        "user name,display name,email\nmei,Mei Lin,mei@example.com\nraj,Raj Patel,raj@example.com\nzoe,Zoe Park,\n",
+    )
+    .expect("file");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("import")
+        .arg(&file)
+        .output()
+        .expect("run rollcall import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = rollcall::server::open_store(&db.config()).expect("store");
+    let mut conn = pool.get().expect("conn");
+    let mails: Vec<(String, String)> = mail_outbox::table
+        .order(mail_outbox::recipient.asc())
+        .select((mail_outbox::recipient, mail_outbox::template))
+        .load(&mut conn)
+        .expect("outbox");
+    assert_eq!(
+        mails,
+        [
+            ("mei@example.com".to_owned(), "activation".to_owned()),
+            ("raj@example.com".to_owned(), "activation".to_owned())
+        ],
+        "one each for the two with an email"
+    );
+    let links: i64 = credential_links::table
+        .count()
+        .get_result(&mut conn)
+        .expect("links");
+    let audited: i64 = audit_log::table
+        .filter(audit_log::action.eq("agent.activation_link"))
+        .count()
+        .get_result(&mut conn)
+        .expect("audit");
+    assert_eq!((links, audited), (2, 2));
 });
