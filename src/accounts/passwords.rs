@@ -483,7 +483,7 @@ impl Accounts {
         let tokens: Vec<String> = due.iter().map(|_| new_link_token()).collect();
         let hashes: Vec<String> = tokens.iter().map(|t| crate::auth::token_hash(t)).collect();
         let purpose = LinkPurpose::Activation.as_str();
-        for (chunk, hashes) in due.chunks(500).zip(hashes.chunks(500)) {
+        for (chunk, hashes) in due.chunks(2000).zip(hashes.chunks(2000)) {
             let values: Vec<_> = chunk
                 .iter()
                 .zip(hashes)

@@ -137,3 +137,63 @@ both!(without_a_key_no_factor_can_be_enrolled, |b| {
     assert_eq!(st, 409, "{v}");
     assert_eq!(post(&s, "/auth/mfa/totp", "rcs_nope", None).0, 401);
 });
+
+both!(one_code_signs_in_once_across_two_nodes, |b| {
+    let db = crate::harness::TestDb::new(b);
+    let mut config = db.config();
+    config.auth.mfa.key = Some(hex::encode([7u8; 32]));
+    let one = TestServer::serve(
+        config.clone(),
+        rollcall::server::open_store(&config).expect("store"),
+        "idp",
+    );
+    let two = TestServer::serve(
+        config.clone(),
+        rollcall::server::open_store(&config).expect("store"),
+        "idp2",
+    );
+    agent_with_password(&one, "ana");
+    let session = token(&one, "ana");
+    let (st, v) = post(&one, "/auth/mfa/totp", &session, None);
+    assert_eq!(st, 200, "{v}");
+    let secret = Secret::from_base32(v["secret"].as_str().expect("secret")).expect("base32");
+    let totp = Totp::default();
+    let mut last = totp.step(now()) - 1;
+    let (st, v) = post(
+        &one,
+        "/auth/mfa/totp/confirm",
+        &session,
+        Some(json!({"code": totp.code(&secret, last)})),
+    );
+    assert_eq!(st, 200, "{v}");
+    // Each code still in the window, sent to both nodes at the same moment: one sign-in.
+    let mut rounds = 0;
+    for step in [totp.step(now()), totp.step(now()) + 1] {
+        if step <= last {
+            continue;
+        }
+        last = step;
+        let code = totp.code(&secret, step);
+        let barrier = std::sync::Barrier::new(2);
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let runs: Vec<_> = [&one, &two]
+                .into_iter()
+                .map(|node| {
+                    let (barrier, code) = (&barrier, &code);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        login_with_code(node, "ana", PASSWORD, Some(code)).0
+                    })
+                })
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().expect("thread"))
+                .collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [200, 401], "step {step}: {statuses:?}");
+        rounds += 1;
+    }
+    assert!(rounds >= 1);
+});

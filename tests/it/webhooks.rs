@@ -702,3 +702,103 @@ both!(lanes_keep_each_agents_order_and_send_nothing_twice, |b| {
         );
     }
 });
+
+/// `rollcall serve` killed with SIGKILL in the middle of a backlog, then started again:
+/// every event arrives, each agent's in order of first arrival; what was delivered but not
+/// yet recorded is sent again with the same `webhook-id` (at least once).
+#[test]
+fn a_daemon_killed_mid_delivery_delivers_everything_after_restart() {
+    use base64::Engine;
+    const AGENTS: usize = 600;
+    let db = crate::harness::TestDb::new(Backend::Sqlite);
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    );
+    let rx = Receiver::start(&[&secret]);
+    rx.control(json!({"secrets": [secret], "delay_ms": 5}));
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\n[log]\nlevel = \"warn\"\n\
+             [webhook_delivery]\npoll_ms = 50\nmax_backoff_secs = 1\n\
+             [[webhooks]]\nname = \"crash\"\nurl = \"{}\"\nsecret = \"{secret}\"\nfrom = \"start\"\n",
+            db.url,
+            rx.url()
+        ),
+    )
+    .expect("config");
+    let rc = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("rollcall");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    rc(&["migrate"]);
+    // A backlog: each agent created, then moved to another department.
+    let csv = |department: &str| {
+        let mut text = String::from("user name,department\n");
+        for n in 0..AGENTS {
+            text.push_str(&format!("crash{n},{department}\n"));
+        }
+        let path = dir.path().join(format!("{department}.csv"));
+        std::fs::write(&path, text).expect("csv");
+        path
+    };
+    rc(&["import", csv("pre-sales").to_str().expect("path")]);
+    rc(&["import", csv("after-sales").to_str().expect("path")]);
+
+    let log = dir.path().join("serve.log");
+    let first = crate::concurrency_nodes::daemon(&config, &log);
+    wait_until("a part delivered", PATIENCE, || rx.delivered().len() >= 150);
+    drop(first); // SIGKILL
+    let before = rx.delivered().len();
+    assert!(before < 2 * AGENTS, "killed after everything was sent");
+    let _second = crate::concurrency_nodes::daemon(&config, &log);
+    let distinct = || {
+        rx.delivered()
+            .iter()
+            .map(|(r, _)| r["id"].as_str().unwrap_or_default().to_owned())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    wait_until("every event delivered", Duration::from_secs(120), || {
+        distinct() == 2 * AGENTS
+    });
+    let got = rx.delivered();
+    assert!(got.iter().all(|(r, _)| r["verified"] == json!([true])));
+    let mut first_seen: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut ids = std::collections::HashSet::new();
+    for (r, b) in &got {
+        if ids.insert(r["id"].as_str().unwrap_or_default().to_owned()) {
+            first_seen
+                .entry(
+                    b["data"]["agent_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+                .or_default()
+                .push(b["type"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(first_seen.len(), AGENTS);
+    for (agent, types) in &first_seen {
+        assert_eq!(types, &["agent.created", "agent.updated"], "{agent}");
+    }
+    eprintln!(
+        "{} requests for {} events ({} sent again after the kill)",
+        got.len(),
+        2 * AGENTS,
+        got.len() - 2 * AGENTS
+    );
+}
