@@ -739,16 +739,17 @@ fn a_daemon_killed_mid_delivery_delivers_everything_after_restart() {
             .expect("rollcall");
         assert!(
             out.status.success(),
-            "{args:?}: {}",
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     };
     rc(&["migrate"]);
     // A backlog: each agent created, then moved to another department.
     let csv = |department: &str| {
-        let mut text = String::from("user name,department\n");
+        let mut text = String::from("user name,display name,department\n");
         for n in 0..AGENTS {
-            text.push_str(&format!("crash{n},{department}\n"));
+            text.push_str(&format!("crash{n},Agent {n},{department}\n"));
         }
         let path = dir.path().join(format!("{department}.csv"));
         std::fs::write(&path, text).expect("csv");
