@@ -13,7 +13,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::signin::end_sessions;
+use super::signin::{audit_revoke, end_sessions};
 use super::{AccountError, Accounts, row_of};
 use crate::audit::{self, Entry};
 use crate::config::{Config, FirstPassword, NewAgentsConfig};
@@ -694,35 +694,6 @@ fn audit_password(
             before: None,
             after: Some(after),
             reason,
-        },
-    )?;
-    Ok(())
-}
-
-/// `session.revoke` for the sessions a password change ended (the chat platform hears it
-/// as `session.revoked`); nothing when none was live.
-fn audit_revoke(
-    conn: &mut DbConn,
-    actor: &str,
-    id: &str,
-    ended: &[String],
-    reason: &str,
-    now: NaiveDateTime,
-) -> Result<(), AccountError> {
-    if ended.is_empty() {
-        return Ok(());
-    }
-    audit::append(
-        conn,
-        Entry {
-            at: now,
-            actor,
-            action: "session.revoke",
-            target_type: "agent",
-            target_id: id,
-            before: None,
-            after: Some(json!({ "sessions": ended })),
-            reason: Some(reason),
         },
     )?;
     Ok(())

@@ -369,28 +369,44 @@ impl Accounts {
         write_tx(conn, |conn| {
             row_of(conn, id)?;
             let revoked = end_sessions(conn, id, session, None, reason, now)?;
-            if revoked.is_empty() {
-                if let Some(s) = session {
-                    return Err(AccountError::NotFound(format!("live session {s}")));
-                }
-                return Ok(0);
+            if revoked.is_empty()
+                && let Some(s) = session
+            {
+                return Err(AccountError::NotFound(format!("live session {s}")));
             }
-            audit::append(
-                conn,
-                Entry {
-                    at: now,
-                    actor,
-                    action: "session.revoke",
-                    target_type: "agent",
-                    target_id: id,
-                    before: None,
-                    after: Some(json!({ "sessions": revoked })),
-                    reason: Some(reason),
-                },
-            )?;
+            audit_revoke(conn, actor, id, &revoked, reason, now)?;
             Ok(revoked.len())
         })
     }
+}
+
+/// `session.revoke` for the sessions `ended` (the chat platform hears `session.revoked`);
+/// nothing when none was live.
+pub(super) fn audit_revoke(
+    conn: &mut DbConn,
+    actor: &str,
+    id: &str,
+    ended: &[String],
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<(), AccountError> {
+    if ended.is_empty() {
+        return Ok(());
+    }
+    audit::append(
+        conn,
+        Entry {
+            at: now,
+            actor,
+            action: "session.revoke",
+            target_type: "agent",
+            target_id: id,
+            before: None,
+            after: Some(json!({ "sessions": ended })),
+            reason: Some(reason),
+        },
+    )?;
+    Ok(())
 }
 
 /// Marks agent `id`'s live sessions (or the one named; all but `except`) revoked; their ids.
