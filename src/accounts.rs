@@ -12,6 +12,7 @@ mod creates;
 mod group_roles;
 mod groups;
 mod lifecycle;
+mod links;
 mod mfa;
 mod passwords;
 mod permissions;
@@ -26,11 +27,9 @@ mod updates;
 
 pub use access::AccessRules;
 pub use creates::PreparedCreates;
+pub use links::{IssuedLink, LINK_PREFIX, LinkFor, LinkPurpose, LinkRefusal, LinkRules, live_link};
 pub use mfa::{Factor, confirmed_totp};
-pub use passwords::{
-    IssuedLink, LINK_PREFIX, LinkFor, LinkPurpose, LinkRefusal, LinkRules, ResetMethod, live_link,
-    password_hashes,
-};
+pub use passwords::{ResetMethod, password_hashes};
 pub use permissions::AgentPermissions;
 pub use policy::Approval;
 pub use role_changes::{AgentImpact, RoleImpact};

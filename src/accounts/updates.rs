@@ -240,7 +240,7 @@ fn disabled_mail(
     let Some(to) = row.email.as_deref().filter(|e| !e.is_empty()) else {
         return Ok(());
     };
-    let name = super::passwords::mail_name(row);
+    let name = super::links::mail_name(row);
     mail::enqueue(
         conn,
         &mail::Mail {

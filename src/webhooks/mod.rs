@@ -12,6 +12,7 @@ pub mod cli;
 pub mod configured;
 pub mod deliver;
 pub mod endpoints;
+pub mod send;
 pub mod sign;
 
 use chrono::NaiveDateTime;
