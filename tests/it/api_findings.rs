@@ -28,3 +28,39 @@ both!(a_reason_holding_nul_is_a_422, |b: Backend| {
         assert_eq!(v["errors"][0]["pointer"], "/reason", "{v}");
     }
 });
+
+both!(
+    nul_in_a_delete_reason_or_a_login_is_refused_not_a_500,
+    |b: Backend| {
+        // PostgreSQL refuses NUL in text: DELETE ?reason=…%00… answered 500 there.
+        let server = TestServer::start(b);
+        let admin = server.token_with("ops", "admin");
+        let id = server.create_user("nul.delete")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let (st, _, body) = server.raw(
+            "DELETE",
+            &format!("/api/v1/agents/{id}?reason=left%00us"),
+            None,
+            &[("Authorization", &format!("Bearer {admin}"))],
+        );
+        assert_eq!(st, 400, "{body}");
+        assert!(body.contains("NUL"), "{body}");
+        let json = [("Content-Type", "application/json")];
+        let (st, _, body) = server.raw(
+            "POST",
+            "/api/v1/auth/login",
+            Some(r#"{"login": "nul\u0000.delete", "password": "x"}"#),
+            &json,
+        );
+        assert_eq!(st, 401, "{body}");
+        let (st, _, body) = server.raw(
+            "POST",
+            "/api/v1/auth/password/forgot",
+            Some(r#"{"login": "nul\u0000.delete"}"#),
+            &json,
+        );
+        assert_eq!(st, 202, "{body}");
+    }
+);

@@ -198,6 +198,10 @@ pub async fn delete_agent(
         .reason
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
+    // PostgreSQL refuses NUL in text: the audit entry could not be written.
+    if reason.as_deref().is_some_and(|r| r.contains('\0')) {
+        return Err(Problem::bad_request("reason must not contain NUL"));
+    }
     let actor = admin.actor();
     let id = id.into_inner();
     let expected = if_match(&req);

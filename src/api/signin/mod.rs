@@ -196,7 +196,9 @@ pub async fn sign_in(
         password,
         code,
     } = body.value;
-    if login.trim().is_empty() || login.len() > 256 || password.len() > 1024 {
+    // NUL is in no user name or email (and PostgreSQL refuses it in text).
+    if login.trim().is_empty() || login.len() > 256 || login.contains('\0') || password.len() > 1024
+    {
         return Err(refused(
             401,
             Refusal::InvalidCredentials,

@@ -230,7 +230,7 @@ pub async fn forgot_password(
         }
         state.throttle.failed(ip, Instant::now());
     }
-    if !login.trim().is_empty() && login.len() <= 256 {
+    if !login.trim().is_empty() && login.len() <= 256 && !login.contains('\0') {
         let ip = ip.map(|i| i.to_string());
         let ua = user_agent(&req);
         let st = state.clone();
