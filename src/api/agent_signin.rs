@@ -162,10 +162,7 @@ async fn revoke_sessions(
     id: web::Path<String>,
     body: Json<RevokeBody>,
 ) -> Result<HttpResponse, Problem> {
-    let reason = super::agents::input::Reason {
-        reason: body.value.reason.clone(),
-    }
-    .text()?;
+    let reason = super::agents::input::reason_text(&body.value.reason)?;
     let session = body.value.session.clone();
     let (id, actor, st) = (id.into_inner(), admin.actor(), state.clone());
     let revoked = super::db(&state, move |conn| {
@@ -237,10 +234,7 @@ async fn reset_password(
     body: Json<ResetBody>,
 ) -> Result<HttpResponse, Problem> {
     use crate::accounts::ResetMethod;
-    let reason = super::agents::input::Reason {
-        reason: body.value.reason.clone(),
-    }
-    .text()?;
+    let reason = super::agents::input::reason_text(&body.value.reason)?;
     let id = id.into_inner();
     let (method, initial) = match body.value.method {
         ResetHow::Link => (ResetMethod::Link, None),

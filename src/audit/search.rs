@@ -119,18 +119,12 @@ pub fn search(
     if let Some(b) = before {
         q = q.filter(audit_log::id.lt(b));
     }
-    let mut entries: Vec<AuditRow> = q
+    let rows: Vec<AuditRow> = q
         .order(audit_log::id.desc())
         .limit(limit + 1)
         .select(AuditRow::as_select())
         .load(conn)?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next_before = if more {
-        entries.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let (entries, next_before) = crate::store::newest_first_page(rows, limit, |e| e.id);
     Ok(AuditPage {
         entries,
         next_before,

@@ -244,19 +244,12 @@ pub fn list(
     if let Some(b) = before {
         q = q.filter(m::id.lt(b));
     }
-    let mut rows: Vec<MailRow> = q
+    let rows: Vec<MailRow> = q
         .order(m::id.desc())
         .limit(limit + 1)
         .select(MailRow::as_select())
         .load(conn)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok(crate::store::newest_first_page(rows, limit, |r| r.id))
 }
 
 /// Mail `id`.

@@ -376,3 +376,16 @@ pub fn now() -> chrono::NaiveDateTime {
     use chrono::SubsecRound;
     chrono::Utc::now().naive_utc().trunc_subsecs(6)
 }
+
+/// One page of a newest-first keyset list read with `LIMIT limit + 1`: the first `limit`
+/// rows, and the id to read on before when there were more.
+pub fn newest_first_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    id: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<i64>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = if more { rows.last().map(id) } else { None };
+    (rows, next)
+}

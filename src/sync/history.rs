@@ -47,19 +47,12 @@ pub fn runs(
     if let Some(b) = before {
         q = q.filter(sync_runs::id.lt(b));
     }
-    let mut rows: Vec<RunSummary> = q
+    let rows: Vec<RunSummary> = q
         .order(sync_runs::id.desc())
         .limit(limit + 1)
         .select(RunSummary::as_select())
         .load(conn)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok(crate::store::newest_first_page(rows, limit, |r| r.id))
 }
 
 /// Run `id` of `source`, with its plan (JSON text) when one was kept: dry and refused runs.

@@ -179,14 +179,8 @@ pub fn deliveries(
     if let Some(b) = before {
         q = q.filter(webhook_deliveries::id.lt(b));
     }
-    let mut rows = q.load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok((rows, next))
+    let rows: Vec<WebhookDeliveryRow> = q.load(conn)?;
+    Ok(crate::store::newest_first_page(rows, limit, |r| r.id))
 }
 
 /// What waits for an endpoint: how many events, and the oldest's id and time.

@@ -390,3 +390,29 @@ pub fn wait_until(what: &str, limit: std::time::Duration, mut done: impl FnMut()
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Starts `tests/fixtures/<script>` with the suite's Python (`ROLLCALL_TEST_PYTHON`, the venv
+/// `scripts/test` makes) and `args`, and waits for the line `ready` it prints once it
+/// listens. Kill the child when done.
+pub fn python_fixture(script: &str, args: &[&std::ffi::OsStr]) -> std::process::Child {
+    use std::io::BufRead;
+    let python = std::env::var("ROLLCALL_TEST_PYTHON")
+        .expect("ROLLCALL_TEST_PYTHON is not set: run the suite with scripts/test");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(script);
+    let mut child = std::process::Command::new(python)
+        .arg(path)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "ready", "{script} did not start");
+    child
+}

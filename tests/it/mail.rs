@@ -5,9 +5,8 @@
 //! an agent mails it; the outbox as the admin API shows it, never with a mail's link.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use rollcall::config::{Config, MailSecurity};
@@ -31,24 +30,11 @@ impl Sink {
     }
 
     fn start_in(port: u16, dir: tempfile::TempDir) -> Sink {
-        let python = std::env::var("ROLLCALL_TEST_PYTHON").expect(
-            "ROLLCALL_TEST_PYTHON is not set: run the suite with scripts/test (a venv with aiosmtpd)",
+        let port = port.to_string();
+        let child = crate::harness::python_fixture(
+            "smtp_sink.py",
+            &[port.as_ref(), dir.path().as_os_str()],
         );
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp_sink.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start smtp_sink.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line.trim(), "ready", "smtp_sink.py did not start");
         Sink { child, dir }
     }
 

@@ -3,8 +3,7 @@
 //! Webhooks reference library), on both backends: order, signatures, a receiver down and
 //! back, retries, 410 Gone, secret rotation, replays, and what the API shows of it.
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -29,28 +28,12 @@ impl Receiver {
     }
 
     fn on(port: u16, secrets: &[&str]) -> Receiver {
-        let python = std::env::var("ROLLCALL_TEST_PYTHON")
-            .expect("ROLLCALL_TEST_PYTHON is not set: run the suite with scripts/test");
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("received.jsonl");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/webhook_receiver.py"
-        );
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&out)
-            .args(secrets)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the webhook receiver");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("receiver output");
-        assert_eq!(line.trim(), "ready", "receiver did not start");
+        let port_text = port.to_string();
+        let mut args: Vec<&std::ffi::OsStr> = vec![port_text.as_ref(), out.as_os_str()];
+        args.extend(secrets.iter().map(|s| std::ffi::OsStr::new(*s)));
+        let child = crate::harness::python_fixture("webhook_receiver.py", &args);
         Receiver {
             port,
             out,

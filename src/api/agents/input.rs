@@ -107,24 +107,30 @@ pub struct Reason {
 }
 
 impl Reason {
-    /// The trimmed reason; an empty one is a 422 at `/reason`.
+    /// [`reason_text`] of the body's reason.
     pub fn text(&self) -> Result<String, Problem> {
-        let r = self.reason.trim();
-        if r.is_empty() {
-            return Err(Problem::invalid_field(
-                "/reason",
-                "reason must not be empty",
-            ));
-        }
-        // PostgreSQL refuses NUL in text: the audit entry could not be written.
-        if r.contains('\0') {
-            return Err(Problem::invalid_field(
-                "/reason",
-                "reason must not contain NUL",
-            ));
-        }
-        Ok(r.to_owned())
+        reason_text(&self.reason)
     }
+}
+
+/// A reason as the audit log keeps it: trimmed; an empty one, or one holding NUL, is a 422
+/// at `/reason`.
+pub fn reason_text(reason: &str) -> Result<String, Problem> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(Problem::invalid_field(
+            "/reason",
+            "reason must not be empty",
+        ));
+    }
+    // PostgreSQL refuses NUL in text: the audit entry could not be written.
+    if r.contains('\0') {
+        return Err(Problem::invalid_field(
+            "/reason",
+            "reason must not contain NUL",
+        ));
+    }
+    Ok(r.to_owned())
 }
 
 fn work(value: String) -> MultiValue {
