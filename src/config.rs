@@ -26,7 +26,7 @@ pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
 };
 pub use signin::{SessionsConfig, SigninConfig};
-pub use sources::{LeaverConfig, RuleConfig, SourceConfig, SourceKind};
+pub use sources::{GuardConfig, LeaverConfig, LinkKey, RuleConfig, SourceConfig, SourceKind};
 pub use webhooks::{
     StartFrom, WebhookConfig, WebhookDeliveryConfig, check_events, check_name, check_url,
 };

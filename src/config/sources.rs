@@ -37,7 +37,7 @@ pub struct SourceConfig {
     pub delete_after_days: u32,
     /// Claim existing agents owned by no sync source by these keys, in order.
     #[serde(default)]
-    pub link_by: Vec<crate::sync::plan::LinkKey>,
+    pub link_by: Vec<LinkKey>,
     /// Role for people no rule gives one (default: `accounts.default_role`).
     pub default_role: Option<String>,
     /// Whether agents this source creates start `pending` until an admin approves them
@@ -45,7 +45,7 @@ pub struct SourceConfig {
     #[serde(default)]
     pub require_approval: Option<bool>,
     #[serde(default)]
-    pub guard: crate::sync::guard::GuardConfig,
+    pub guard: GuardConfig,
     /// Group → role / skill-group rules, in order.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -118,4 +118,31 @@ fn parse_cron(source: &str, key: &str, text: &str) -> Result<cron::Schedule, Con
             "sources.{source}.{key} {text:?}: {e} (use seconds first: \"0 */15 * * * *\")"
         ))
     })
+}
+
+/// `[sources.guard]`: how much one run may take away (see `sync::guard`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    /// Refuse a run disabling or deleting more than this share of the source's agents.
+    pub max_disable_percent: f64,
+    /// Refuse a run disabling or deleting more than this many agents.
+    pub max_disable_count: Option<usize>,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            max_disable_percent: 10.0,
+            max_disable_count: None,
+        }
+    }
+}
+
+/// A key that identifies one person across sources (`link_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKey {
+    EmployeeNumber,
+    Email,
 }

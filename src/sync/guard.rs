@@ -1,27 +1,8 @@
 //! The guard: a run that would take away too many agents at once, or that saw nobody, is
 //! refused — a broken directory must never look like everyone left. Pure.
 
-use serde::Deserialize;
-
 use super::plan::Plan;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GuardConfig {
-    /// Refuse a run disabling or deleting more than this share of the source's agents.
-    pub max_disable_percent: f64,
-    /// Refuse a run disabling or deleting more than this many agents.
-    pub max_disable_count: Option<usize>,
-}
-
-impl Default for GuardConfig {
-    fn default() -> Self {
-        GuardConfig {
-            max_disable_percent: 10.0,
-            max_disable_count: None,
-        }
-    }
-}
+pub use crate::config::GuardConfig;
 
 /// Why a run was refused, or `None` when it may be applied.
 pub fn check(plan: &Plan, guard: &GuardConfig, full: bool) -> Option<String> {

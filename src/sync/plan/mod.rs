@@ -43,12 +43,7 @@ pub struct Mapping {
     pub leaver: LeaverPolicy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkKey {
-    EmployeeNumber,
-    Email,
-}
+pub use crate::config::LinkKey;
 
 /// What happens to an agent whose person left the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
