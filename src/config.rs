@@ -170,6 +170,29 @@ impl Config {
                     src.name
                 )));
             }
+            match (src.kind, &src.hr) {
+                (SourceKind::Hr, None) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "sources.{}: kind = \"hr\" needs a [sources.hr] table",
+                        src.name
+                    )));
+                }
+                (SourceKind::Hr, Some(hr)) => {
+                    hr.validate().map_err(|e| {
+                        ConfigError::Invalid(format!("sources.{}.hr: {e}", src.name))
+                    })?;
+                    if src.watch || src.full_schedule.is_some() {
+                        return Err(ConfigError::Invalid(format!(
+                            "sources.{}: watch and full_schedule are for directories; an HR \
+                             source reads its export on `schedule`",
+                            src.name
+                        )));
+                    }
+                }
+                (SourceKind::Ldap, _) => {}
+            }
+            crate::sources::template::Templates::parse(&src.templates)
+                .map_err(|e| ConfigError::Invalid(format!("sources.{}.{e}", src.name)))?;
             if src.watch
                 && let Some(ldap) = &src.ldap
             {

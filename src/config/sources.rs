@@ -51,6 +51,12 @@ pub struct SourceConfig {
     pub rules: Vec<RuleConfig>,
     /// `[sources.ldap]`: where and how to read the directory (kind = "ldap").
     pub ldap: Option<crate::sources::ldap::LdapSettings>,
+    /// `[sources.hr]`: the export to read and how (kind = "hr").
+    pub hr: Option<crate::sources::hr::HrSettings>,
+    /// `[sources.templates]`: fields built from the person's other fields
+    /// (`nickname = "{department}-{family_name}{given_name}"`).
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -69,6 +75,7 @@ fn ten_minutes() -> u64 {
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     Ldap,
+    Hr,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -96,6 +103,7 @@ impl SourceConfig {
     pub fn tag(&self) -> String {
         match self.kind {
             SourceKind::Ldap => format!("ldap:{}", self.name),
+            SourceKind::Hr => format!("hr:{}", self.name),
         }
     }
 

@@ -1,16 +1,20 @@
-//! Directory sources for sync: what a source reports (`SourceRecord`, `Snapshot`) and how a
-//! read can fail (`SourceError`). Each source reads its directory in full and hands back a
-//! snapshot; deciding what to change is the sync engine's business, not the source's.
+//! Sources for sync: what a source reports (`SourceRecord`, `Snapshot`) and how a read can
+//! fail (`SourceError`). A directory (`ldap`) or an HR export (`hr`) is read in full (or what
+//! changed) and handed back; deciding what to change is the sync engine's business, not the
+//! source's. `template` builds a field from a person's other fields.
 
+pub mod hr;
 pub mod ldap;
+pub mod template;
 
 /// One person as a source reports them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct SourceRecord {
     /// Stable key: OpenLDAP `entryUUID`; Active Directory `objectGUID` formatted as a UUID
-    /// string (lower case, the way AD tools show it).
+    /// string (lower case, the way AD tools show it); an HR export's employee id.
     pub key: String,
-    /// The entry's DN as the directory returned it.
+    /// How other records name this person as their manager: the entry's DN as the directory
+    /// returned it; an HR export's employee id.
     pub dn: String,
     pub user_name: String,
     pub given_name: Option<String>,
@@ -22,13 +26,83 @@ pub struct SourceRecord {
     pub employee_number: Option<String>,
     pub department: Option<String>,
     pub title: Option<String>,
-    /// The manager's DN, as stored in the directory.
+    /// The manager's DN, as stored in the directory (an HR export: the manager's employee
+    /// id).
     pub manager_dn: Option<String>,
-    /// Disabled or locked in the directory.
+    /// Disabled or locked in the directory (an HR record: not working at the moment planned
+    /// for, see [`Employment::phase`]).
     pub disabled: bool,
     /// DNs of every group the person is in, nested groups resolved; lower-cased, sorted and
     /// without duplicates.
     pub groups: Vec<String>,
+    /// The person's employment status and dates (HR sources; a directory has none).
+    pub employment: Option<Box<Employment>>,
+}
+
+/// Employment as an HR export states it: the mapped status and the moments (UTC) the person
+/// starts and leaves, read in the person's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Employment {
+    pub status: EmploymentStatus,
+    /// Local 00:00 of the start date, as UTC.
+    pub starts_at: Option<chrono::NaiveDateTime>,
+    /// The end (or start, per `leave_at`) of the earlier of the last day of work and the
+    /// termination date, as UTC.
+    pub leaves_at: Option<chrono::NaiveDateTime>,
+    /// The start as the export wrote it, for the audit log (`2027-01-04 (Asia/Shanghai)`).
+    pub start_note: Option<String>,
+    /// The leaving date as the export wrote it (`last day of work 2027-01-15 (Asia/Shanghai)`).
+    pub leave_note: Option<String>,
+    /// The termination reason is one of the source's `immediate_reasons`.
+    pub immediate: bool,
+}
+
+/// An HR status, as the source's `[sources.hr.status]` maps the export's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmploymentStatus {
+    Active,
+    /// Leave of absence: sign-in suspended, role and settings kept.
+    Leave,
+    Terminated,
+    /// A hire withdrawn before the start.
+    Rescinded,
+}
+
+/// Where a person stands at one moment, by their employment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Starts later than the pre-hire window: no agent yet.
+    TooEarly,
+    /// Starts within the pre-hire window: a pending agent, activated at the start.
+    PreHire,
+    Working,
+    OnLeave,
+    /// Left: terminated (at once, or the leaving moment has passed).
+    Left,
+    /// The hire was withdrawn.
+    Rescinded,
+}
+
+impl Employment {
+    /// Where the person stands at `now`, with agents created `prehire` ahead of the start.
+    pub fn phase(&self, now: chrono::NaiveDateTime, prehire: chrono::Duration) -> Phase {
+        let left = self.leaves_at.is_some_and(|t| t <= now);
+        match self.status {
+            EmploymentStatus::Rescinded => return Phase::Rescinded,
+            EmploymentStatus::Terminated if self.immediate || self.leaves_at.is_none() || left => {
+                return Phase::Left;
+            }
+            _ if left => return Phase::Left,
+            EmploymentStatus::Leave => return Phase::OnLeave,
+            _ => {}
+        }
+        match self.starts_at {
+            Some(start) if start > now && start - now > prehire => Phase::TooEarly,
+            Some(start) if start > now => Phase::PreHire,
+            _ => Phase::Working,
+        }
+    }
 }
 
 /// What one full read of a source returned. A snapshot is complete: a read that could not
@@ -37,10 +111,28 @@ pub struct SourceRecord {
 pub struct Snapshot {
     pub records: Vec<SourceRecord>,
     /// Entries the source found but could not turn into a record (no user name, no usable
-    /// key). Each one is logged with its DN.
+    /// key). Each one is logged with its DN (an HR export's are in `bad`).
     pub skipped: usize,
     /// Where the next incremental read starts, once this read has been applied.
     pub position: Position,
+    /// An export's rows (or records) read, good and bad.
+    pub rows: usize,
+    /// An export's rows that were skipped, each with its line or record number and why.
+    pub bad: Vec<BadRow>,
+    /// Keys of people whose row was skipped: never taken for leavers.
+    pub held: std::collections::HashSet<String>,
+    /// SHA-256 of the export read (hex).
+    pub digest: Option<String>,
+}
+
+/// A row of an export that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BadRow {
+    /// The line of a CSV file or NDJSON stream, the record number (from 1) of a JSON array.
+    pub line: usize,
+    /// The employee id, when the row had one.
+    pub key: Option<String>,
+    pub error: String,
 }
 
 /// Where an incremental read starts: what the previous successful run left behind. Each
@@ -55,6 +147,18 @@ pub struct Position {
     pub usn: Option<Usn>,
     /// Fingerprint of the group memberships read (see `ldap::GroupGraph::digest`).
     pub groups: Option<String>,
+    /// An HR export already processed.
+    pub export: Option<ExportMark>,
+}
+
+/// What identifies an export already processed: an unchanged export is not processed again
+/// until `replan_at`, when time alone changes its plan (a pre-hire window opens).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportMark {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub digest: Option<String>,
+    pub replan_at: Option<chrono::NaiveDateTime>,
 }
 
 /// An Active Directory update sequence number and the database it counts in.
@@ -120,6 +224,10 @@ pub enum SourceError {
     /// The server did not answer within the configured time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// What was read cannot be trusted (an export with columns missing, empty, cut short, or
+    /// with too many bad rows): the run is refused and nobody is changed.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Reads what changed in a configured source since `from`; a full read when there is no
@@ -133,12 +241,20 @@ pub async fn fetch_changes(
             Some(settings) => ldap::fetch_changes(settings, from).await,
             None => Err(no_settings(cfg)),
         },
+        crate::config::SourceKind::Hr => match &cfg.hr {
+            Some(settings) => hr::fetch_changes(settings, from).await,
+            None => Err(no_settings(cfg)),
+        },
     }
 }
 
 fn no_settings(cfg: &crate::config::SourceConfig) -> SourceError {
+    let kind = match cfg.kind {
+        crate::config::SourceKind::Ldap => "ldap",
+        crate::config::SourceKind::Hr => "hr",
+    };
     SourceError::Config(format!(
-        "source {} has kind = \"ldap\" but no [sources.ldap] settings",
+        "source {} has kind = \"{kind}\" but no [sources.{kind}] settings",
         cfg.name
     ))
 }
@@ -157,6 +273,14 @@ pub async fn fetch_into(
             Some(settings) => ldap::fetch_into(settings, sink).await,
             None => Err(no_settings(cfg)),
         },
+        // An export is read whole (it is one document); handed over in one page.
+        crate::config::SourceKind::Hr => {
+            let mut changes = fetch_changes(cfg, Position::default()).await?;
+            let records = std::mem::take(&mut changes.snapshot.records);
+            sink.send(records)
+                .map_err(|_| SourceError::Search("the run stopped reading".into()))?;
+            Ok(changes.snapshot)
+        }
     }
 }
 
@@ -167,5 +291,8 @@ pub async fn fetch(cfg: &crate::config::SourceConfig) -> Result<Snapshot, Source
             Some(settings) => ldap::fetch(settings).await,
             None => Err(no_settings(cfg)),
         },
+        crate::config::SourceKind::Hr => {
+            Ok(fetch_changes(cfg, Position::default()).await?.snapshot)
+        }
     }
 }

@@ -183,6 +183,9 @@ diesel::table! {
         error -> Nullable<Text>,
         plan -> Nullable<Text>,
         owner -> Nullable<Text>,
+        source_rows -> Nullable<Integer>,
+        bad_rows -> Nullable<Text>,
+        snapshot_digest -> Nullable<Text>,
     }
 }
 
@@ -197,6 +200,25 @@ diesel::table! {
         usn_invocation_id -> Nullable<Text>,
         usn_highest -> Nullable<BigInt>,
         groups_digest -> Nullable<Text>,
+        export_etag -> Nullable<Text>,
+        export_last_modified -> Nullable<Text>,
+        export_digest -> Nullable<Text>,
+        replan_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    agent_schedule (agent_id) {
+        agent_id -> Text,
+        source -> Text,
+        starts_at -> Nullable<Timestamp>,
+        start_note -> Nullable<Text>,
+        start_done_at -> Nullable<Timestamp>,
+        leaves_at -> Nullable<Timestamp>,
+        leave_note -> Nullable<Text>,
+        leave_done_at -> Nullable<Timestamp>,
+        terminated_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
     }
 }
 
@@ -340,3 +362,5 @@ diesel::table! {
         duration_ms -> Integer,
     }
 }
+diesel::joinable!(agent_schedule -> agents (agent_id));
+diesel::allow_tables_to_appear_in_same_query!(agent_schedule, agents);

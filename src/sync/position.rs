@@ -13,26 +13,46 @@ pub fn position(conn: &mut DbConn, source: &str) -> Result<Position, SyncError> 
 fn stored(conn: &mut DbConn, source: &str) -> Result<(Position, Option<NaiveDateTime>), SyncError> {
     use crate::store::schema::source_state as st;
     type Row = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        Option<NaiveDateTime>,
+        (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<NaiveDateTime>,
+        ),
+        (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<NaiveDateTime>,
+        ),
     );
     let row: Option<Row> = st::table
         .filter(st::source.eq(source))
         .select((
-            st::cursor,
-            st::sync_cookie,
-            st::usn_invocation_id,
-            st::usn_highest,
-            st::groups_digest,
-            st::last_full_at,
+            (
+                st::cursor,
+                st::sync_cookie,
+                st::usn_invocation_id,
+                st::usn_highest,
+                st::groups_digest,
+                st::last_full_at,
+            ),
+            (
+                st::export_etag,
+                st::export_last_modified,
+                st::export_digest,
+                st::replan_at,
+            ),
         ))
         .first(conn)
         .optional()?;
-    let Some((since, cookie, invocation_id, highest, groups, last_full)) = row else {
+    let Some((
+        (since, cookie, invocation_id, highest, groups, last_full),
+        (etag, last_modified, digest, replan_at),
+    )) = row
+    else {
         return Ok((Position::default(), None));
     };
     use base64::Engine as _;
@@ -47,6 +67,14 @@ fn stored(conn: &mut DbConn, source: &str) -> Result<(Position, Option<NaiveDate
             _ => None,
         },
         groups,
+        export: (etag.is_some() || last_modified.is_some() || digest.is_some()).then_some(
+            crate::sources::ExportMark {
+                etag,
+                last_modified,
+                digest,
+                replan_at,
+            },
+        ),
     };
     Ok((position, last_full))
 }
@@ -70,6 +98,7 @@ pub fn save_position(
         let cookie = next.cookie.clone().or(old.cookie);
         let usn = next.usn.clone().or(old.usn);
         let groups = next.groups.clone().or(old.groups);
+        let export = next.export.clone().or(old.export).unwrap_or_default();
         diesel::delete(st::table.filter(st::source.eq(source))).execute(conn)?;
         diesel::insert_into(st::table)
             .values((
@@ -83,6 +112,10 @@ pub fn save_position(
                 st::usn_invocation_id.eq(usn.as_ref().map(|u| u.invocation_id.clone())),
                 st::usn_highest.eq(usn.as_ref().map(|u| u.highest)),
                 st::groups_digest.eq(groups),
+                st::export_etag.eq(export.etag),
+                st::export_last_modified.eq(export.last_modified),
+                st::export_digest.eq(export.digest),
+                st::replan_at.eq(export.replan_at),
             ))
             .execute(conn)?;
         Ok(())

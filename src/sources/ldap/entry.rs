@@ -308,6 +308,7 @@ impl EntryMapper {
             manager_dn,
             disabled,
             groups,
+            employment: None,
         }))
     }
 

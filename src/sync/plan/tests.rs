@@ -25,6 +25,7 @@ fn record(key: &str, user: &str, groups: &[&str]) -> SourceRecord {
         manager_dn: None,
         disabled: false,
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        employment: None,
     }
 }
 
