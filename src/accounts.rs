@@ -21,6 +21,7 @@ mod profile;
 mod role_changes;
 mod role_writes;
 mod roles;
+pub mod schedule;
 mod signin;
 mod snapshot;
 mod updates;
@@ -102,6 +103,9 @@ pub struct AgentInput {
     pub reason: Option<String>,
     /// On create by a sync source: the digest of what it wrote (see `OwnedAgent::digest`).
     pub source_digest: Option<String>,
+    /// On create: start `pending` whatever the door's approval rule (an HR pre-hire, activated
+    /// at its start).
+    pub pending: bool,
 }
 
 /// A change to a group's members.
@@ -185,7 +189,7 @@ impl Accounts {
         check_text(&input.profile, None)?;
         check_channels(self.catalog(), &input.profile, None)?;
         let profile = normalise(std::mem::take(&mut input.profile))?;
-        let pending = self.approval.required(source);
+        let pending = self.approval.required(source) || input.pending;
         let id = input
             .id
             .clone()

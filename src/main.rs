@@ -68,6 +68,10 @@ enum Command {
         /// Read only the people changed since the last run (a full run when there is none).
         #[arg(long)]
         incremental: bool,
+        /// With --dry-run: plan as at this moment (RFC 3339, `2027-01-15T09:00:00+08:00`), to
+        /// see what the lifecycle's dates would do then.
+        #[arg(long, value_parser = parse_moment, requires = "dry_run")]
+        as_of: Option<chrono::NaiveDateTime>,
     },
     /// List configured sources with their last run and next scheduled run.
     Sources,
@@ -239,7 +243,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             force,
             json,
             incremental,
-        } => sync_cmd(&config, &source, (dry_run, force, incremental), json),
+            as_of,
+        } => sync_cmd(&config, &source, (dry_run, force, incremental), as_of, json),
         Command::Sources => sources_cmd(&config),
         Command::Roles(cmd) => rollcall::cli::roles::run(cmd, &config),
         Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
@@ -261,10 +266,18 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// An RFC 3339 moment (`2027-01-15T09:00:00+08:00`) as UTC.
+fn parse_moment(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.naive_utc())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 date-time with an offset: {e}"))
+}
+
 fn sync_cmd(
     config: &Config,
     source: &str,
     (dry_run, force, incremental): (bool, bool, bool),
+    as_of: Option<chrono::NaiveDateTime>,
     json: bool,
 ) -> anyhow::Result<()> {
     use rollcall::sync::{RunOptions, RunStatus, runner};
@@ -286,6 +299,7 @@ fn sync_cmd(
         force,
         incremental,
         trigger: "cli",
+        as_of,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -336,15 +350,34 @@ fn print_report(report: &rollcall::sync::RunReport) {
     let p = &report.plan;
     let verb = if report.dry_run { "would" } else { "did" };
     // A real run lists its changes when they fit on a screen; a dry run always does.
-    if !p.changes.is_empty() && (report.dry_run || p.changes.len() <= 100) {
+    let listed = report.dry_run || p.changes.len() + p.schedules.len() <= 100;
+    if !p.changes.is_empty() && listed {
         println!("{:<8}  {:<32}  reason", "action", "agent");
         for c in &p.changes {
             println!("{:<8}  {:<32}  {}", c.action(), c.user_name(), c.reason());
         }
         println!();
     }
+    if !p.schedules.is_empty() && listed {
+        let at = |t: Option<chrono::NaiveDateTime>, note: &Option<String>| match (t, note) {
+            (Some(t), Some(n)) => format!("{} UTC ({n})", t.format("%Y-%m-%d %H:%M")),
+            (Some(t), None) => format!("{} UTC", t.format("%Y-%m-%d %H:%M")),
+            _ => "-".to_owned(),
+        };
+        println!("{:<32}  {:<44}  leaves", "agent", "starts");
+        for s in &p.schedules {
+            let d = &s.schedule;
+            println!(
+                "{:<32}  {:<44}  {}",
+                s.user_name,
+                at(d.starts_at, &d.start_note),
+                at(d.leaves_at, &d.leave_note)
+            );
+        }
+        println!();
+    }
     println!(
-        "run {} of {}: {} records; {verb} create {}, update {}, link {}, disable {}, enable {}, delete {}; {} unchanged",
+        "run {} of {}: {} records; {verb} create {}, update {}, link {}, disable {}, enable {}, activate {}, delete {}, date {}; {} unchanged{}",
         report.run_id,
         report.source,
         p.records,
@@ -353,13 +386,37 @@ fn print_report(report: &rollcall::sync::RunReport) {
         p.count("link"),
         p.count("disable"),
         p.count("enable"),
+        p.count("activate"),
         p.count("delete"),
+        p.schedules.len(),
         p.unchanged,
+        if p.not_yet > 0 {
+            format!("; {} start after the pre-hire window", p.not_yet)
+        } else {
+            String::new()
+        },
     );
     match (&report.note, report.method) {
+        (Some(why), "unchanged") => println!("{why}: nothing to do"),
         (Some(why), _) => println!("read everyone: {why}"),
-        (None, "full") => {}
+        (None, "full" | "snapshot") => {}
         (None, method) => println!("changes read by {method}"),
+    }
+    if let Some(rows) = report.rows {
+        println!(
+            "export: {rows} rows, {} bad; sha256 {}",
+            report.bad_rows.len(),
+            report.snapshot_digest.as_deref().unwrap_or("-")
+        );
+    }
+    for b in report.bad_rows.iter().take(20) {
+        println!("bad row: line {}: {}", b.line, b.error);
+    }
+    if report.bad_rows.len() > 20 {
+        println!(
+            "… {} more bad rows (rollcall sync history / the run record)",
+            report.bad_rows.len() - 20
+        );
     }
     for (user, action, error) in &report.failures {
         println!("failed: {action} {user}: {error}");

@@ -97,6 +97,13 @@ pub async fn serve_until(
         Arc::new(state.accounts.clone()),
         Arc::new(config.clone()),
     );
+    // Moments HR sources dated (starts, leavings), including those that fell due while the
+    // daemon was stopped.
+    let timers = crate::sync::timers::start(
+        state.pool.clone(),
+        Arc::new(state.accounts.clone()),
+        &config,
+    );
     let mail = crate::mail::sender::start(state.pool.clone(), &config.mail)?;
     let webhooks = crate::webhooks::deliver::start(
         state.pool.clone(),
@@ -112,6 +119,7 @@ pub async fn serve_until(
     purge.abort();
     client_errors.abort();
     webhooks.abort();
+    timers.abort();
     for task in schedules.into_iter().chain(session_tasks) {
         task.abort();
     }

@@ -103,7 +103,7 @@ impl Accounts {
                 .id
                 .take()
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            let pending = self.approval.required(source);
+            let pending = self.approval.required(source) || input.pending;
             let row = new_row(&profile, &id, role, &input, source, actor, now, pending);
             let values = agent_store::value_rows(&id, &profile);
             let snapshot = snapshot::text(&profile, &row);

@@ -334,6 +334,7 @@ async fn start_run(
             force: value.force,
             incremental: matches!(value.mode, RunMode::Incremental),
             trigger: "api",
+            as_of: None,
         };
         match launcher.start(&name, opts).await {
             Ok(Some(id)) => {

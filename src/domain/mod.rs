@@ -3,6 +3,9 @@
 pub mod names;
 pub mod permissions;
 pub mod roles;
+mod schedule;
+
+pub use schedule::Schedule;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};

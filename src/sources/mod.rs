@@ -262,27 +262,36 @@ fn no_settings(cfg: &crate::config::SourceConfig) -> SourceError {
 /// Where a streaming read hands its people, a page at a time (see [`fetch_into`]).
 pub type RecordSink = std::sync::mpsc::SyncSender<Vec<SourceRecord>>;
 
-/// Reads a configured source in full, handing the people to `sink` page by page as they
-/// are read; the snapshot returned has no records. Fails if the receiver goes away.
+/// Reads a configured source (a directory in full; an export, unless it is the one `from`
+/// says was processed), handing the people to `sink` page by page as they are read; the
+/// changes returned have no records. Fails if the receiver goes away.
 pub async fn fetch_into(
     cfg: &crate::config::SourceConfig,
+    from: Position,
     sink: RecordSink,
-) -> Result<Snapshot, SourceError> {
+) -> Result<Changes, SourceError> {
     match cfg.kind {
         crate::config::SourceKind::Ldap => match &cfg.ldap {
-            Some(settings) => ldap::fetch_into(settings, sink).await,
+            Some(settings) => ldap::fetch_into(settings, sink).await.map(Changes::full),
             None => Err(no_settings(cfg)),
         },
-        // An export is read whole (it is one document); handed over in one page.
+        // An export is read whole (it is one document) and handed over in pages.
         crate::config::SourceKind::Hr => {
-            let mut changes = fetch_changes(cfg, Position::default()).await?;
-            let records = std::mem::take(&mut changes.snapshot.records);
-            sink.send(records)
-                .map_err(|_| SourceError::Search("the run stopped reading".into()))?;
-            Ok(changes.snapshot)
+            let mut changes = fetch_changes(cfg, from).await?;
+            let mut records = std::mem::take(&mut changes.snapshot.records);
+            while !records.is_empty() {
+                let rest = records.split_off(records.len().min(PAGE));
+                sink.send(records)
+                    .map_err(|_| SourceError::Search("the run stopped reading".into()))?;
+                records = rest;
+            }
+            Ok(changes)
         }
     }
 }
+
+/// People per page handed to a sink from an export.
+const PAGE: usize = 1_000;
 
 /// Reads a configured source in full.
 pub async fn fetch(cfg: &crate::config::SourceConfig) -> Result<Snapshot, SourceError> {

@@ -58,6 +58,7 @@ fn create_item(change: &Change, profile: AgentProfile) -> Option<(String, AgentI
         user_name,
         reason,
         digest,
+        pending,
         ..
     } = change
     else {
@@ -69,6 +70,7 @@ fn create_item(change: &Change, profile: AgentProfile) -> Option<(String, AgentI
         source_key: Some(key.clone()),
         reason: Some(reason.clone()),
         source_digest: Some(digest.clone()),
+        pending: *pending,
         ..AgentInput::default()
     };
     Some((user_name.clone(), input))
@@ -131,7 +133,7 @@ pub(super) fn apply(
     src: &SyncSource,
     run_id: i64,
     changes: &[Change],
-    stamps: &[plan::Stamp],
+    (stamps, schedules): (&[plan::Stamp], &[plan::ScheduleSet]),
     tick: &mut dyn FnMut(usize),
     now: NaiveDateTime,
 ) -> Result<Failures, SyncError> {
@@ -190,6 +192,73 @@ pub(super) fn apply(
             .collect();
         write_tx(conn, |conn| agent_store::stamp(conn, &stamps))?;
     }
+    failures.extend(apply_schedules(
+        conn, accounts, src, &actor, schedules, now,
+    )?);
+    Ok(failures)
+}
+
+/// Records the start and leaving moments the plan states: those of the agents just created
+/// in bulk (the creates' entries state them), the others one by one with their entry.
+fn apply_schedules(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    src: &SyncSource,
+    actor: &str,
+    schedules: &[plan::ScheduleSet],
+    now: NaiveDateTime,
+) -> Result<Failures, SyncError> {
+    let (new, changed): (Vec<&plan::ScheduleSet>, Vec<&plan::ScheduleSet>) =
+        schedules.iter().partition(|s| s.new);
+    let mut failures = Vec::new();
+    if !new.is_empty() {
+        // Only agents that exist: a create that failed has no schedule to keep.
+        let ids: Vec<String> = new.iter().map(|s| s.agent_id.clone()).collect();
+        let mut existing = std::collections::HashSet::new();
+        for chunk in ids.chunks(APPLY_CHUNK) {
+            existing.extend(agent_store::existing_ids(conn, chunk)?);
+        }
+        for chunk in new.chunks(APPLY_CHUNK) {
+            let items: Vec<(&str, &crate::domain::Schedule)> = chunk
+                .iter()
+                .filter(|s| existing.contains(&s.agent_id))
+                .map(|s| (s.agent_id.as_str(), &s.schedule))
+                .collect();
+            crate::store::join_write_tx(conn, |conn| -> Result<(), SyncError> {
+                accounts
+                    .insert_schedules(conn, &src.tag, &items, now)
+                    .map_err(|e| match e {
+                        AccountError::Db(e) => SyncError::Db(e),
+                        other => SyncError::Db(diesel::result::Error::QueryBuilderError(
+                            other.to_string().into(),
+                        )),
+                    })
+            })?;
+        }
+    }
+    for chunk in changed.chunks(APPLY_CHUNK) {
+        write_tx(conn, |conn| -> Result<(), SyncError> {
+            for s in chunk {
+                let reason = format!("{}: dates in the export changed", src.tag);
+                match accounts.set_schedule(
+                    conn,
+                    actor,
+                    &s.agent_id,
+                    &src.tag,
+                    &s.schedule,
+                    &reason,
+                    now,
+                ) {
+                    Ok(()) => {}
+                    Err(AccountError::Db(e)) if !is_constraint(&e) => return Err(e.into()),
+                    Err(e) => {
+                        failures.push((s.user_name.clone(), "schedule".to_owned(), e.to_string()))
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
     Ok(failures)
 }
 
@@ -210,7 +279,7 @@ impl Tally {
             Change::Create { .. } => self.created += 1,
             Change::Update { .. } => self.updated += 1,
             Change::Disable { .. } => self.disabled += 1,
-            Change::Enable { .. } => self.enabled += 1,
+            Change::Enable { .. } | Change::Activate { .. } => self.enabled += 1,
             Change::Delete { .. } => self.deleted += 1,
             Change::Link { .. } => self.linked += 1,
         }
@@ -305,6 +374,11 @@ fn apply_one(
             agent_id, reason, ..
         } => accounts
             .set_active(conn, actor, agent_id, true, reason, now)
+            .map(|_| ()),
+        Change::Activate {
+            agent_id, reason, ..
+        } => accounts
+            .approve(conn, actor, agent_id, Some(reason), now)
             .map(|_| ()),
         Change::Delete {
             agent_id, reason, ..

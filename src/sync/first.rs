@@ -33,7 +33,7 @@ where
     /// Why the transaction was rolled back.
     enum Stop {
         Read(SourceError),
-        Refused(String, Plan),
+        Refused(String, Box<Plan>),
         Db(SyncError),
     }
     impl From<diesel::result::Error> for Stop {
@@ -95,14 +95,23 @@ where
                     None => Ok((planner, done, failures)),
                 }
             })?;
-            let changes = outcome().map_err(Stop::Read)?;
+            let mut changes = outcome().map_err(Stop::Read)?;
             method = changes.method;
-            let plan = planner.finish(&changes.gone, true, &mut |ids| {
+            report.read(&mut changes.snapshot);
+            if !opts.force
+                && let Some(why) = shrunk(conn, src, &changes)?
+            {
+                return Err(Stop::Refused(why, Box::default()));
+            }
+            let mut planner = planner;
+            planner.hold(&changes.snapshot.held);
+            report.plan_was_full = changes.full;
+            let plan = planner.finish(&changes.gone, changes.full, &mut |ids| {
                 sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
             })?;
-            if let Some(why) = guard::check(&plan, &src.guard, true) {
+            if let Some(why) = guard::check(&plan, &src.guard, changes.full) {
                 if !opts.force {
-                    return Err(Stop::Refused(why, plan));
+                    return Err(Stop::Refused(why, Box::new(plan)));
                 }
                 tracing::warn!(source = %src.name, reason = %why, "guard overridden with --force");
             }
@@ -112,7 +121,7 @@ where
                 src,
                 run_id,
                 &plan.changes[done..],
-                &plan.stamps,
+                (&plan.stamps, &plan.schedules),
                 &mut tick,
                 now,
             )?);
@@ -133,9 +142,9 @@ where
     report.method = method;
     match applied {
         Ok(()) => Ok(report),
-        Err(Stop::Read(e)) => failed(conn, report, &e),
+        Err(Stop::Read(e)) => read_failed(conn, src, report, e, opts, now),
         Err(Stop::Refused(why, plan)) => {
-            report.plan = plan;
+            report.plan = *plan;
             refuse(conn, src, report, why, opts, now)
         }
         Err(Stop::Db(e)) => Err(e),

@@ -53,6 +53,7 @@ mod tests {
             owned_active: owned,
             records,
             unchanged: 0,
+            ..Plan::default()
         }
     }
 

@@ -13,6 +13,7 @@ mod position;
 mod record;
 pub mod runner;
 pub mod scheduler;
+pub mod timers;
 pub mod watch;
 
 use chrono::NaiveDateTime;
@@ -59,6 +60,8 @@ pub struct RunOptions {
     pub incremental: bool,
     /// `schedule`, `cli` or `watch`.
     pub trigger: &'static str,
+    /// Plan as at this moment instead of now (a dry run testing the lifecycle's rules).
+    pub as_of: Option<NaiveDateTime>,
 }
 
 impl RunOptions {
@@ -69,7 +72,13 @@ impl RunOptions {
             force: false,
             incremental,
             trigger,
+            as_of: None,
         }
+    }
+
+    /// The moment the run plans for: `as_of`, else now.
+    pub fn now(&self) -> NaiveDateTime {
+        self.as_of.unwrap_or_else(crate::store::now)
     }
 }
 
@@ -115,6 +124,15 @@ pub struct RunReport {
     pub plan: Plan,
     /// Why the run failed or was refused.
     pub error: Option<String>,
+    /// An export's rows read, good and bad.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
+    /// An export's rows skipped, by line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bad_rows: Vec<crate::sources::BadRow>,
+    /// The SHA-256 of the export read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_digest: Option<String>,
     /// Changes that could not be applied: (user name, action, error).
     pub failures: Vec<(String, String, String)>,
 }
@@ -131,12 +149,16 @@ pub struct SyncSource {
     pub tag: String,
     pub mapping: Mapping,
     pub guard: GuardConfig,
+    /// An HR snapshot with fewer rows than this share of the last good run's is refused.
+    pub min_rows_percent: Option<f64>,
 }
 
 /// The agents a run compares the source with.
 pub struct Loaded {
     owned: Vec<OwnedAgent>,
     linkable: Vec<SourcedAgent>,
+    /// The schedules of the agents an HR source dates.
+    schedules: crate::fast_hash::FastMap<String, crate::domain::Schedule>,
     /// When only some owned agents were loaded: how many the source owns (live, active),
     /// for the guard's shares.
     totals: Option<(usize, usize)>,
@@ -153,6 +175,7 @@ impl Loaded {
             manager_keys: std::collections::HashMap::new(),
             now,
         })
+        .with_schedules(self.schedules)
     }
 }
 
@@ -169,9 +192,21 @@ pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
         Ok(Loaded {
             owned,
             linkable,
+            schedules: schedules_of(conn, src)?,
             totals: None,
         })
     })
+}
+
+/// The schedules of the agents an HR source dates (none for a directory).
+fn schedules_of(
+    conn: &mut DbConn,
+    src: &SyncSource,
+) -> Result<crate::fast_hash::FastMap<String, crate::domain::Schedule>, SyncError> {
+    if src.mapping.dated.is_none() {
+        return Ok(Default::default());
+    }
+    Ok(crate::accounts::schedule::schedules_of(conn, &src.tag)?)
 }
 
 /// Loads the owned agents a read concerns: all of them after a read that saw everyone,
@@ -208,6 +243,7 @@ pub fn load_concerned(
     Ok(Loaded {
         owned,
         linkable,
+        schedules: schedules_of(conn, src)?,
         totals,
     })
 }
@@ -227,13 +263,20 @@ pub fn execute(
     now: NaiveDateTime,
 ) -> Result<RunReport, SyncError> {
     let mut report = RunReport::new(run_id, src, opts);
-    let changes = match read {
+    let mut changes = match read {
         Ok(c) => c,
-        Err(e) => return failed(conn, report, &e),
+        Err(e) => return read_failed(conn, src, report, e, opts, now),
     };
+    report.read(&mut changes.snapshot);
+    if !opts.force
+        && let Some(why) = shrunk(conn, src, &changes)?
+    {
+        return refuse(conn, src, report, why, opts, now);
+    }
     let Loaded {
         owned,
         linkable,
+        schedules,
         totals,
     } = match loaded {
         Some(l) => l,
@@ -268,7 +311,9 @@ pub fn execute(
         linkable,
         manager_keys: changes.manager_keys,
         now,
-    });
+    })
+    .with_schedules(schedules);
+    planner.hold(&changes.snapshot.held);
     // The plan takes the records apart: what the apply needs moves into it, the rest is
     // freed as planning goes.
     planner.push_all(changes.snapshot.records);
@@ -298,14 +343,22 @@ pub fn execute_streamed(
     now: NaiveDateTime,
 ) -> Result<RunReport, SyncError> {
     let mut report = RunReport::new(run_id, src, opts);
-    let changes = match read {
+    let mut changes = match read {
         Ok(c) => c,
-        Err(e) => return failed(conn, report, &e),
+        Err(e) => return read_failed(conn, src, report, e, opts, now),
     };
+    report.read(&mut changes.snapshot);
+    if !opts.force
+        && let Some(why) = shrunk(conn, src, &changes)?
+    {
+        return refuse(conn, src, report, why, opts, now);
+    }
     report.method = changes.method;
     report.note = changes.note;
-    report.plan_was_full = true;
-    report.plan = planner.finish(&changes.gone, true, &mut |ids| {
+    report.plan_was_full = changes.full;
+    let mut planner = planner;
+    planner.hold(&changes.snapshot.held);
+    report.plan = planner.finish(&changes.gone, changes.full, &mut |ids| {
         sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
     })?;
     conclude(conn, accounts, src, report, true, opts, progress, now)
@@ -323,9 +376,68 @@ impl RunReport {
             plan_was_full: false,
             plan: Plan::default(),
             error: None,
+            rows: None,
+            bad_rows: Vec::new(),
+            snapshot_digest: None,
             failures: Vec::new(),
         }
     }
+
+    /// Takes what an export's read says about itself (rows, bad rows, digest).
+    pub(crate) fn read(&mut self, snapshot: &mut crate::sources::Snapshot) {
+        if snapshot.digest.is_some() {
+            self.rows = Some(snapshot.rows);
+            self.bad_rows = std::mem::take(&mut snapshot.bad);
+            self.snapshot_digest = snapshot.digest.clone();
+        }
+    }
+}
+
+/// Records a run whose source could not be read: refused (with its `sync.refuse` entry)
+/// when what was read cannot be trusted, failed otherwise.
+fn read_failed(
+    conn: &mut DbConn,
+    src: &SyncSource,
+    report: RunReport,
+    e: SourceError,
+    opts: RunOptions,
+    now: NaiveDateTime,
+) -> Result<RunReport, SyncError> {
+    match e {
+        SourceError::Refused(why) => refuse(conn, src, report, why, opts, now),
+        other => failed(conn, report, &other),
+    }
+}
+
+/// Why a snapshot export is refused as cut short: fewer rows than `min_rows_percent` of the
+/// last good run's.
+fn shrunk(
+    conn: &mut DbConn,
+    src: &SyncSource,
+    changes: &Changes,
+) -> Result<Option<String>, SyncError> {
+    let (Some(share), true) = (src.min_rows_percent, changes.full) else {
+        return Ok(None);
+    };
+    let last: Option<Option<i32>> = sync_runs::table
+        .filter(sync_runs::source.eq(&src.name))
+        .filter(sync_runs::status.eq_any(["ok", "partial"]))
+        .filter(sync_runs::mode.ne("dry_run"))
+        .filter(sync_runs::source_rows.is_not_null())
+        .select(sync_runs::source_rows)
+        .order(sync_runs::id.desc())
+        .first(conn)
+        .optional()?;
+    let Some(Some(last)) = last else {
+        return Ok(None);
+    };
+    let rows = changes.snapshot.rows;
+    let least = f64::from(last) * share / 100.0;
+    Ok(((rows as f64) < least).then(|| {
+        format!(
+            "the export has {rows} rows; the last good run read {last}, and fewer than {share}% of that (min_rows_percent) looks like a file cut short"
+        )
+    }))
 }
 
 /// Records a run whose source could not be read.
@@ -411,7 +523,7 @@ fn conclude(
             src,
             run_id,
             &report.plan.changes,
-            &report.plan.stamps,
+            (&report.plan.stamps, &report.plan.schedules),
             &mut tick,
             now,
         )?;

@@ -156,6 +156,10 @@ pub(super) fn finish(conn: &mut DbConn, report: &RunReport) -> Result<(), SyncEr
             sync_runs::linked.eq(count("link")),
             sync_runs::error.eq(report.error.clone()),
             sync_runs::plan.eq(plan_json),
+            sync_runs::source_rows.eq(report.rows.map(|r| i32::try_from(r).unwrap_or(i32::MAX))),
+            sync_runs::bad_rows.eq((!report.bad_rows.is_empty())
+                .then(|| serde_json::to_string(&report.bad_rows).unwrap_or_default())),
+            sync_runs::snapshot_digest.eq(report.snapshot_digest.clone()),
         ))
         .execute(conn)?;
     Ok(())

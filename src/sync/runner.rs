@@ -9,8 +9,9 @@ use crate::sources::{Changes, Position, RecordSink, SourceError, SourceRecord};
 use crate::store::Pool;
 use tracing::Instrument;
 
-use super::plan::{LeaverPolicy, Mapping, Rule};
+use super::plan::{Dated, LeaverPolicy, Mapping, Rule};
 use super::{RunOptions, RunReport, SyncError, SyncSource};
+use crate::sources::template::Templates;
 
 /// The engine's view of a configured source.
 pub fn sync_source(cfg: &SourceConfig, config: &Config) -> SyncSource {
@@ -38,8 +39,21 @@ pub fn sync_source(cfg: &SourceConfig, config: &Config) -> SyncSource {
                     after: chrono::Duration::days(i64::from(cfg.delete_after_days)),
                 },
             },
+            // Checked when the configuration was loaded.
+            templates: Templates::parse(&cfg.templates).unwrap_or_default(),
+            dated: cfg.hr.as_ref().map(|hr| Dated {
+                prehire: chrono::Duration::days(i64::from(hr.prehire_days)),
+                activate_at_start: !cfg
+                    .require_approval
+                    .unwrap_or(config.accounts.require_approval),
+            }),
         },
         guard: cfg.guard.clone(),
+        min_rows_percent: cfg
+            .hr
+            .as_ref()
+            .filter(|hr| hr.feed == crate::sources::hr::Feed::Snapshot)
+            .map(|hr| hr.min_rows_percent),
     }
 }
 
@@ -112,7 +126,10 @@ pub async fn run_opened(
     progress: Option<super::Progress>,
     opened: OpenedRun,
 ) -> Result<RunReport, RunError> {
-    let from = if opts.incremental {
+    // An export's position says which export was processed last (read again only when it
+    // changed); a run planned for another moment reads it whatever it is.
+    let dated = cfg.kind == crate::config::SourceKind::Hr;
+    let from = if opts.incremental || dated {
         let (reader, name) = (pool.clone(), cfg.name.clone());
         let from = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
             let mut conn = reader.get()?;
@@ -127,6 +144,9 @@ pub async fn run_opened(
                     i64::try_from(cfg.incremental_overlap_secs).unwrap_or(i64::MAX / 2_000),
                 );
                 from.since = from.since.map(|c| c - overlap);
+                if opts.as_of.is_some() || opts.force {
+                    from.export = None;
+                }
                 Some(from)
             }
             Err(e) => return Err(end_failed(&pool, opened, e).await),
@@ -136,15 +156,14 @@ pub async fn run_opened(
     };
     let source = cfg.clone();
     let read = match from {
-        Some(from) => Read::Whole(Box::pin(async move {
+        Some(from) if !dated => Read::Whole(Box::pin(async move {
             crate::sources::fetch_changes(&source, from).await
         })),
-        // A full read hands its people over page by page, to be planned as they come.
-        None => Read::Streamed(Box::new(move |sink| {
+        // A full read (and any export's) hands its people over page by page, to be planned
+        // as they come.
+        from => Read::Streamed(Box::new(move |sink| {
             Box::pin(async move {
-                crate::sources::fetch_into(&source, sink)
-                    .await
-                    .map(Changes::full)
+                crate::sources::fetch_into(&source, from.unwrap_or_default(), sink).await
             })
         })),
     };
@@ -348,7 +367,7 @@ async fn read_and_apply(
             loaded,
             opts,
             progress,
-            crate::store::now(),
+            opts.now(),
         )?)
     })
     .await??;
@@ -375,7 +394,7 @@ async fn read_and_plan(
     let worker = tokio::task::spawn_blocking(move || -> Result<RunReport, RunError> {
         let mut conn = pool.get()?;
         let loaded = super::load(&mut conn, &src)?;
-        let mut planner = loaded.planner(&src, crate::store::now());
+        let mut planner = loaded.planner(&src, opts.now());
         tracing::debug!(
             owned = planner.owned(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -400,7 +419,7 @@ async fn read_and_plan(
                 planner,
                 opts,
                 progress,
-                crate::store::now(),
+                opts.now(),
             )?);
         }
         // Ends when the reader drops the sink: the read is over, one way or another.
@@ -418,7 +437,7 @@ async fn read_and_plan(
             planner,
             opts,
             progress,
-            crate::store::now(),
+            opts.now(),
         )?)
     });
     let read = read(sink).await;

@@ -145,6 +145,7 @@ impl Env {
             force,
             incremental,
             trigger: "cli",
+            as_of: None,
         };
         let cfg = self.config.sources[0].clone();
         self.rt

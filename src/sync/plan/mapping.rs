@@ -78,7 +78,9 @@ pub fn desired_profile(
     base: Option<&AgentProfile>,
 ) -> (AgentProfile, Option<String>) {
     let (role, skill_groups, role_group) = apply_rules(mapping, &record.groups);
-    let managed = managed_profile(record.clone(), manager_id, role, skill_groups);
+    let mut record = record.clone();
+    mapping.templates.apply(&mut record);
+    let managed = managed_profile(record, manager_id, role, skill_groups);
     let profile = match base {
         Some(base) => with_managed(base.clone(), managed),
         None => managed,

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
-use crate::domain::{AgentProfile, OwnedAgent, SourcedAgent};
+use crate::domain::{AgentProfile, OwnedAgent, Schedule, SourcedAgent};
 
 /// A group → role / skill-group rule. Rules are tried in order: the first matching rule
 /// with a role gives the role; every matching rule adds its skill groups.
@@ -41,6 +41,19 @@ pub struct Mapping {
     /// Link an existing agent not owned by any sync source, by these keys in order.
     pub link_by: Vec<LinkKey>,
     pub leaver: LeaverPolicy,
+    /// `[sources.templates]`, applied to each person before planning.
+    pub templates: crate::sources::template::Templates,
+    /// An HR source's lifecycle rules; `None` for a directory.
+    pub dated: Option<Dated>,
+}
+
+/// How an HR source's dates work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dated {
+    /// Agents are created (pending) this long before the person's start.
+    pub prehire: Duration,
+    /// A pre-hire is activated at its start (no admin approval asked for).
+    pub activate_at_start: bool,
 }
 
 pub use crate::config::LinkKey;
@@ -64,6 +77,9 @@ pub enum Change {
         id: String,
         key: String,
         user_name: String,
+        /// A pre-hire: created `pending`, activated at the start.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        pending: bool,
         /// `None` once applied by a run that applies as it reads (it lets go of what it
         /// wrote).
         #[serde(skip)]
@@ -100,6 +116,12 @@ pub enum Change {
         user_name: String,
         reason: String,
     },
+    /// A pre-hire whose start has come: pending → active.
+    Activate {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
     Delete {
         agent_id: String,
         user_name: String,
@@ -115,6 +137,7 @@ impl Change {
             Change::Update { .. } => "update",
             Change::Disable { .. } => "disable",
             Change::Enable { .. } => "enable",
+            Change::Activate { .. } => "activate",
             Change::Delete { .. } => "delete",
         }
     }
@@ -126,6 +149,7 @@ impl Change {
             | Change::Update { user_name, .. }
             | Change::Disable { user_name, .. }
             | Change::Enable { user_name, .. }
+            | Change::Activate { user_name, .. }
             | Change::Delete { user_name, .. } => user_name,
         }
     }
@@ -137,6 +161,7 @@ impl Change {
             | Change::Update { reason, .. }
             | Change::Disable { reason, .. }
             | Change::Enable { reason, .. }
+            | Change::Activate { reason, .. }
             | Change::Delete { reason, .. } => reason,
         }
     }
@@ -164,6 +189,40 @@ pub struct Plan {
     /// run can skip comparing them.
     #[serde(skip)]
     pub stamps: Vec<Stamp>,
+    /// Start and leaving moments to record (HR sources): for new agents with their create,
+    /// for others as a change of their own (`agent.schedule`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleSet>,
+    /// People not planned because their start is beyond the pre-hire window.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_yet: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The moments an employment states.
+pub fn schedule_of(e: &crate::sources::Employment) -> Schedule {
+    Schedule {
+        starts_at: e.starts_at,
+        start_note: e.start_note.clone(),
+        leaves_at: e.leaves_at,
+        leave_note: e.leave_note.clone(),
+        terminated: e.status == crate::sources::EmploymentStatus::Terminated,
+    }
+}
+
+/// A schedule to record for an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleSet {
+    pub agent_id: String,
+    pub user_name: String,
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// The agent is created by this run.
+    #[serde(skip)]
+    pub new: bool,
 }
 
 /// That an agent, at `version`, holds what the source describes with `digest`.

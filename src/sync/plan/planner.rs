@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 
 use super::digest::digest;
-use super::lifecycle::{leaver, lifecycle};
+use super::lifecycle::{leaver, life_change};
 use super::mapping::{Ruled, changed_fields, managed_profile, rules_for};
-use super::{Change, Inputs, LinkKey, Mapping, Plan, Stamp};
+use super::{Change, Inputs, LinkKey, Mapping, Plan, Schedule, ScheduleSet, Stamp};
 use crate::domain::{OwnedAgent, SourcedAgent, Status};
 use crate::fast_hash::{FastMap, FastSet, map_with_capacity};
-use crate::sources::SourceRecord;
+use crate::sources::{Phase, SourceRecord};
 
 /// Which agent a person is (indices into the planner's owned and linkable agents).
 enum Target {
@@ -60,6 +60,8 @@ pub struct Planner<'a> {
     /// People whose owned agent (index) needs comparing field by field, with their
     /// manager's id and digest.
     closer: Vec<(SourceRecord, usize, Option<String>, String)>,
+    /// The schedules recorded for the source's agents (HR), by agent id.
+    schedules: FastMap<String, Schedule>,
     plan: Plan,
 }
 
@@ -113,7 +115,48 @@ impl<'a> Planner<'a> {
             ruled: FastMap::default(),
             waiting: Vec::new(),
             closer: Vec::new(),
+            schedules: FastMap::default(),
             plan,
+        }
+    }
+
+    /// The schedules the source's agents have now (an HR source's runs compare with them).
+    pub fn with_schedules(mut self, schedules: FastMap<String, Schedule>) -> Self {
+        self.schedules = schedules;
+        self
+    }
+
+    /// People the source has but whose rows could not be read this time: their agents
+    /// are left as they are, never taken for leavers.
+    pub fn hold<'k>(&mut self, keys: impl IntoIterator<Item = &'k String>) {
+        for k in keys {
+            if let Some(&i) = self.by_key.get(k.as_str()) {
+                self.seen[i] = true;
+            }
+        }
+    }
+
+    /// Where an HR person stands at the moment planned for (`None` for a directory's).
+    fn phase(&self, r: &SourceRecord) -> Option<Phase> {
+        let dated = self.mapping.dated.as_ref()?;
+        Some(r.employment.as_ref()?.phase(self.now, dated.prehire))
+    }
+
+    /// Records the schedule an HR person's agent should have, when it differs.
+    fn schedule(&mut self, agent_id: &str, r: &SourceRecord, new: bool) {
+        let Some(e) = &r.employment else { return };
+        let wanted = super::schedule_of(e);
+        let differs = match self.schedules.get(agent_id) {
+            Some(current) => *current != wanted,
+            None => !wanted.is_empty(),
+        };
+        if differs {
+            self.plan.schedules.push(ScheduleSet {
+                agent_id: agent_id.to_owned(),
+                user_name: r.user_name.clone(),
+                schedule: wanted,
+                new,
+            });
         }
     }
 
@@ -145,8 +188,13 @@ impl<'a> Planner<'a> {
     }
 
     /// Plans one person.
-    pub fn push(&mut self, r: SourceRecord) {
+    pub fn push(&mut self, mut r: SourceRecord) {
         self.plan.records += 1;
+        self.mapping.templates.apply(&mut r);
+        if let Some(phase) = self.phase(&r) {
+            // Not working at the moment planned for: never created, disabled if there.
+            r.disabled = !matches!(phase, Phase::PreHire | Phase::Working);
+        }
         let target = self.target(&r);
         let id = match &target {
             Target::Owned(i) => Some(self.owned[*i].id.clone()),
@@ -277,30 +325,50 @@ impl<'a> Planner<'a> {
         let manager = self.manager_of(&r);
         match target {
             Target::Skip => {
-                // Never had an account and is disabled: nothing to do.
-                self.plan.unchanged += 1;
+                // Never had an account and is disabled (or starts later): nothing to do.
+                if self.phase(&r) == Some(Phase::TooEarly) {
+                    self.plan.not_yet += 1;
+                } else {
+                    self.plan.unchanged += 1;
+                }
             }
             Target::New(id) => {
+                let phase = self.phase(&r);
+                self.schedule(id, &r, true);
                 let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
                 let digest = digest(&r, manager.as_deref(), rules);
                 let (role, skills, _) = rules.clone();
                 let key = r.key.clone();
                 let user_name = r.user_name.clone();
+                let reason = match (
+                    &phase,
+                    r.employment.as_ref().and_then(|e| e.start_note.as_ref()),
+                ) {
+                    (Some(Phase::PreHire), Some(start)) => {
+                        format!("{source}: hired, starts {start}")
+                    }
+                    (Some(_), _) => format!("{source}: in the export"),
+                    (None, _) => format!("{source}: joined the directory"),
+                };
                 let profile = managed_profile(r, manager, role, skills);
                 self.plan.changes.push(Change::Create {
                     id: id.clone(),
                     key,
                     user_name,
+                    pending: phase == Some(Phase::PreHire),
                     profile: Some(Box::new(profile)),
-                    reason: format!("{source}: joined the directory"),
+                    reason,
                     digest,
                 });
             }
             Target::Linked(by, i) => {
                 let current = self.linkable[*i].clone();
+                self.schedule(&current.id, &r, false);
                 self.compare(r, &current, Some(*by), manager);
             }
             Target::Owned(i) => {
+                let id = self.owned[*i].id.clone();
+                self.schedule(&id, &r, false);
                 let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
                 let digest = digest(&r, manager.as_deref(), rules);
                 let o = &self.owned[*i];
@@ -310,23 +378,11 @@ impl<'a> Planner<'a> {
                 }
                 // The agent holds what the source last wrote and the person is unchanged:
                 // only the lifecycle can differ.
-                let change = match lifecycle(source, r.disabled, o.status, &o.disabled_reason) {
-                    Some(false) => Change::Disable {
-                        agent_id: o.id.clone(),
-                        user_name: r.user_name,
-                        reason: format!("{source}: disabled in the directory"),
-                    },
-                    Some(true) => Change::Enable {
-                        agent_id: o.id.clone(),
-                        user_name: r.user_name,
-                        reason: format!("{source}: enabled in the directory again"),
-                    },
-                    None => {
-                        self.plan.unchanged += 1;
-                        return;
-                    }
-                };
-                self.plan.changes.push(change);
+                let (status, reason) = (o.status, &o.disabled_reason);
+                match life_change(source, self.mapping, self.now, &r, &id, status, reason) {
+                    Some(change) => self.plan.changes.push(change),
+                    None => self.plan.unchanged += 1,
+                }
             }
         }
     }
@@ -355,10 +411,18 @@ impl<'a> Planner<'a> {
                 }),
             });
         }
+        let life = life_change(
+            source,
+            self.mapping,
+            self.now,
+            &r,
+            &current.id,
+            current.status,
+            &current.disabled_reason,
+        );
         let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
         let fields = changed_fields(current, &r, manager.as_deref(), rules);
-        let lifecycle = lifecycle(source, r.disabled, current.status, &current.disabled_reason);
-        let mut touched = linked.is_some() || lifecycle.is_some();
+        let mut touched = linked.is_some() || life.is_some();
         let user_name = if touched || !fields.is_empty() {
             r.user_name.clone()
         } else {
@@ -373,7 +437,12 @@ impl<'a> Planner<'a> {
                     None => tag("no longer in a group with a role rule"),
                 }
             } else {
-                tag(&format!("changed in the directory: {}", fields.join(", ")))
+                let place = if self.mapping.dated.is_some() {
+                    "the export"
+                } else {
+                    "the directory"
+                };
+                tag(&format!("changed in {place}: {}", fields.join(", ")))
             };
             changes.push(Change::Update {
                 agent_id: agent_id.clone(),
@@ -384,19 +453,8 @@ impl<'a> Planner<'a> {
             });
             touched = true;
         }
-        match lifecycle {
-            Some(false) => changes.push(Change::Disable {
-                agent_id,
-                user_name,
-                reason: tag("disabled in the directory"),
-            }),
-            Some(true) => changes.push(Change::Enable {
-                agent_id,
-                user_name,
-                reason: tag("enabled in the directory again"),
-            }),
-            None => {}
-        }
+        let _ = (agent_id, user_name);
+        changes.extend(life);
         if !touched {
             self.plan.unchanged += 1;
         }

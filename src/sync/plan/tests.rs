@@ -51,6 +51,8 @@ fn mapping() -> Mapping {
         default_role: "agent".into(),
         link_by: vec![LinkKey::EmployeeNumber],
         leaver: LeaverPolicy::Disable,
+        templates: Default::default(),
+        dated: None,
     }
 }
 
@@ -420,3 +422,7 @@ fn delete_policy_waits_for_the_grace() {
         [Change::Delete { .. }]
     ));
 }
+
+/// An HR source's plans: the lifecycle by dates.
+#[path = "dated_tests.rs"]
+mod dated;

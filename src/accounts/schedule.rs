@@ -1,0 +1,238 @@
+//! An agent's start and leaving moments (`agent_schedule`), as its HR source states them:
+//! written with the agents a run creates (their `agent.create` entry names the start), or
+//! changed with an `agent.schedule` entry; a moment already past when it is written is
+//! marked done (the run itself acted on it), the others are the lifecycle timers' work
+//! (`sync::timers`).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::{AccountError, Accounts};
+use crate::audit::{self, Entry};
+use crate::domain::Schedule;
+use crate::fast_hash::FastMap;
+use crate::store::schema::agent_schedule as sch;
+use crate::store::{DbConn, write_tx};
+
+/// Rows per insert statement.
+const INSERT_CHUNK: usize = 500;
+
+type Row = (
+    String,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
+fn schedule_of((_, starts_at, start_note, leaves_at, leave_note, terminated_at): Row) -> Schedule {
+    Schedule {
+        starts_at,
+        start_note,
+        leaves_at,
+        leave_note,
+        terminated: terminated_at.is_some(),
+    }
+}
+
+/// The schedules of the agents `source` dates, by agent id.
+pub fn schedules_of(conn: &mut DbConn, source: &str) -> QueryResult<FastMap<String, Schedule>> {
+    let rows: Vec<Row> = sch::table
+        .filter(sch::source.eq(source))
+        .select((
+            sch::agent_id,
+            sch::starts_at,
+            sch::start_note,
+            sch::leaves_at,
+            sch::leave_note,
+            sch::terminated_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.0.clone(), schedule_of(row)))
+        .collect())
+}
+
+/// The schedule of one agent, with the source that dates it.
+pub fn schedule(conn: &mut DbConn, agent_id: &str) -> QueryResult<Option<(String, Schedule)>> {
+    let row: Option<(String, Row)> = sch::table
+        .filter(sch::agent_id.eq(agent_id))
+        .select((
+            sch::source,
+            (
+                sch::agent_id,
+                sch::starts_at,
+                sch::start_note,
+                sch::leaves_at,
+                sch::leave_note,
+                sch::terminated_at,
+            ),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(source, row)| (source, schedule_of(row))))
+}
+
+/// When a moment counts as done on writing: already past.
+fn done_if_past(at: Option<NaiveDateTime>, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    at.filter(|t| *t <= now).map(|_| now)
+}
+
+/// The leaving moment of a terminated person (now, when the export gave no date).
+fn terminated_at(s: &Schedule, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    s.terminated.then(|| s.leaves_at.unwrap_or(now))
+}
+
+impl Accounts {
+    /// Records the schedules of agents created in this transaction: rows only (each agent's
+    /// `agent.create` entry states its start and leaving dates).
+    pub fn insert_schedules(
+        &self,
+        conn: &mut DbConn,
+        source: &str,
+        items: &[(&str, &Schedule)],
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        for chunk in items.chunks(INSERT_CHUNK) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(id, s)| {
+                    (
+                        sch::agent_id.eq(*id),
+                        sch::source.eq(source),
+                        sch::starts_at.eq(s.starts_at),
+                        sch::start_note.eq(s.start_note.as_deref()),
+                        sch::start_done_at.eq(done_if_past(s.starts_at, now)),
+                        sch::leaves_at.eq(s.leaves_at),
+                        sch::leave_note.eq(s.leave_note.as_deref()),
+                        sch::leave_done_at.eq(done_if_past(s.leaves_at, now)),
+                        sch::terminated_at.eq(terminated_at(s, now)),
+                        sch::updated_at.eq(now),
+                    )
+                })
+                .collect();
+            match conn {
+                // SQLite's diesel has no multi-row insert of these: one statement each (a
+                // prepared statement, reused).
+                DbConn::Sqlite(c) => {
+                    for row in rows {
+                        diesel::insert_into(sch::table).values(row).execute(c)?;
+                    }
+                }
+                DbConn::Pg(c) => {
+                    diesel::insert_into(sch::table).values(&rows).execute(c)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes an agent's schedule: the row and an `agent.schedule` entry saying what it
+    /// was and is, in one transaction. A moment that moves is to be acted on again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_schedule(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        agent_id: &str,
+        source: &str,
+        wanted: &Schedule,
+        reason: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        write_tx(conn, |conn| {
+            type Done = (
+                Option<NaiveDateTime>,
+                Option<NaiveDateTime>,
+                Option<NaiveDateTime>,
+            );
+            let current = schedule(conn, agent_id)?;
+            let done: Option<Done> = sch::table
+                .filter(sch::agent_id.eq(agent_id))
+                .select((sch::start_done_at, sch::leave_done_at, sch::terminated_at))
+                .first(conn)
+                .optional()?;
+            let before = current.as_ref().map(|(_, s)| s);
+            if before == Some(wanted) {
+                return Ok(());
+            }
+            let (start_done, leave_done, was_terminated) = done.unwrap_or((None, None, None));
+            let start_done = match before {
+                Some(b) if b.starts_at == wanted.starts_at => start_done,
+                _ => done_if_past(wanted.starts_at, now),
+            };
+            let leave_done = match before {
+                Some(b) if b.leaves_at == wanted.leaves_at => leave_done,
+                _ => done_if_past(wanted.leaves_at, now),
+            };
+            let terminated = match before {
+                Some(b) if b.terminated && wanted.terminated && b.leaves_at == wanted.leaves_at => {
+                    was_terminated
+                }
+                _ => terminated_at(wanted, now),
+            };
+            diesel::delete(sch::table.filter(sch::agent_id.eq(agent_id))).execute(conn)?;
+            diesel::insert_into(sch::table)
+                .values((
+                    sch::agent_id.eq(agent_id),
+                    sch::source.eq(source),
+                    sch::starts_at.eq(wanted.starts_at),
+                    sch::start_note.eq(wanted.start_note.as_deref()),
+                    sch::start_done_at.eq(start_done),
+                    sch::leaves_at.eq(wanted.leaves_at),
+                    sch::leave_note.eq(wanted.leave_note.as_deref()),
+                    sch::leave_done_at.eq(leave_done),
+                    sch::terminated_at.eq(terminated),
+                    sch::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "agent.schedule",
+                    target_type: "agent",
+                    target_id: agent_id,
+                    before: before.map(|b| json!(b)),
+                    after: Some(json!(wanted)),
+                    reason: Some(reason),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Marks a schedule's start or leaving moment done (the lifecycle timers acted on it,
+    /// or found nothing to do), in the caller's transaction. Returns whether it was still
+    /// open: a moment is acted on once, whichever node gets there.
+    pub fn mark_schedule_done(
+        &self,
+        conn: &mut DbConn,
+        agent_id: &str,
+        start: bool,
+        now: NaiveDateTime,
+    ) -> Result<bool, AccountError> {
+        let n = if start {
+            diesel::update(
+                sch::table
+                    .filter(sch::agent_id.eq(agent_id))
+                    .filter(sch::start_done_at.is_null()),
+            )
+            .set(sch::start_done_at.eq(Some(now)))
+            .execute(conn)?
+        } else {
+            diesel::update(
+                sch::table
+                    .filter(sch::agent_id.eq(agent_id))
+                    .filter(sch::leave_done_at.is_null()),
+            )
+            .set(sch::leave_done_at.eq(Some(now)))
+            .execute(conn)?
+        };
+        Ok(n == 1)
+    }
+}

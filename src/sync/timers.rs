@@ -1,0 +1,245 @@
+//! The lifecycle timers: at a moment an HR source dated — a pre-hire's start, a leaver's
+//! leaving — the agent is activated, or disabled with its sessions revoked, within seconds,
+//! whether or not a sync runs then. The moments live in `agent_schedule`, so a restart
+//! loses none: those that fell due while the daemon was stopped are applied when it starts.
+//! With several nodes only the elected one acts, and each moment is marked done in the
+//! transaction that acts on it, so it is acted on once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::SyncError;
+use crate::accounts::{AccountError, Accounts};
+use crate::config::Config;
+use crate::domain::Status;
+use crate::store::schema::{agent_schedule as sch, agents};
+use crate::store::{DbConn, Pool, write_tx};
+
+/// Longest the timers sleep: a moment is acted on at most this late (plus the work).
+pub const CHECK_EVERY: Duration = Duration::from_secs(15);
+
+/// Moments acted on per transaction.
+const CHUNK: i64 = 500;
+
+/// The advisory lock key electing the node that runs the timers (`rc-timer` in ASCII).
+const TIMERS_LOCK: i64 = 0x7263_2d74_696d_6572;
+
+/// What the timers did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub activated: usize,
+    pub disabled: usize,
+    /// Pre-hires whose leaving came before their start: never anyone's account.
+    pub deleted: usize,
+    /// Moments due with nothing to do (the agent was already in that state, or a source
+    /// asks an admin to approve its pre-hires).
+    pub nothing: usize,
+    pub failed: usize,
+}
+
+impl Tally {
+    pub fn acted(&self) -> usize {
+        self.activated + self.disabled + self.deleted
+    }
+}
+
+/// The sources whose pre-hires are activated at their start (no admin approval asked for),
+/// by tag.
+pub fn activating_sources(config: &Config) -> Vec<String> {
+    config
+        .sources
+        .iter()
+        .filter(|s| s.hr.is_some())
+        .filter(|s| {
+            !s.require_approval
+                .unwrap_or(config.accounts.require_approval)
+        })
+        .map(|s| s.tag())
+        .collect()
+}
+
+/// Acts on every moment due at `now`.
+pub fn apply_due(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    activating: &[String],
+    now: NaiveDateTime,
+) -> Result<Tally, SyncError> {
+    let mut tally = Tally::default();
+    loop {
+        let due: Vec<(String, String, Option<String>, String)> = sch::table
+            .inner_join(agents::table)
+            .filter(sch::start_done_at.is_null())
+            .filter(sch::starts_at.le(now))
+            .select((sch::agent_id, sch::source, sch::start_note, agents::status))
+            .order(sch::starts_at)
+            .limit(CHUNK)
+            .load(conn)?;
+        if due.is_empty() {
+            break;
+        }
+        write_tx(conn, |conn| -> Result<(), SyncError> {
+            for (id, source, note, status) in &due {
+                if !accounts
+                    .mark_schedule_done(conn, id, true, now)
+                    .map_err(db)?
+                {
+                    continue;
+                }
+                let wanted = status == Status::Pending.as_str() && activating.contains(source);
+                if !wanted {
+                    tally.nothing += 1;
+                    continue;
+                }
+                let reason = format!(
+                    "{source}: start {} reached",
+                    note.as_deref().unwrap_or("date")
+                );
+                let actor = format!("lifecycle:{source}");
+                match accounts.approve(conn, &actor, id, Some(&reason), now) {
+                    Ok(_) => tally.activated += 1,
+                    Err(e) => tally.failed += failure(e, id, "activate")?,
+                }
+            }
+            Ok(())
+        })?;
+    }
+    loop {
+        let due: Vec<(String, String, Option<String>, String)> = sch::table
+            .inner_join(agents::table)
+            .filter(sch::leave_done_at.is_null())
+            .filter(sch::leaves_at.le(now))
+            .select((sch::agent_id, sch::source, sch::leave_note, agents::status))
+            .order(sch::leaves_at)
+            .limit(CHUNK)
+            .load(conn)?;
+        if due.is_empty() {
+            break;
+        }
+        write_tx(conn, |conn| -> Result<(), SyncError> {
+            for (id, source, note, status) in &due {
+                if !accounts
+                    .mark_schedule_done(conn, id, false, now)
+                    .map_err(db)?
+                {
+                    continue;
+                }
+                let note = note.as_deref().unwrap_or("leaving date");
+                let actor = format!("lifecycle:{source}");
+                let result = match Status::parse(status) {
+                    Some(Status::Active) => {
+                        let reason = format!("{source}: left: {note}");
+                        accounts
+                            .set_active(conn, &actor, id, false, &reason, now)
+                            .map(|_| tally.disabled += 1)
+                    }
+                    Some(Status::Pending) => {
+                        let reason = format!("{source}: left before the start: {note}");
+                        accounts
+                            .delete_agent(conn, &actor, id, None, Some(&reason), now)
+                            .map(|()| tally.deleted += 1)
+                    }
+                    _ => {
+                        tally.nothing += 1;
+                        Ok(())
+                    }
+                };
+                if let Err(e) = result {
+                    tally.failed += failure(e, id, "disable")?;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(tally)
+}
+
+fn db(e: AccountError) -> SyncError {
+    match e {
+        AccountError::Db(e) => SyncError::Db(e),
+        other => SyncError::Db(diesel::result::Error::QueryBuilderError(
+            other.to_string().into(),
+        )),
+    }
+}
+
+/// A moment that could not be acted on: logged (the moment stays done; the next run of its
+/// source plans the agent again). A database failure ends the transaction.
+fn failure(e: AccountError, id: &str, what: &str) -> Result<usize, SyncError> {
+    match e {
+        AccountError::Db(e) => Err(SyncError::Db(e)),
+        other => {
+            tracing::warn!(agent = id, action = what, error = %other, "lifecycle moment not applied");
+            Ok(1)
+        }
+    }
+}
+
+/// The next moment not yet acted on.
+pub fn next_due(conn: &mut DbConn) -> QueryResult<Option<NaiveDateTime>> {
+    let start: Option<NaiveDateTime> = sch::table
+        .filter(sch::start_done_at.is_null())
+        .select(diesel::dsl::min(sch::starts_at))
+        .first(conn)?;
+    let leave: Option<NaiveDateTime> = sch::table
+        .filter(sch::leave_done_at.is_null())
+        .select(diesel::dsl::min(sch::leaves_at))
+        .first(conn)?;
+    Ok(match (start, leave) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Starts the timers in `rollcall serve`: at once (moments that fell due while stopped),
+/// then at each next moment, and at least every [`CHECK_EVERY`].
+pub fn start(pool: Pool, accounts: Arc<Accounts>, config: &Config) -> tokio::task::JoinHandle<()> {
+    let activating = activating_sources(config);
+    tokio::spawn(async move {
+        let mut held = None;
+        loop {
+            let mut wait = CHECK_EVERY;
+            if super::scheduler::is_leader_on(&pool, &mut held, TIMERS_LOCK).await {
+                let (pool, accounts, activating) =
+                    (pool.clone(), accounts.clone(), activating.clone());
+                let outcome = tokio::task::spawn_blocking(move || -> Result<_, SyncError> {
+                    let mut conn = pool.get().map_err(|e| {
+                        SyncError::Db(diesel::result::Error::QueryBuilderError(
+                            e.to_string().into(),
+                        ))
+                    })?;
+                    let now = crate::store::now();
+                    let tally = apply_due(&mut conn, &accounts, &activating, now)?;
+                    let next = next_due(&mut conn)?;
+                    Ok((tally, next, now))
+                })
+                .await;
+                match outcome {
+                    Ok(Ok((tally, next, now))) => {
+                        if tally.acted() + tally.failed > 0 {
+                            tracing::info!(
+                                activated = tally.activated,
+                                disabled = tally.disabled,
+                                deleted = tally.deleted,
+                                failed = tally.failed,
+                                "lifecycle moments applied"
+                            );
+                        }
+                        if let Some(next) = next {
+                            let until = (next - now).to_std().unwrap_or_default();
+                            wait = wait.min(until.max(Duration::from_millis(100)));
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "lifecycle timers failed; trying again")
+                    }
+                    Err(e) => tracing::error!(error = %e, "lifecycle timers' worker failed"),
+                }
+            }
+            tokio::time::sleep(wait).await;
+        }
+    })
+}
