@@ -42,6 +42,7 @@ mod signin_password;
 mod slapd;
 mod store;
 mod sync_crash;
+mod sync_hr;
 mod sync_incremental;
 mod sync_ldap;
 mod sync_watch;

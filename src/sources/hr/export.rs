@@ -1,5 +1,4 @@
-//! Getting an export's bytes: a file, or an HTTP(S) GET with the configured header (its
-//! value read from a file) and `If-None-Match` / `If-Modified-Since` from the last export
+//! Getting an export's bytes: a file, or an HTTP(S) GET with the configured header and `If-None-Match` / `If-Modified-Since` from the last export
 //! processed, so an unchanged one is answered `304` and not read again.
 
 use std::time::Duration;
@@ -41,11 +40,8 @@ pub fn get(settings: &HrSettings, mark: Option<&ExportMark>) -> Result<Got, Sour
         .build()
         .into();
     let mut request = agent.get(url);
-    if let (Some(name), Some(file)) = (&settings.header, &settings.header_value_file) {
-        let value = std::fs::read_to_string(file).map_err(|e| {
-            SourceError::Config(format!("header_value_file {}: {e}", file.display()))
-        })?;
-        request = request.header(name.as_str(), value.trim());
+    if let (Some(name), Some(value)) = (&settings.header, &settings.header_value) {
+        request = request.header(name.as_str(), value.0.trim());
     }
     if let Some(mark) = mark {
         if let Some(etag) = &mark.etag {

@@ -28,10 +28,10 @@ pub struct HrSettings {
     /// CSV: the quote character.
     #[serde(default = "double_quote")]
     pub quote: char,
-    /// HTTP: a header to send (`Authorization`), its value read from `header_value_file`
-    /// (`Bearer …`), never written in the configuration.
+    /// HTTP: a header to send (`Authorization`) and its value (`Bearer …`): give it as
+    /// `header_value_file`, so the secret is never written in the configuration.
     pub header: Option<String>,
-    pub header_value_file: Option<PathBuf>,
+    pub header_value: Option<Redacted>,
     #[serde(default = "sixty")]
     pub timeout_secs: u64,
     /// The time zone of people without one in the export (IANA name).
@@ -58,6 +58,17 @@ pub struct HrSettings {
     /// Which status values mean what.
     #[serde(default)]
     pub status: StatusNames,
+}
+
+/// A secret: shown as `<redacted>` by `Debug`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -245,8 +256,8 @@ impl HrSettings {
         if !self.delimiter.is_ascii() || !self.quote.is_ascii() {
             return Err("delimiter and quote must be ASCII characters".into());
         }
-        if self.header.is_some() != self.header_value_file.is_some() {
-            return Err("header and header_value_file go together".into());
+        if self.header.is_some() != self.header_value.is_some() {
+            return Err("header and header_value (header_value_file) go together".into());
         }
         self.time_zone.parse::<chrono_tz::Tz>().map_err(|_| {
             format!(
