@@ -462,13 +462,7 @@ both!(bad_rows_are_reported_by_line_and_hold_their_people, |b| {
     broken[1].start = "2027-13-45".into(); // E2: line 3
     broken[3].tz = "Mars/Olympus"; // E4: line 5
     let mut text = csv(&broken);
-    text.push_str(
-        &csv(&[row("", "No", "Id")])
-            .lines()
-            .nth(1)
-            .unwrap()
-            .to_owned(),
-    ); // line 6
+    text.push_str(csv(&[row("", "No", "Id")]).lines().nth(1).unwrap()); // line 6
     text.push('\n');
     text.push_str(csv(&[row("E3", "Cy", "Again")]).lines().nth(1).unwrap()); // line 7
     text.push('\n');
