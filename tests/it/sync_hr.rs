@@ -657,3 +657,116 @@ both!(timers_apply_each_due_moment_once, |b| {
     assert_eq!(env.agent("E3").status, Status::Active);
     assert_eq!(apply(&mut conn, 11).acted(), 0);
 });
+
+/// The agent with employee number `number` in the database at `url`.
+fn stored_agent(pool: &rollcall::store::Pool, number: &str) -> Agent {
+    let mut conn = pool.get().expect("conn");
+    by_source(&mut conn, SourceFilter::Is("hr:people"))
+        .expect("agents")
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| a.profile.employee_number.as_deref() == Some(number))
+        .unwrap_or_else(|| panic!("no agent {number}"))
+}
+
+both!(
+    terminations_fall_due_in_the_daemon_and_while_it_is_stopped,
+    |b| {
+        use std::time::{Duration as Wait, Instant};
+        let db = TestDb::new(b);
+        let dir = tempfile::tempdir().expect("dir");
+        let export = dir.path().join("export.csv");
+        let moment = |secs: i64| (Utc::now() + Duration::seconds(secs)).to_rfc3339();
+        let soon = moment(5);
+        let later = moment(16);
+        let mut rows = vec![
+            row("E1", "Ana", "An"),
+            row("E2", "Bo", "Bai"),
+            row("E3", "Cy", "Chen"),
+        ];
+        rows[1].status = "Terminated";
+        rows[1].term = soon.clone();
+        rows[2].status = "Terminated";
+        rows[2].term = later.clone();
+        std::fs::write(&export, csv(&rows)).expect("export");
+        let config = dir.path().join("rollcall.toml");
+        std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\npool_size = 4\n[server]\nworkers = 1\n[log]\nlevel = \"info\"\n\
+             [[sources]]\nname = \"people\"\nkind = \"hr\"\nschedule = \"0 0 0 1 1 *\"\n\
+             [sources.hr]\npath = \"{}\"\n{FIELDS}",
+            db.url,
+            export.display()
+        ),
+    )
+    .expect("config");
+        let sync = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .arg("--config")
+            .arg(&config)
+            .args(["sync", "people"])
+            .output()
+            .expect("rollcall sync");
+        assert!(
+            sync.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sync.stderr)
+        );
+        let pool = rollcall::store::pool(&rollcall::store::Target::parse(&db.url).expect("url"), 2)
+            .expect("pool");
+        assert_eq!(
+            stored_agent(&pool, "E2").status,
+            Status::Active,
+            "works until {soon}"
+        );
+
+        // In the running daemon: disabled within seconds of the moment, no sync needed.
+        let daemon = crate::concurrency_nodes::daemon(&config, &dir.path().join("one.log"));
+        crate::harness::wait_until("E2 disabled at its moment", Wait::from_secs(60), || {
+            stored_agent(&pool, "E2").status == Status::Suspended
+        });
+        let due = chrono::DateTime::parse_from_rfc3339(&soon).expect("moment");
+        let late = Utc::now().signed_duration_since(due);
+        eprintln!(
+            "termination applied {} ms after its moment",
+            late.num_milliseconds()
+        );
+        let bo = stored_agent(&pool, "E2");
+        assert!(bo.sessions_revoked_at.is_some());
+        let mut conn = pool.get().expect("conn");
+        let last = rollcall::audit::for_target(&mut conn, &bo.id)
+            .expect("audit")
+            .pop()
+            .expect("entry");
+        assert_eq!(
+            (last.actor.as_str(), last.action.as_str()),
+            ("lifecycle:hr:people", "agent.disable")
+        );
+        assert!(
+            last.reason.as_deref().unwrap().contains("termination date"),
+            "{last:?}"
+        );
+
+        // Stopped across E3's moment: applied when the daemon starts again.
+        drop(daemon);
+        let due = chrono::DateTime::parse_from_rfc3339(&later).expect("moment");
+        while Utc::now() < due + Duration::seconds(1) {
+            std::thread::sleep(Wait::from_millis(200));
+        }
+        assert_eq!(
+            stored_agent(&pool, "E3").status,
+            Status::Active,
+            "nobody was running"
+        );
+        let started = Instant::now();
+        let _daemon = crate::concurrency_nodes::daemon(&config, &dir.path().join("two.log"));
+        crate::harness::wait_until("E3 disabled at start-up", Wait::from_secs(30), || {
+            stored_agent(&pool, "E3").status == Status::Suspended
+        });
+        eprintln!(
+            "a moment missed while stopped applied {} ms after the start",
+            started.elapsed().as_millis()
+        );
+        assert_eq!(stored_agent(&pool, "E1").status, Status::Active);
+    }
+);
