@@ -26,7 +26,9 @@ pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
 };
 pub use signin::{SessionsConfig, SigninConfig};
-pub use sources::{GuardConfig, LeaverConfig, LinkKey, RuleConfig, SourceConfig, SourceKind};
+pub use sources::{
+    GuardConfig, LeaverConfig, LinkKey, ReportsConfig, RuleConfig, SourceConfig, SourceKind,
+};
 pub use webhooks::{
     StartFrom, WebhookConfig, WebhookDeliveryConfig, check_events, check_name, check_url,
 };
@@ -64,6 +66,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// How webhooks are delivered (`[webhook_delivery]`).
     pub webhook_delivery: WebhookDeliveryConfig,
+    /// The auditor's reports (`[reports]`).
+    pub reports: ReportsConfig,
 }
 
 impl Config {

@@ -18,6 +18,7 @@ pub mod http;
 pub mod imports;
 pub mod logging;
 pub mod mail;
+pub mod reports;
 pub mod scim;
 pub mod server;
 pub mod sessions;

@@ -81,6 +81,9 @@ enum Command {
     /// Manage agents: list, show, create, update, disable, enable, approve, reject, force-offline, resume, delete.
     #[command(subcommand)]
     Agents(Box<rollcall::cli::agents::AgentsCommand>),
+    /// The auditor's reports: orphans, leavers, upcoming joiners and leavers.
+    #[command(subcommand)]
+    Report(rollcall::cli::report::ReportCommand),
     /// An agent's sign-in: its state, unlocking it, ending its sessions.
     #[command(subcommand)]
     Signin(rollcall::cli::signin::SigninCommand),
@@ -248,6 +251,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Sources => sources_cmd(&config),
         Command::Roles(cmd) => rollcall::cli::roles::run(cmd, &config),
         Command::Agents(cmd) => rollcall::cli::agents::run(*cmd, &config),
+        Command::Report(cmd) => rollcall::cli::report::run(cmd, &config),
         Command::Signin(cmd) => rollcall::cli::signin::run(cmd, &config),
         Command::Mail(cmd) => rollcall::cli::mail::run(cmd, &config),
         Command::Webhooks(cmd) => rollcall::webhooks::cli::run(cmd, &config),

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod exit;
 mod lookup;
 pub mod mail;
+pub mod report;
 pub mod roles;
 pub mod signin;
 pub mod table;

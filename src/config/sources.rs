@@ -154,3 +154,20 @@ pub enum LinkKey {
     EmployeeNumber,
     Email,
 }
+
+/// `[reports]`: what the auditor's reports measure against.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// A leaver's agent should be disabled within this many minutes of the leaving moment
+    /// (`rollcall report leavers` marks the ones that were not).
+    pub leaver_target_minutes: u32,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            leaver_target_minutes: 60,
+        }
+    }
+}

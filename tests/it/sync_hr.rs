@@ -106,6 +106,8 @@ struct Hr {
     _db: TestDb,
     _dir: tempfile::TempDir,
     file: std::path::PathBuf,
+    /// The configuration as written.
+    text: String,
     config: Config,
     pool: rollcall::store::Pool,
     rt: tokio::runtime::Runtime,
@@ -153,6 +155,7 @@ immediate_reasons = ["Misconduct"]
         _db: db,
         _dir: dir,
         file,
+        text,
         config,
         pool,
         rt,
@@ -768,5 +771,122 @@ both!(
             started.elapsed().as_millis()
         );
         assert_eq!(stored_agent(&pool, "E1").status, Status::Active);
+    }
+);
+
+both!(
+    reports_name_leavers_joiners_and_orphans_and_what_they_rest_on,
+    |b| {
+        let env = hr(b, "csv", "");
+        env.write(&csv(&team()));
+        let first = env.run();
+        assert_eq!(first.status, RunStatus::Ok);
+        let mut rows = team();
+        let i = rows.iter().position(|r| r.id == "E6").unwrap();
+        rows[i].status = "Terminated";
+        rows[i].last = String::new();
+        rows[i].term = day(-2);
+        env.write(&csv(&rows));
+        let r = env.run();
+        assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+        assert_eq!(env.agent("E6").status, Status::Suspended);
+        // An agent made by hand, known to no source.
+        let accounts = rollcall::accounts::Accounts::from_config(&env.config);
+        let mut conn = env.pool.get().expect("conn");
+        let input = rollcall::accounts::AgentInput {
+            profile: rollcall::domain::AgentProfile {
+                user_name: "temp.helper".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        accounts
+            .create_agent(
+                &mut conn,
+                "cli:root",
+                "admin",
+                input,
+                rollcall::store::now(),
+            )
+            .expect("create");
+        drop(conn);
+
+        let dir = tempfile::tempdir().expect("dir");
+        let config = dir.path().join("rollcall.toml");
+        std::fs::write(&config, &env.text).expect("config");
+        let report = |args: &[&str]| -> String {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+                .arg("--config")
+                .arg(&config)
+                .arg("report")
+                .args(args)
+                .output()
+                .expect("rollcall report");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        };
+        let json = |args: &[&str]| -> serde_json::Value {
+            serde_json::from_str(&report(args)).expect("json")
+        };
+
+        let leavers = json(&["leavers", "--days", "7", "--json"]);
+        let rows = leavers["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 1, "{leavers:#}");
+        assert_eq!(rows[0]["employeeNumber"], "E6");
+        assert_eq!(
+            rows[0]["withinTarget"], "NO",
+            "disabled a day late: {leavers:#}"
+        );
+        assert!(rows[0]["asStated"].as_str().unwrap().contains(&day(-2)));
+        let basis = &leavers["basis"][0];
+        assert_eq!(basis["source"], "people");
+        assert_eq!(basis["runId"], r.run_id);
+        assert_eq!(
+            basis["snapshotDigest"].as_str(),
+            r.snapshot_digest.as_deref()
+        );
+        assert_eq!(basis["records"], 7);
+
+        let upcoming = json(&["upcoming", "--days", "14", "--json"]);
+        let kinds: Vec<(&str, &str)> = upcoming["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["kind"].as_str().unwrap(),
+                    r["employeeNumber"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(kinds, [("joiner", "E3")], "{upcoming:#}");
+
+        let orphans = json(&["orphans", "--json"]);
+        let why: Vec<&str> = orphans["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["why"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            why,
+            ["made by admin; unknown to every source"],
+            "{orphans:#}"
+        );
+
+        let csv_out = report(&["leavers", "--days", "7", "--csv"]);
+        assert!(
+            csv_out.starts_with("\u{feff}agent,employeeNumber,source,leftAt"),
+            "{csv_out}"
+        );
+        let table = report(&["leavers", "--days", "7"]);
+        assert!(
+            table.contains(&format!("rests on people run {}", r.run_id)),
+            "{table}"
+        );
     }
 );

@@ -1,0 +1,365 @@
+//! Reports an auditor asks for: `orphans` (active agents no source vouches for), `leavers`
+//! (people who left, when Rollcall disabled them and the delay against the target: the
+//! access-removal evidence of SOX and ISO 27001 A.5.18), `upcoming` (joiners and leavers of
+//! the next days). Each names the runs and export snapshots it rests on. Read-only.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::store::DbConn;
+use crate::store::schema::{agent_schedule as sch, agents, sync_runs};
+
+/// A source's last good run: what a report's rows rest on.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Basis {
+    pub source: String,
+    pub run_id: Option<i64>,
+    pub finished_at: Option<NaiveDateTime>,
+    /// People the run read (an export's rows, a directory's records).
+    pub records: Option<i32>,
+    /// An export's SHA-256.
+    pub snapshot_digest: Option<String>,
+}
+
+/// A report: named columns and rows of text, and what it rests on.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub report: &'static str,
+    pub generated_at: NaiveDateTime,
+    pub basis: Vec<Basis>,
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Report {
+    /// The rows as objects keyed by column (the JSON form).
+    pub fn objects(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.rows
+            .iter()
+            .map(|r| {
+                self.columns
+                    .iter()
+                    .zip(r)
+                    .map(|(c, v)| ((*c).to_owned(), serde_json::Value::String(v.clone())))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The configured sources a report speaks of: names (of their runs) and tags (of their
+/// agents).
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub names: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl Sources {
+    pub fn of(config: &crate::config::Config) -> Sources {
+        Sources {
+            names: config.sources.iter().map(|s| s.name.clone()).collect(),
+            tags: config.sources.iter().map(|s| s.tag()).collect(),
+        }
+    }
+}
+
+/// The last applied run (ok or partial) of each configured source.
+pub fn basis(conn: &mut DbConn, sources: &Sources) -> QueryResult<Vec<Basis>> {
+    let mut out = Vec::new();
+    for source in &sources.names {
+        type Row = (i64, Option<NaiveDateTime>, i32, Option<i32>, Option<String>);
+        let run: Option<Row> = sync_runs::table
+            .filter(sync_runs::source.eq(source))
+            .filter(sync_runs::status.eq_any(["ok", "partial"]))
+            .filter(sync_runs::mode.ne("dry_run"))
+            .order(sync_runs::id.desc())
+            .select((
+                sync_runs::id,
+                sync_runs::finished_at,
+                sync_runs::records,
+                sync_runs::source_rows,
+                sync_runs::snapshot_digest,
+            ))
+            .first(conn)
+            .optional()?;
+        out.push(match run {
+            Some((id, finished_at, records, rows, digest)) => Basis {
+                source: source.clone(),
+                run_id: Some(id),
+                finished_at,
+                records: Some(rows.unwrap_or(records)),
+                snapshot_digest: digest,
+            },
+            None => Basis {
+                source: source.clone(),
+                run_id: None,
+                finished_at: None,
+                records: None,
+                snapshot_digest: None,
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn at(t: Option<NaiveDateTime>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// A delay as people read it: `42 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
+pub fn delay(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// People whose termination took effect in the last `days`: when, when their agent was
+/// disabled, and whether that was within `target`.
+pub fn leavers(
+    conn: &mut DbConn,
+    sources: &Sources,
+    days: i64,
+    target: Duration,
+    now: NaiveDateTime,
+) -> QueryResult<Report> {
+    type Row = (
+        String,
+        Option<String>,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+        String,
+        Option<NaiveDateTime>,
+    );
+    let rows: Vec<Row> = sch::table
+        .inner_join(agents::table)
+        .filter(sch::terminated_at.ge(now - Duration::days(days)))
+        .filter(sch::terminated_at.le(now))
+        .order((sch::terminated_at, agents::id))
+        .select((
+            agents::user_name,
+            agents::employee_number,
+            sch::source,
+            sch::terminated_at,
+            sch::leave_note,
+            agents::status,
+            agents::disabled_at,
+        ))
+        .load(conn)?;
+    let rows = rows
+        .into_iter()
+        .map(|(user, number, source, left, note, status, disabled)| {
+            let left_at = left.unwrap_or(now);
+            let (disabled_at, took, verdict) = match (status.as_str(), disabled) {
+                ("active" | "pending", _) => {
+                    (String::new(), String::new(), "NOT DISABLED".to_owned())
+                }
+                (_, Some(d)) if d <= left_at => {
+                    (at(Some(d)), "0 s".to_owned(), "yes (before)".to_owned())
+                }
+                (_, Some(d)) => {
+                    let took = d - left_at;
+                    let ok = if took <= target { "yes" } else { "NO" };
+                    (at(Some(d)), delay(took), ok.to_owned())
+                }
+                (_, None) => (String::new(), String::new(), "unknown".to_owned()),
+            };
+            vec![
+                user,
+                number.unwrap_or_default(),
+                source,
+                at(left),
+                note.unwrap_or_default(),
+                disabled_at,
+                took,
+                verdict,
+            ]
+        })
+        .collect();
+    Ok(Report {
+        report: "leavers",
+        generated_at: now,
+        basis: basis(conn, sources)?,
+        columns: vec![
+            "agent",
+            "employeeNumber",
+            "source",
+            "leftAt",
+            "asStated",
+            "disabledAt",
+            "delay",
+            "withinTarget",
+        ],
+        rows,
+    })
+}
+
+/// Joiners and leavers of the next `days`: moments not yet acted on.
+pub fn upcoming(
+    conn: &mut DbConn,
+    sources: &Sources,
+    days: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Report> {
+    type Row = (
+        String,
+        Option<String>,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+        String,
+    );
+    let until = now + Duration::days(days);
+    let joiners: Vec<Row> = sch::table
+        .inner_join(agents::table)
+        .filter(sch::start_done_at.is_null())
+        .filter(sch::starts_at.gt(now))
+        .filter(sch::starts_at.le(until))
+        .select((
+            agents::user_name,
+            agents::employee_number,
+            sch::source,
+            sch::starts_at,
+            sch::start_note,
+            agents::status,
+        ))
+        .load(conn)?;
+    let leavers: Vec<Row> = sch::table
+        .inner_join(agents::table)
+        .filter(sch::leave_done_at.is_null())
+        .filter(sch::leaves_at.gt(now))
+        .filter(sch::leaves_at.le(until))
+        .select((
+            agents::user_name,
+            agents::employee_number,
+            sch::source,
+            sch::leaves_at,
+            sch::leave_note,
+            agents::status,
+        ))
+        .load(conn)?;
+    let mut rows: Vec<(NaiveDateTime, Vec<String>)> = joiners
+        .into_iter()
+        .map(|r| ("joiner", r))
+        .chain(leavers.into_iter().map(|r| ("leaver", r)))
+        .map(|(kind, (user, number, source, when, note, status))| {
+            (
+                when.unwrap_or(now),
+                vec![
+                    at(when),
+                    kind.to_owned(),
+                    user,
+                    number.unwrap_or_default(),
+                    source,
+                    note.unwrap_or_default(),
+                    status,
+                ],
+            )
+        })
+        .collect();
+    rows.sort();
+    Ok(Report {
+        report: "upcoming",
+        generated_at: now,
+        basis: basis(conn, sources)?,
+        columns: vec![
+            "at",
+            "kind",
+            "agent",
+            "employeeNumber",
+            "source",
+            "asStated",
+            "statusNow",
+        ],
+        rows: rows.into_iter().map(|(_, r)| r).collect(),
+    })
+}
+
+/// Active agents no source vouches for: terminated (or past their leaving moment) at their
+/// HR source, owned by a sync source that is no longer configured, or — when sync sources
+/// are configured — made by hand or by an import and known to none of them.
+pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> QueryResult<Report> {
+    type Row = (String, Option<String>, String, Option<String>);
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let left: Vec<(String, Option<String>, String, Option<String>)> = sch::table
+        .inner_join(agents::table)
+        .filter(agents::status.eq("active"))
+        .filter(sch::terminated_at.le(now).or(sch::leaves_at.le(now)))
+        .order(agents::user_name)
+        .select((
+            agents::user_name,
+            agents::employee_number,
+            sch::source,
+            sch::leave_note,
+        ))
+        .load(conn)?;
+    for (user, number, source, note) in left {
+        rows.push(vec![
+            user,
+            number.unwrap_or_default(),
+            source.clone(),
+            format!(
+                "left at {source} ({}) but still active",
+                note.unwrap_or_else(|| "terminated".into())
+            ),
+        ]);
+    }
+    let owned: Vec<Row> = agents::table
+        .filter(agents::status.eq("active"))
+        .filter(
+            agents::source
+                .like("ldap:%")
+                .or(agents::source.like("hr:%"))
+                .or(agents::source.eq("admin"))
+                .or(agents::source.eq("import")),
+        )
+        .order(agents::user_name)
+        .select((
+            agents::user_name,
+            agents::employee_number,
+            agents::source,
+            agents::disabled_reason,
+        ))
+        .load(conn)?;
+    for (user, number, source, _) in owned {
+        let why = if source.starts_with("ldap:") || source.starts_with("hr:") {
+            (!sources.tags.contains(&source))
+                .then(|| format!("owned by {source}, which is no longer configured"))
+        } else {
+            (!sources.tags.is_empty()).then(|| format!("made by {source}; unknown to every source"))
+        };
+        if let Some(why) = why {
+            rows.push(vec![user, number.unwrap_or_default(), source, why]);
+        }
+    }
+    Ok(Report {
+        report: "orphans",
+        generated_at: now,
+        basis: basis(conn, sources)?,
+        columns: vec!["agent", "employeeNumber", "source", "why"],
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_read_as_people_say_them() {
+        assert_eq!(delay(Duration::seconds(42)), "42 s");
+        assert_eq!(delay(Duration::seconds(-5)), "0 s");
+        assert_eq!(delay(Duration::minutes(12)), "12 min");
+        assert_eq!(delay(Duration::minutes(185)), "3 h 5 min");
+        assert_eq!(delay(Duration::hours(52)), "2 d 4 h");
+    }
+}
