@@ -12,11 +12,51 @@ use super::{AccountError, Accounts};
 use crate::audit::{self, Entry};
 use crate::domain::Schedule;
 use crate::fast_hash::FastMap;
+use crate::store::multi_insert::{self, BindRow, RowOut};
 use crate::store::schema::agent_schedule as sch;
+use crate::store::times::{SqliteTime, SqliteTimes};
 use crate::store::{DbConn, write_tx};
+use diesel::sql_types::{Nullable, Text, Timestamp};
 
-/// Rows per insert statement.
+/// Rows per insert statement (PostgreSQL).
 const INSERT_CHUNK: usize = 500;
+
+/// A schedule row as SQLite's multi-row insert binds it.
+struct ScheduleBind<'a> {
+    agent_id: &'a str,
+    source: &'a str,
+    schedule: &'a Schedule,
+    starts_at: Option<SqliteTime>,
+    start_done_at: Option<SqliteTime>,
+    leaves_at: Option<SqliteTime>,
+    leave_done_at: Option<SqliteTime>,
+    terminated_at: Option<SqliteTime>,
+    updated_at: SqliteTime,
+}
+
+/// Names the schedules' multi-row statement for diesel's statement cache.
+struct ScheduleMarker;
+
+impl BindRow for ScheduleBind<'_> {
+    const HEAD: &'static str = "INSERT INTO agent_schedule (agent_id, source, starts_at, \
+        start_note, start_done_at, leaves_at, leave_note, leave_done_at, terminated_at, \
+        updated_at) VALUES ";
+    type Marker = ScheduleMarker;
+
+    fn bind<'b>(&'b self, out: &mut RowOut<'_, '_, 'b>) -> QueryResult<()> {
+        out.bind::<Text, _>(self.agent_id)?;
+        out.bind::<Text, _>(self.source)?;
+        out.bind::<Nullable<Timestamp>, _>(&self.starts_at)?;
+        out.bind::<Nullable<Text>, _>(&self.schedule.start_note)?;
+        out.bind::<Nullable<Timestamp>, _>(&self.start_done_at)?;
+        out.bind::<Nullable<Timestamp>, _>(&self.leaves_at)?;
+        out.bind::<Nullable<Text>, _>(&self.schedule.leave_note)?;
+        out.bind::<Nullable<Timestamp>, _>(&self.leave_done_at)?;
+        out.bind::<Nullable<Timestamp>, _>(&self.terminated_at)?;
+        out.bind::<Timestamp, _>(&self.updated_at)?;
+        Ok(())
+    }
+}
 
 type Row = (
     String,
@@ -96,6 +136,28 @@ impl Accounts {
         items: &[(&str, &Schedule)],
         now: NaiveDateTime,
     ) -> Result<(), AccountError> {
+        let c = match conn {
+            DbConn::Sqlite(c) => {
+                let mut times = SqliteTimes::default();
+                let rows: Vec<ScheduleBind<'_>> = items
+                    .iter()
+                    .map(|(id, s)| ScheduleBind {
+                        agent_id: id,
+                        source,
+                        schedule: s,
+                        starts_at: times.opt(s.starts_at),
+                        start_done_at: times.opt(done_if_past(s.starts_at, now)),
+                        leaves_at: times.opt(s.leaves_at),
+                        leave_done_at: times.opt(done_if_past(s.leaves_at, now)),
+                        terminated_at: times.opt(terminated_at(s, now)),
+                        updated_at: times.of(now),
+                    })
+                    .collect();
+                multi_insert::insert_all(c, &rows)?;
+                return Ok(());
+            }
+            DbConn::Pg(c) => c,
+        };
         for chunk in items.chunks(INSERT_CHUNK) {
             let rows: Vec<_> = chunk
                 .iter()
@@ -114,18 +176,7 @@ impl Accounts {
                     )
                 })
                 .collect();
-            match conn {
-                // SQLite's diesel has no multi-row insert of these: one statement each (a
-                // prepared statement, reused).
-                DbConn::Sqlite(c) => {
-                    for row in rows {
-                        diesel::insert_into(sch::table).values(row).execute(c)?;
-                    }
-                }
-                DbConn::Pg(c) => {
-                    diesel::insert_into(sch::table).values(&rows).execute(c)?;
-                }
-            }
+            diesel::insert_into(sch::table).values(&rows).execute(c)?;
         }
         Ok(())
     }

@@ -275,23 +275,12 @@ pub async fn fetch_into(
             Some(settings) => ldap::fetch_into(settings, sink).await.map(Changes::full),
             None => Err(no_settings(cfg)),
         },
-        // An export is read whole (it is one document) and handed over in pages.
-        crate::config::SourceKind::Hr => {
-            let mut changes = fetch_changes(cfg, from).await?;
-            let mut records = std::mem::take(&mut changes.snapshot.records);
-            while !records.is_empty() {
-                let rest = records.split_off(records.len().min(PAGE));
-                sink.send(records)
-                    .map_err(|_| SourceError::Search("the run stopped reading".into()))?;
-                records = rest;
-            }
-            Ok(changes)
-        }
+        crate::config::SourceKind::Hr => match &cfg.hr {
+            Some(settings) => hr::fetch_into(settings, from, sink).await,
+            None => Err(no_settings(cfg)),
+        },
     }
 }
-
-/// People per page handed to a sink from an export.
-const PAGE: usize = 1_000;
 
 /// Reads a configured source in full.
 pub async fn fetch(cfg: &crate::config::SourceConfig) -> Result<Snapshot, SourceError> {

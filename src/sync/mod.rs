@@ -361,7 +361,8 @@ pub fn execute_streamed(
     report.plan = planner.finish(&changes.gone, changes.full, &mut |ids| {
         sourced_by(conn, SourceFilter::Ids(&src.tag, ids))
     })?;
-    conclude(conn, accounts, src, report, true, opts, progress, now)
+    let complete = report.plan_was_full;
+    conclude(conn, accounts, src, report, complete, opts, progress, now)
 }
 
 impl RunReport {

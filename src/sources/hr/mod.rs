@@ -22,23 +22,63 @@ use read::ReadError;
 /// Bad rows listed in a refusal's reason (the run record keeps them all).
 const REASON_EXAMPLES: usize = 3;
 
+/// People handed to a sink per page.
+const PAGE: usize = 1_000;
+
 /// Reads the export. An export already processed (`from.export`: the server answered `304`,
 /// or the same bytes) is not planned again until its `replan_at`; the changes are then
 /// empty, with method `unchanged`.
 pub async fn fetch_changes(settings: &HrSettings, from: Position) -> Result<Changes, SourceError> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
-        read_export(&settings, from.export, chrono::Utc::now().naive_utc())
+        let mut records = Vec::new();
+        let now = chrono::Utc::now().naive_utc();
+        let mut changes = read_export(&settings, from.export, now, &mut |r| records.push(r))?;
+        changes.snapshot.records = records;
+        Ok(changes)
     })
     .await
     .map_err(|e| SourceError::Search(format!("the reading thread failed: {e}")))?
 }
 
-/// [`fetch_changes`] at `now`, on the calling thread.
+/// [`fetch_changes`], handing the people to `sink` a page at a time as they are read (the
+/// changes returned have no records). A read refused at its end has handed people over
+/// already: the engine applies nothing of a refused read.
+pub async fn fetch_into(
+    settings: &HrSettings,
+    from: Position,
+    sink: super::RecordSink,
+) -> Result<Changes, SourceError> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut page = Vec::with_capacity(PAGE);
+        let mut gone = false;
+        let now = chrono::Utc::now().naive_utc();
+        let changes = read_export(&settings, from.export, now, &mut |r| {
+            page.push(r);
+            if page.len() == PAGE && !gone {
+                let full = std::mem::replace(&mut page, Vec::with_capacity(PAGE));
+                gone = sink.send(full).is_err();
+            }
+        })?;
+        if !page.is_empty() && !gone {
+            gone = sink.send(page).is_err();
+        }
+        if gone {
+            return Err(SourceError::Search("the run stopped reading".into()));
+        }
+        Ok(changes)
+    })
+    .await
+    .map_err(|e| SourceError::Search(format!("the reading thread failed: {e}")))?
+}
+
+/// Reads the export at `now` on the calling thread, handing each person to `sink`.
 pub fn read_export(
     settings: &HrSettings,
     last: Option<ExportMark>,
     now: chrono::NaiveDateTime,
+    sink: &mut dyn FnMut(SourceRecord),
 ) -> Result<Changes, SourceError> {
     let replan_due = last
         .as_ref()
@@ -63,15 +103,7 @@ pub fn read_export(
     let mapper = person::Mapper::new(settings).map_err(SourceError::Config)?;
     let delimiter = u8::try_from(settings.delimiter).unwrap_or(b',');
     let quote = u8::try_from(settings.quote).unwrap_or(b'"');
-    let mut people = People::default();
-    let rows = read::rows(
-        &bytes,
-        settings.format(),
-        (delimiter, quote),
-        &mapper.columns,
-        &mut |row| people.take(&mapper, &row),
-    )
-    .map_err(|e| match e {
+    let refused = |e: ReadError| match e {
         ReadError::MissingColumns(cols) => SourceError::Refused(format!(
             "the export lacks columns the mapping names: {} (see [sources.hr.fields])",
             cols.join(", ")
@@ -79,9 +111,50 @@ pub fn read_export(
         ReadError::Malformed(why) => {
             SourceError::Refused(format!("the export cannot be read: {why}"))
         }
-    })?;
+    };
+    // First the employee ids alone: an id on two rows is nobody's (which row is right
+    // cannot be known), and people are handed on as they are read.
+    let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+    read::rows(
+        &bytes,
+        settings.format(),
+        (delimiter, quote),
+        &mapper.columns[..1],
+        &mut |row| {
+            if let Some(Some(key)) = row.values.first() {
+                seen.entry(key.clone()).or_default().push(row.line);
+            }
+        },
+    )
+    .map_err(refused)?;
+    seen.retain(|_, lines| lines.len() > 1);
+    let mut people = People {
+        duplicates: seen,
+        ..People::default()
+    };
+    // When time alone changes this export's plan: the first pre-hire window to open.
+    let prehire = chrono::Duration::days(i64::from(settings.prehire_days));
+    let mut replan_at: Option<chrono::NaiveDateTime> = None;
+    let rows = read::rows(
+        &bytes,
+        settings.format(),
+        (delimiter, quote),
+        &mapper.columns,
+        &mut |row| {
+            if let Some(r) = people.take(&mapper, &row) {
+                if let Some(start) = r.employment.as_ref().and_then(|e| e.starts_at) {
+                    let opens = start - prehire;
+                    if opens > now && replan_at.is_none_or(|t| opens < t) {
+                        replan_at = Some(opens);
+                    }
+                }
+                sink(r);
+            }
+        },
+    )
+    .map_err(refused)?;
     drop(bytes);
-    let (records, bad, held) = people.finish();
+    let (bad, held) = people.finish();
     if rows == 0 && settings.feed == Feed::Snapshot {
         return Err(SourceError::Refused("the export has no rows".into()));
     }
@@ -99,15 +172,8 @@ pub fn read_export(
             examples.join("; ")
         )));
     }
-    let prehire = chrono::Duration::days(i64::from(settings.prehire_days));
-    let replan_at = records
-        .iter()
-        .filter_map(|r| r.employment.as_ref()?.starts_at)
-        .map(|start| start - prehire)
-        .filter(|t| *t > now)
-        .min();
     let snapshot = Snapshot {
-        records,
+        records: Vec::new(),
         skipped: bad.len(),
         position: Position {
             export: Some(ExportMark {
@@ -149,36 +215,38 @@ fn unchanged(last: Option<ExportMark>) -> Changes {
     }
 }
 
-/// People gathered row by row: good ones, bad rows, and employee ids seen more than once
-/// (every row of such an id is bad: which one is right cannot be known).
+/// Rows gathered one by one: the bad ones, and employee ids on more than one row (every row
+/// of such an id is bad).
 #[derive(Default)]
 struct People {
-    records: Vec<SourceRecord>,
-    lines: Vec<usize>,
-    by_key: HashMap<String, usize>,
     duplicates: HashMap<String, Vec<usize>>,
     bad: Vec<BadRow>,
     held: HashSet<String>,
 }
 
 impl People {
-    fn take(&mut self, mapper: &person::Mapper, row: &read::Row) {
+    /// The person of a row, or `None` with the row recorded as bad.
+    fn take(&mut self, mapper: &person::Mapper, row: &read::Row) -> Option<SourceRecord> {
+        let key = mapper.key(row);
+        if let Some(k) = &key
+            && let Some(lines) = self.duplicates.get(k)
+        {
+            let lines: Vec<String> = lines.iter().map(usize::to_string).collect();
+            self.bad.push(BadRow {
+                line: row.line,
+                key: Some(k.clone()),
+                error: format!(
+                    "employee id {k:?} is on {} rows (lines {})",
+                    lines.len(),
+                    lines.join(", ")
+                ),
+            });
+            self.held.insert(k.clone());
+            return None;
+        }
         match mapper.person(row) {
-            Ok(r) => {
-                if let Some(&first) = self.by_key.get(&r.key) {
-                    let lines = self
-                        .duplicates
-                        .entry(r.key.clone())
-                        .or_insert_with(|| vec![self.lines[first]]);
-                    lines.push(row.line);
-                    return;
-                }
-                self.by_key.insert(r.key.clone(), self.records.len());
-                self.lines.push(row.line);
-                self.records.push(r);
-            }
+            Ok(r) => Some(r),
             Err(error) => {
-                let key = mapper.key(row);
                 if let Some(k) = &key {
                     self.held.insert(k.clone());
                 }
@@ -187,34 +255,12 @@ impl People {
                     key,
                     error,
                 });
+                None
             }
         }
     }
 
-    fn finish(mut self) -> (Vec<SourceRecord>, Vec<BadRow>, HashSet<String>) {
-        if !self.duplicates.is_empty() {
-            let dup = std::mem::take(&mut self.duplicates);
-            for (key, lines) in &dup {
-                for line in lines {
-                    self.bad.push(BadRow {
-                        line: *line,
-                        key: Some(key.clone()),
-                        error: format!(
-                            "employee id {key:?} is on {} rows (lines {})",
-                            lines.len(),
-                            lines
-                                .iter()
-                                .map(usize::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    });
-                }
-                self.held.insert(key.clone());
-            }
-            self.records.retain(|r| !dup.contains_key(&r.key));
-        }
-        self.bad.sort_by_key(|b| b.line);
-        (self.records, self.bad, self.held)
+    fn finish(self) -> (Vec<BadRow>, HashSet<String>) {
+        (self.bad, self.held)
     }
 }
