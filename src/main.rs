@@ -495,7 +495,12 @@ fn sources_cmd(config: &Config) -> anyhow::Result<()> {
         };
         println!(
             "{:<16} {:<5} {:<20} {:<8} {:<20} {:<40} {next}",
-            s.name, "ldap", s.schedule, status, finished, counts
+            s.name,
+            s.kind.as_str(),
+            s.schedule,
+            status,
+            finished,
+            counts
         );
     }
     Ok(())

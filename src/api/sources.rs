@@ -85,7 +85,7 @@ pub struct RunDetail {
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     pub name: String,
-    /// `ldap`.
+    /// `ldap` or `hr`.
     pub kind: String,
     /// The `source` of the agents it owns (`ldap:corp`).
     pub tag: String,
@@ -208,7 +208,7 @@ fn source_view(
     };
     SourceView {
         name: cfg.name.clone(),
-        kind: "ldap".into(),
+        kind: cfg.kind.as_str().into(),
         tag: cfg.tag(),
         enabled: cfg.enabled,
         schedule: cfg.schedule.clone(),

@@ -98,6 +98,15 @@ pub struct RuleConfig {
     pub skill_groups: Vec<String>,
 }
 
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Ldap => "ldap",
+            SourceKind::Hr => "hr",
+        }
+    }
+}
+
 impl SourceConfig {
     /// The `source` recorded on the agents it owns.
     pub fn tag(&self) -> String {

@@ -249,10 +249,7 @@ pub async fn fetch_changes(
 }
 
 fn no_settings(cfg: &crate::config::SourceConfig) -> SourceError {
-    let kind = match cfg.kind {
-        crate::config::SourceKind::Ldap => "ldap",
-        crate::config::SourceKind::Hr => "hr",
-    };
+    let kind = cfg.kind.as_str();
     SourceError::Config(format!(
         "source {} has kind = \"{kind}\" but no [sources.{kind}] settings",
         cfg.name

@@ -8,50 +8,75 @@ pub(super) fn actor(src: &SyncSource, run_id: i64) -> String {
     format!("sync:{}#{run_id}", src.name)
 }
 
-/// Creates checked and rendered, with the user names their failures are reported under.
+/// Creates checked and rendered, with the user names their failures are reported under and
+/// the schedules written with them (HR sources).
 pub(super) struct CreateBatch {
     pub(super) user_names: Vec<String>,
+    schedules: Vec<Option<(String, Box<crate::domain::Schedule>)>>,
     prepared: crate::accounts::PreparedCreates,
 }
 
-/// Checks and renders creates, given with the user names their failures are reported under.
+/// A create as the apply takes it: the user name its failure is reported under, the
+/// gateway's input, the schedule to write with it.
+pub(super) type CreateItem = (String, AgentInput, Option<Box<crate::domain::Schedule>>);
+
+/// Checks and renders creates.
 pub(super) fn prepare_creates(
     accounts: &Accounts,
     known: &std::collections::HashSet<String>,
     src: &SyncSource,
     actor: &str,
-    creates: impl Iterator<Item = (String, AgentInput)>,
+    creates: impl Iterator<Item = CreateItem>,
     now: NaiveDateTime,
 ) -> CreateBatch {
-    let (user_names, inputs): (Vec<String>, Vec<AgentInput>) = creates.unzip();
+    let mut user_names = Vec::new();
+    let mut inputs = Vec::new();
+    let mut schedules = Vec::new();
+    for (user, input, schedule) in creates {
+        let id = input.id.clone().unwrap_or_default();
+        user_names.push(user);
+        schedules.push(schedule.map(|s| (id, s)));
+        inputs.push(input);
+    }
     CreateBatch {
         user_names,
+        schedules,
         prepared: accounts.prepare_creates(known, actor, &src.tag, inputs, now),
     }
 }
 
-/// A create's user name and gateway input, taking its profile (a run that applies as it
-/// reads lets go of what it wrote). `None` for other changes, or one already taken.
-pub(super) fn take_create(change: &mut Change) -> Option<(String, AgentInput)> {
-    let Change::Create { profile, .. } = change else {
+/// A create's user name, gateway input and schedule, taking its profile (a run that applies
+/// as it reads lets go of what it wrote). `None` for other changes, or one already taken.
+pub(super) fn take_create(change: &mut Change) -> Option<CreateItem> {
+    let Change::Create {
+        profile, schedule, ..
+    } = change
+    else {
         return None;
     };
     let profile = profile.take()?;
-    create_item(change, *profile)
+    let schedule = schedule.take();
+    create_item(change, *profile, schedule)
 }
 
-/// A create's user name and gateway input, with a copy of its profile.
-fn copy_create(change: &Change) -> Option<(String, AgentInput)> {
+/// A create's user name, gateway input and schedule, with copies of its profile and
+/// schedule.
+fn copy_create(change: &Change) -> Option<CreateItem> {
     match change {
         Change::Create {
             profile: Some(profile),
+            schedule,
             ..
-        } => create_item(change, (**profile).clone()),
+        } => create_item(change, (**profile).clone(), schedule.clone()),
         _ => None,
     }
 }
 
-fn create_item(change: &Change, profile: AgentProfile) -> Option<(String, AgentInput)> {
+fn create_item(
+    change: &Change,
+    profile: AgentProfile,
+    schedule: Option<Box<crate::domain::Schedule>>,
+) -> Option<CreateItem> {
     let Change::Create {
         id,
         key,
@@ -73,7 +98,7 @@ fn create_item(change: &Change, profile: AgentProfile) -> Option<(String, AgentI
         pending: *pending,
         ..AgentInput::default()
     };
-    Some((user_name.clone(), input))
+    Some((user_name.clone(), input, schedule))
 }
 
 /// Writes a batch of creates; what could not be created comes back as failures.
@@ -88,6 +113,7 @@ pub(super) fn write_batch(
 ) -> Result<Failures, SyncError> {
     let CreateBatch {
         user_names,
+        schedules,
         prepared,
     } = batch;
     let outcome = match accounts.write_creates(conn, actor, prepared, now) {
@@ -102,14 +128,39 @@ pub(super) fn write_batch(
         }
     };
     let mut failures = Vec::new();
-    for (user, result) in user_names.iter().zip(outcome) {
-        if let Some(e) = result {
-            tracing::warn!(source = %src.name, user = %user, error = %e, "create not applied");
-            failures.push((user.clone(), "create".to_owned(), e.to_string()));
+    let mut dated: Vec<(&str, &crate::domain::Schedule)> = Vec::new();
+    for ((user, result), schedule) in user_names.iter().zip(outcome).zip(schedules.iter()) {
+        match result {
+            Some(e) => {
+                tracing::warn!(source = %src.name, user = %user, error = %e, "create not applied");
+                failures.push((user.clone(), "create".to_owned(), e.to_string()));
+            }
+            None => {
+                if let Some((id, s)) = schedule {
+                    dated.push((id.as_str(), &**s));
+                }
+            }
         }
+    }
+    // The new agents' start and leaving moments, in the creates' transaction.
+    if !dated.is_empty() {
+        accounts
+            .insert_schedules(conn, &src.tag, &dated, now)
+            .map_err(account_db)?;
     }
     tick(user_names.len());
     Ok(failures)
+}
+
+/// A database failure of the gateway as the engine's; any other failure, which a batch
+/// write cannot have, as a query-building error.
+fn account_db(e: AccountError) -> SyncError {
+    match e {
+        AccountError::Db(e) => SyncError::Db(e),
+        other => SyncError::Db(diesel::result::Error::QueryBuilderError(
+            other.to_string().into(),
+        )),
+    }
 }
 
 /// Changes that could not be applied: (user name, action, error).
@@ -198,44 +249,17 @@ pub(super) fn apply(
     Ok(failures)
 }
 
-/// Records the start and leaving moments the plan states: those of the agents just created
-/// in bulk (the creates' entries state them), the others one by one with their entry.
+/// Records the start and leaving moments the plan states for existing agents, one by one
+/// with their `agent.schedule` entry (new agents' are written with their creates).
 fn apply_schedules(
     conn: &mut DbConn,
     accounts: &Accounts,
     src: &SyncSource,
     actor: &str,
-    schedules: &[plan::ScheduleSet],
+    changed: &[plan::ScheduleSet],
     now: NaiveDateTime,
 ) -> Result<Failures, SyncError> {
-    let (new, changed): (Vec<&plan::ScheduleSet>, Vec<&plan::ScheduleSet>) =
-        schedules.iter().partition(|s| s.new);
     let mut failures = Vec::new();
-    if !new.is_empty() {
-        // Only agents that exist: a create that failed has no schedule to keep.
-        let ids: Vec<String> = new.iter().map(|s| s.agent_id.clone()).collect();
-        let mut existing = std::collections::HashSet::new();
-        for chunk in ids.chunks(APPLY_CHUNK) {
-            existing.extend(agent_store::existing_ids(conn, chunk)?);
-        }
-        for chunk in new.chunks(APPLY_CHUNK) {
-            let items: Vec<(&str, &crate::domain::Schedule)> = chunk
-                .iter()
-                .filter(|s| existing.contains(&s.agent_id))
-                .map(|s| (s.agent_id.as_str(), &s.schedule))
-                .collect();
-            crate::store::join_write_tx(conn, |conn| -> Result<(), SyncError> {
-                accounts
-                    .insert_schedules(conn, &src.tag, &items, now)
-                    .map_err(|e| match e {
-                        AccountError::Db(e) => SyncError::Db(e),
-                        other => SyncError::Db(diesel::result::Error::QueryBuilderError(
-                            other.to_string().into(),
-                        )),
-                    })
-            })?;
-        }
-    }
     for chunk in changed.chunks(APPLY_CHUNK) {
         write_tx(conn, |conn| -> Result<(), SyncError> {
             for s in chunk {
@@ -321,26 +345,8 @@ fn apply_one(
     now: NaiveDateTime,
 ) -> Result<(), AccountError> {
     match change {
-        Change::Create {
-            id,
-            key,
-            profile: Some(profile),
-            reason,
-            ..
-        } => {
-            let input = AgentInput {
-                id: Some(id.clone()),
-                profile: (**profile).clone(),
-                source_key: Some(key.clone()),
-                reason: Some(reason.clone()),
-                ..AgentInput::default()
-            };
-            accounts
-                .create_agent(conn, actor, &src.tag, input, now)
-                .map(|_| ())
-        }
-        // Applied already, while the source was read.
-        Change::Create { profile: None, .. } => Ok(()),
+        // Creates are written in batches (`write_batch`), never one by one.
+        Change::Create { .. } => Ok(()),
         Change::Link {
             agent_id,
             key,

@@ -367,14 +367,6 @@ pub fn stamp(conn: &mut DbConn, stamps: &[(&str, &str, i64)]) -> QueryResult<()>
     Ok(())
 }
 
-/// Which of `ids` (at most a few hundred) are agents.
-pub fn existing_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
-    agents::table
-        .filter(agents::id.eq_any(ids))
-        .select(agents::id)
-        .load(conn)
-}
-
 /// Which agents [`by_source`] loads.
 #[derive(Debug, Clone, Copy)]
 pub enum SourceFilter<'a> {

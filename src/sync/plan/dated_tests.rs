@@ -102,8 +102,17 @@ fn a_hire_is_created_pending_inside_the_window_and_not_before() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(p.schedules.len(), 1);
-    assert!(p.schedules[0].new);
+    assert!(
+        p.schedules.is_empty(),
+        "a new agent's schedule comes with its create"
+    );
+    let Change::Create {
+        schedule: Some(s), ..
+    } = &p.changes[0]
+    else {
+        panic!("no schedule: {:?}", p.changes[0]);
+    };
+    assert_eq!(s.start_note.as_deref(), Some("day 10"));
     // Started already: created active.
     let p = plan_at(11, &[hire], &[], &[]);
     assert!(matches!(

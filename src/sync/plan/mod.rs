@@ -88,6 +88,9 @@ pub enum Change {
         /// What the source writes, recorded with the agent (see `OwnedAgent::digest`).
         #[serde(skip)]
         digest: String,
+        /// An HR person's start and leaving moments, written with the agent.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        schedule: Option<Box<Schedule>>,
     },
     Link {
         agent_id: String,
@@ -189,8 +192,8 @@ pub struct Plan {
     /// run can skip comparing them.
     #[serde(skip)]
     pub stamps: Vec<Stamp>,
-    /// Start and leaving moments to record (HR sources): for new agents with their create,
-    /// for others as a change of their own (`agent.schedule`).
+    /// Start and leaving moments that changed for existing agents (HR sources), each a
+    /// change of its own (`agent.schedule`); new agents' come with their create.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<ScheduleSet>,
     /// People not planned because their start is beyond the pre-hire window.
@@ -213,16 +216,13 @@ pub fn schedule_of(e: &crate::sources::Employment) -> Schedule {
     }
 }
 
-/// A schedule to record for an agent.
+/// A new schedule for an existing agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScheduleSet {
     pub agent_id: String,
     pub user_name: String,
     #[serde(flatten)]
     pub schedule: Schedule,
-    /// The agent is created by this run.
-    #[serde(skip)]
-    pub new: bool,
 }
 
 /// That an agent, at `version`, holds what the source describes with `digest`.

@@ -142,8 +142,8 @@ impl<'a> Planner<'a> {
         Some(r.employment.as_ref()?.phase(self.now, dated.prehire))
     }
 
-    /// Records the schedule an HR person's agent should have, when it differs.
-    fn schedule(&mut self, agent_id: &str, r: &SourceRecord, new: bool) {
+    /// Records the schedule an HR person's existing agent should have, when it differs.
+    fn schedule(&mut self, agent_id: &str, r: &SourceRecord) {
         let Some(e) = &r.employment else { return };
         let wanted = super::schedule_of(e);
         let differs = match self.schedules.get(agent_id) {
@@ -155,7 +155,6 @@ impl<'a> Planner<'a> {
                 agent_id: agent_id.to_owned(),
                 user_name: r.user_name.clone(),
                 schedule: wanted,
-                new,
             });
         }
     }
@@ -334,7 +333,12 @@ impl<'a> Planner<'a> {
             }
             Target::New(id) => {
                 let phase = self.phase(&r);
-                self.schedule(id, &r, true);
+                let schedule = r
+                    .employment
+                    .as_ref()
+                    .map(|e| super::schedule_of(e))
+                    .filter(|s| !s.is_empty())
+                    .map(Box::new);
                 let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
                 let digest = digest(&r, manager.as_deref(), rules);
                 let (role, skills, _) = rules.clone();
@@ -359,16 +363,17 @@ impl<'a> Planner<'a> {
                     profile: Some(Box::new(profile)),
                     reason,
                     digest,
+                    schedule,
                 });
             }
             Target::Linked(by, i) => {
                 let current = self.linkable[*i].clone();
-                self.schedule(&current.id, &r, false);
+                self.schedule(&current.id, &r);
                 self.compare(r, &current, Some(*by), manager);
             }
             Target::Owned(i) => {
                 let id = self.owned[*i].id.clone();
-                self.schedule(&id, &r, false);
+                self.schedule(&id, &r);
                 let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
                 let digest = digest(&r, manager.as_deref(), rules);
                 let o = &self.owned[*i];
