@@ -61,7 +61,40 @@ pub fn activating_sources(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Acts on every moment due at `now`.
+/// A dated moment: an agent's start or its leaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    Start,
+    Leave,
+}
+
+/// A moment due: the agent, the source that dated it, the date as written, the agent's
+/// status now.
+type Due = (String, String, Option<String>, String);
+
+/// Up to [`CHUNK`] moments of a kind due at `now` and not acted on, earliest first.
+fn due(conn: &mut DbConn, moment: Moment, now: NaiveDateTime) -> QueryResult<Vec<Due>> {
+    let dated = sch::table.inner_join(agents::table);
+    match moment {
+        Moment::Start => dated
+            .filter(sch::start_done_at.is_null())
+            .filter(sch::starts_at.le(now))
+            .select((sch::agent_id, sch::source, sch::start_note, agents::status))
+            .order(sch::starts_at)
+            .limit(CHUNK)
+            .load(conn),
+        Moment::Leave => dated
+            .filter(sch::leave_done_at.is_null())
+            .filter(sch::leaves_at.le(now))
+            .select((sch::agent_id, sch::source, sch::leave_note, agents::status))
+            .order(sch::leaves_at)
+            .limit(CHUNK)
+            .load(conn),
+    }
+}
+
+/// Acts on every moment due at `now`: starts first, then leavings, [`CHUNK`] per
+/// transaction.
 pub fn apply_due(
     conn: &mut DbConn,
     accounts: &Accounts,
@@ -69,92 +102,78 @@ pub fn apply_due(
     now: NaiveDateTime,
 ) -> Result<Tally, SyncError> {
     let mut tally = Tally::default();
-    loop {
-        let due: Vec<(String, String, Option<String>, String)> = sch::table
-            .inner_join(agents::table)
-            .filter(sch::start_done_at.is_null())
-            .filter(sch::starts_at.le(now))
-            .select((sch::agent_id, sch::source, sch::start_note, agents::status))
-            .order(sch::starts_at)
-            .limit(CHUNK)
-            .load(conn)?;
-        if due.is_empty() {
-            break;
-        }
-        write_tx(conn, |conn| -> Result<(), SyncError> {
-            for (id, source, note, status) in &due {
-                if !accounts
-                    .mark_schedule_done(conn, id, true, now)
-                    .map_err(db)?
-                {
-                    continue;
-                }
-                let wanted = status == Status::Pending.as_str() && activating.contains(source);
-                if !wanted {
-                    tally.nothing += 1;
-                    continue;
-                }
-                let reason = format!(
-                    "{source}: start {} reached",
-                    note.as_deref().unwrap_or("date")
-                );
-                let actor = format!("lifecycle:{source}");
-                match accounts.approve(conn, &actor, id, Some(&reason), now) {
-                    Ok(_) => tally.activated += 1,
-                    Err(e) => tally.failed += failure(e, id, "activate")?,
-                }
+    for moment in [Moment::Start, Moment::Leave] {
+        loop {
+            let due = due(conn, moment, now)?;
+            if due.is_empty() {
+                break;
             }
-            Ok(())
-        })?;
-    }
-    loop {
-        let due: Vec<(String, String, Option<String>, String)> = sch::table
-            .inner_join(agents::table)
-            .filter(sch::leave_done_at.is_null())
-            .filter(sch::leaves_at.le(now))
-            .select((sch::agent_id, sch::source, sch::leave_note, agents::status))
-            .order(sch::leaves_at)
-            .limit(CHUNK)
-            .load(conn)?;
-        if due.is_empty() {
-            break;
+            write_tx(conn, |conn| -> Result<(), SyncError> {
+                for d in &due {
+                    act(conn, accounts, activating, moment, d, now, &mut tally)?;
+                }
+                Ok(())
+            })?;
         }
-        write_tx(conn, |conn| -> Result<(), SyncError> {
-            for (id, source, note, status) in &due {
-                if !accounts
-                    .mark_schedule_done(conn, id, false, now)
-                    .map_err(db)?
-                {
-                    continue;
-                }
-                let note = note.as_deref().unwrap_or("leaving date");
-                let actor = format!("lifecycle:{source}");
-                let result = match Status::parse(status) {
-                    Some(Status::Active) => {
-                        let reason = format!("{source}: left: {note}");
-                        accounts
-                            .set_active(conn, &actor, id, false, &reason, now)
-                            .map(|_| tally.disabled += 1)
-                    }
-                    Some(Status::Pending) => {
-                        let reason = format!("{source}: left before the start: {note}");
-                        accounts
-                            .delete_agent(conn, &actor, id, None, Some(&reason), now)
-                            .map(|()| tally.deleted += 1)
-                    }
-                    _ => {
-                        tally.nothing += 1;
-                        Ok(())
-                    }
-                };
-                if let Err(e) = result {
-                    tally.failed += failure(e, id, "disable")?;
-                }
-            }
-            Ok(())
-        })?;
     }
     Ok(tally)
+}
+
+/// Acts on one moment, marking it done first (a moment another node got to is left).
+fn act(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    activating: &[String],
+    moment: Moment,
+    (id, source, note, status): &Due,
+    now: NaiveDateTime,
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
+    if !accounts
+        .mark_schedule_done(conn, id, moment == Moment::Start, now)
+        .map_err(db)?
+    {
+        return Ok(());
+    }
+    let actor = format!("lifecycle:{source}");
+    let status = Status::parse(status);
+    let result = match (moment, status) {
+        (Moment::Start, Some(Status::Pending)) if activating.contains(source) => {
+            let reason = format!(
+                "{source}: start {} reached",
+                note.as_deref().unwrap_or("date")
+            );
+            accounts
+                .approve(conn, &actor, id, Some(&reason), now)
+                .map(|_| tally.activated += 1)
+        }
+        (Moment::Leave, Some(Status::Active)) => {
+            let note = note.as_deref().unwrap_or("leaving date");
+            let reason = format!("{source}: left: {note}");
+            accounts
+                .set_active(conn, &actor, id, false, &reason, now)
+                .map(|_| tally.disabled += 1)
+        }
+        (Moment::Leave, Some(Status::Pending)) => {
+            let note = note.as_deref().unwrap_or("leaving date");
+            let reason = format!("{source}: left before the start: {note}");
+            accounts
+                .delete_agent(conn, &actor, id, None, Some(&reason), now)
+                .map(|()| tally.deleted += 1)
+        }
+        _ => {
+            tally.nothing += 1;
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        let what = match moment {
+            Moment::Start => "activate",
+            Moment::Leave => "disable",
+        };
+        tally.failed += failure(e, id, what)?;
+    }
+    Ok(())
 }
 
 fn db(e: AccountError) -> SyncError {
