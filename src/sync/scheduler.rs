@@ -175,6 +175,18 @@ pub(crate) async fn is_leader_on(
     leader
 }
 
+/// Lets go of the leadership [`is_leader_on`] took on `conn` under `key` (before the
+/// connection goes back to the pool).
+pub(crate) fn release_leader(conn: &mut DbConn, key: i64) {
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+    if let DbConn::Pg(pg) = conn {
+        let _ = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(key)
+            .execute(pg);
+    }
+}
+
 fn try_lock(conn: &mut DbConn, key: i64) -> bool {
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Bool};

@@ -214,49 +214,58 @@ pub fn next_due(conn: &mut DbConn) -> QueryResult<Option<NaiveDateTime>> {
 }
 
 /// Starts the timers in `rollcall serve`: at once (moments that fell due while stopped),
-/// then at each next moment, and at least every [`CHECK_EVERY`].
+/// then at each next moment, and at least every [`CHECK_EVERY`]. A connection is taken only
+/// for a moment: to look for the next moment, and — when one is due — to act as the elected
+/// node (PostgreSQL's advisory lock on that connection, let go of afterwards).
 pub fn start(pool: Pool, accounts: Arc<Accounts>, config: &Config) -> tokio::task::JoinHandle<()> {
     let activating = activating_sources(config);
     tokio::spawn(async move {
-        let mut held = None;
         loop {
             let mut wait = CHECK_EVERY;
-            if super::scheduler::is_leader_on(&pool, &mut held, TIMERS_LOCK).await {
-                let (pool, accounts, activating) =
-                    (pool.clone(), accounts.clone(), activating.clone());
-                let outcome = tokio::task::spawn_blocking(move || -> Result<_, SyncError> {
-                    let mut conn = pool.get().map_err(|e| {
-                        SyncError::Db(diesel::result::Error::QueryBuilderError(
-                            e.to_string().into(),
-                        ))
-                    })?;
-                    let now = crate::store::now();
-                    let tally = apply_due(&mut conn, &accounts, &activating, now)?;
-                    let next = next_due(&mut conn)?;
-                    Ok((tally, next, now))
-                })
-                .await;
-                match outcome {
-                    Ok(Ok((tally, next, now))) => {
-                        if tally.acted() + tally.failed > 0 {
-                            tracing::info!(
-                                activated = tally.activated,
-                                disabled = tally.disabled,
-                                deleted = tally.deleted,
-                                failed = tally.failed,
-                                "lifecycle moments applied"
-                            );
+            let reader = pool.clone();
+            let next = tokio::task::spawn_blocking(move || -> Option<NaiveDateTime> {
+                let mut conn = reader.get().ok()?;
+                next_due(&mut conn).ok().flatten()
+            })
+            .await
+            .ok()
+            .flatten();
+            let now = crate::store::now();
+            if next.is_some_and(|t| t <= now) {
+                let mut held = None;
+                if super::scheduler::is_leader_on(&pool, &mut held, TIMERS_LOCK).await
+                    && let Some(conn) = held.take()
+                {
+                    let (accounts, activating) = (accounts.clone(), activating.clone());
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        let mut conn = conn;
+                        let now = crate::store::now();
+                        let done = apply_due(&mut conn, &accounts, &activating, now);
+                        super::scheduler::release_leader(&mut conn, TIMERS_LOCK);
+                        done
+                    })
+                    .await;
+                    match outcome {
+                        Ok(Ok(tally)) if tally.acted() + tally.failed > 0 => tracing::info!(
+                            activated = tally.activated,
+                            disabled = tally.disabled,
+                            deleted = tally.deleted,
+                            failed = tally.failed,
+                            "lifecycle moments applied"
+                        ),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "lifecycle timers failed; trying again");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
                         }
-                        if let Some(next) = next {
-                            let until = (next - now).to_std().unwrap_or_default();
-                            wait = wait.min(until.max(Duration::from_millis(100)));
-                        }
+                        Err(e) => tracing::error!(error = %e, "lifecycle timers' worker failed"),
                     }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "lifecycle timers failed; trying again")
-                    }
-                    Err(e) => tracing::error!(error = %e, "lifecycle timers' worker failed"),
+                    // Look for the next moment at once.
+                    continue;
                 }
+            } else if let Some(next) = next {
+                let until = (next - now).to_std().unwrap_or_default();
+                wait = wait.min(until.max(Duration::from_millis(100)));
             }
             tokio::time::sleep(wait).await;
         }
