@@ -43,6 +43,7 @@ mod slapd;
 mod store;
 mod sync_crash;
 mod sync_hr;
+mod sync_hr_dates;
 mod sync_incremental;
 mod sync_ldap;
 mod sync_watch;

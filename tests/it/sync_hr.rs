@@ -20,33 +20,33 @@ use crate::harness::{Backend, TestDb};
 const HEADER: &str = "Employee ID,First Name,Last Name,Work Email,Department,Job Title,Manager ID,Status,Hire Date,Last Day,Termination Date,Termination Reason,Time Zone";
 
 /// A date `days` from today (UTC), as an export writes it.
-fn day(days: i64) -> String {
+pub(crate) fn day(days: i64) -> String {
     (Utc::now() + Duration::days(days))
         .format("%Y-%m-%d")
         .to_string()
 }
 
-fn now() -> NaiveDateTime {
+pub(crate) fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
 /// One CSV row.
 #[derive(Clone)]
-struct Row {
-    id: &'static str,
-    given: &'static str,
-    family: &'static str,
-    dept: &'static str,
-    manager: &'static str,
-    status: &'static str,
-    start: String,
-    last: String,
-    term: String,
-    why: &'static str,
-    tz: &'static str,
+pub(crate) struct Row {
+    pub(crate) id: &'static str,
+    pub(crate) given: &'static str,
+    pub(crate) family: &'static str,
+    pub(crate) dept: &'static str,
+    pub(crate) manager: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) start: String,
+    pub(crate) last: String,
+    pub(crate) term: String,
+    pub(crate) why: &'static str,
+    pub(crate) tz: &'static str,
 }
 
-fn row(id: &'static str, given: &'static str, family: &'static str) -> Row {
+pub(crate) fn row(id: &'static str, given: &'static str, family: &'static str) -> Row {
     Row {
         id,
         given,
@@ -62,7 +62,7 @@ fn row(id: &'static str, given: &'static str, family: &'static str) -> Row {
     }
 }
 
-fn csv(rows: &[Row]) -> String {
+pub(crate) fn csv(rows: &[Row]) -> String {
     let mut s = format!("\u{feff}{HEADER}\n");
     for r in rows {
         s.push_str(&format!(
@@ -84,7 +84,7 @@ fn csv(rows: &[Row]) -> String {
     s
 }
 
-const FIELDS: &str = r#"
+pub(crate) const FIELDS: &str = r#"
 [sources.hr.fields]
 employee_id = "Employee ID"
 given_name = "First Name"
@@ -102,20 +102,20 @@ time_zone = "Time Zone"
 nickname = "{department}-{family_name}{given_name}"
 "#;
 
-struct Hr {
-    _db: TestDb,
-    _dir: tempfile::TempDir,
-    file: std::path::PathBuf,
+pub(crate) struct Hr {
+    pub(crate) _db: TestDb,
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) file: std::path::PathBuf,
     /// The configuration as written.
-    text: String,
-    config: Config,
-    pool: rollcall::store::Pool,
-    rt: tokio::runtime::Runtime,
+    pub(crate) text: String,
+    pub(crate) config: Config,
+    pub(crate) pool: rollcall::store::Pool,
+    pub(crate) rt: tokio::runtime::Runtime,
 }
 
 /// An HR source `people` reading `export.<ext>` in a directory of its own, with `extra`
 /// lines in `[sources.hr]` (before the fields).
-fn hr(backend: Backend, ext: &str, extra: &str) -> Hr {
+pub(crate) fn hr(backend: Backend, ext: &str, extra: &str) -> Hr {
     let db = TestDb::new(backend);
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join(format!("export.{ext}"));
@@ -163,11 +163,11 @@ immediate_reasons = ["Misconduct"]
 }
 
 impl Hr {
-    fn write(&self, text: &str) {
+    pub(crate) fn write(&self, text: &str) {
         std::fs::write(&self.file, text).expect("write export");
     }
 
-    fn run_with(&self, dry_run: bool, as_of: Option<NaiveDateTime>) -> RunReport {
+    pub(crate) fn run_with(&self, dry_run: bool, as_of: Option<NaiveDateTime>) -> RunReport {
         let accounts = Arc::new(rollcall::accounts::Accounts::from_config(&self.config));
         let opts = RunOptions {
             dry_run,
@@ -188,11 +188,11 @@ impl Hr {
             .expect("run")
     }
 
-    fn run(&self) -> RunReport {
+    pub(crate) fn run(&self) -> RunReport {
         self.run_with(false, None)
     }
 
-    fn agents(&self) -> Vec<Agent> {
+    pub(crate) fn agents(&self) -> Vec<Agent> {
         let mut conn = self.pool.get().expect("conn");
         by_source(&mut conn, SourceFilter::Is("hr:people"))
             .expect("agents")
@@ -202,20 +202,20 @@ impl Hr {
             .collect()
     }
 
-    fn agent(&self, number: &str) -> Agent {
+    pub(crate) fn agent(&self, number: &str) -> Agent {
         self.agents()
             .into_iter()
             .find(|a| a.profile.employee_number.as_deref() == Some(number))
             .unwrap_or_else(|| panic!("no agent {number}"))
     }
 
-    fn has(&self, number: &str) -> bool {
+    pub(crate) fn has(&self, number: &str) -> bool {
         self.agents()
             .iter()
             .any(|a| a.profile.employee_number.as_deref() == Some(number))
     }
 
-    fn audit(&self, agent: &Agent) -> Vec<(String, String, Option<String>)> {
+    pub(crate) fn audit(&self, agent: &Agent) -> Vec<(String, String, Option<String>)> {
         let mut conn = self.pool.get().expect("conn");
         rollcall::audit::for_target(&mut conn, &agent.id)
             .expect("audit")
@@ -224,7 +224,7 @@ impl Hr {
             .collect()
     }
 
-    fn refusals(&self) -> Vec<Option<String>> {
+    pub(crate) fn refusals(&self) -> Vec<Option<String>> {
         let mut conn = self.pool.get().expect("conn");
         rollcall::audit::for_target(&mut conn, "people")
             .expect("audit")
@@ -235,7 +235,7 @@ impl Hr {
     }
 }
 
-fn team() -> Vec<Row> {
+pub(crate) fn team() -> Vec<Row> {
     let mut prehire = row("E3", "Cy", "Chen");
     prehire.start = day(10);
     let mut later = row("E4", "Dee", "Du");
@@ -622,271 +622,3 @@ fn an_http_export_is_fetched_with_its_token_and_not_again_unchanged() {
     let _ = server.kill();
     let _ = server.wait();
 }
-
-both!(timers_apply_each_due_moment_once, |b| {
-    let env = hr(b, "csv", "");
-    env.write(&csv(&team()));
-    assert_eq!(env.run().status, RunStatus::Ok);
-    let accounts = rollcall::accounts::Accounts::from_config(&env.config);
-    let activating = rollcall::sync::timers::activating_sources(&env.config);
-    let mut conn = env.pool.get().expect("conn");
-    let apply = |conn: &mut rollcall::store::DbConn, days: i64| {
-        rollcall::sync::timers::apply_due(
-            conn,
-            &accounts,
-            &activating,
-            now() + Duration::days(days),
-        )
-        .expect("timers")
-    };
-    let next = rollcall::sync::timers::next_due(&mut conn)
-        .expect("next")
-        .expect("a moment");
-    assert!(next > now() && next < now() + Duration::days(7), "{next}");
-    let t = apply(&mut conn, 1);
-    assert_eq!(t.acted(), 0, "nothing due yet");
-    let t = apply(&mut conn, 7);
-    assert_eq!((t.disabled, t.activated), (1, 0), "{t:?}");
-    let fay = env.agent("E6");
-    assert_eq!(fay.status, Status::Suspended);
-    assert!(fay.sessions_revoked_at.is_some());
-    let audit = env.audit(&fay);
-    let last = audit.last().unwrap();
-    assert_eq!(last.0, "lifecycle:hr:people");
-    assert_eq!(last.1, "agent.disable");
-    assert_eq!(apply(&mut conn, 7).acted(), 0, "a moment is acted on once");
-    let t = apply(&mut conn, 11);
-    assert_eq!(t.activated, 1, "{t:?}");
-    assert_eq!(env.agent("E3").status, Status::Active);
-    assert_eq!(apply(&mut conn, 11).acted(), 0);
-});
-
-/// The agent with employee number `number` in the database at `url`.
-fn stored_agent(pool: &rollcall::store::Pool, number: &str) -> Agent {
-    let mut conn = pool.get().expect("conn");
-    by_source(&mut conn, SourceFilter::Is("hr:people"))
-        .expect("agents")
-        .into_iter()
-        .map(|(a, _)| a)
-        .find(|a| a.profile.employee_number.as_deref() == Some(number))
-        .unwrap_or_else(|| panic!("no agent {number}"))
-}
-
-both!(
-    terminations_fall_due_in_the_daemon_and_while_it_is_stopped,
-    |b| {
-        use std::time::{Duration as Wait, Instant};
-        let db = TestDb::new(b);
-        let dir = tempfile::tempdir().expect("dir");
-        let export = dir.path().join("export.csv");
-        let moment = |secs: i64| (Utc::now() + Duration::seconds(secs)).to_rfc3339();
-        let soon = moment(5);
-        let later = moment(16);
-        let mut rows = vec![
-            row("E1", "Ana", "An"),
-            row("E2", "Bo", "Bai"),
-            row("E3", "Cy", "Chen"),
-        ];
-        rows[1].status = "Terminated";
-        rows[1].term = soon.clone();
-        rows[2].status = "Terminated";
-        rows[2].term = later.clone();
-        std::fs::write(&export, csv(&rows)).expect("export");
-        let config = dir.path().join("rollcall.toml");
-        std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{}\"\npool_size = 4\n[server]\nworkers = 1\n[log]\nlevel = \"info\"\n\
-             [[sources]]\nname = \"people\"\nkind = \"hr\"\nschedule = \"0 0 0 1 1 *\"\n\
-             [sources.hr]\npath = \"{}\"\n{FIELDS}",
-            db.url,
-            export.display()
-        ),
-    )
-    .expect("config");
-        let sync = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
-            .arg("--config")
-            .arg(&config)
-            .args(["sync", "people"])
-            .output()
-            .expect("rollcall sync");
-        assert!(
-            sync.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sync.stderr)
-        );
-        let pool = rollcall::store::pool(&rollcall::store::Target::parse(&db.url).expect("url"), 2)
-            .expect("pool");
-        assert_eq!(
-            stored_agent(&pool, "E2").status,
-            Status::Active,
-            "works until {soon}"
-        );
-
-        // In the running daemon: disabled within seconds of the moment, no sync needed.
-        let daemon = crate::concurrency_nodes::daemon(&config, &dir.path().join("one.log"));
-        crate::harness::wait_until("E2 disabled at its moment", Wait::from_secs(60), || {
-            stored_agent(&pool, "E2").status == Status::Suspended
-        });
-        let due = chrono::DateTime::parse_from_rfc3339(&soon).expect("moment");
-        let late = Utc::now().signed_duration_since(due);
-        eprintln!(
-            "termination applied {} ms after its moment",
-            late.num_milliseconds()
-        );
-        let bo = stored_agent(&pool, "E2");
-        assert!(bo.sessions_revoked_at.is_some());
-        let mut conn = pool.get().expect("conn");
-        let last = rollcall::audit::for_target(&mut conn, &bo.id)
-            .expect("audit")
-            .pop()
-            .expect("entry");
-        assert_eq!(
-            (last.actor.as_str(), last.action.as_str()),
-            ("lifecycle:hr:people", "agent.disable")
-        );
-        assert!(
-            last.reason.as_deref().unwrap().contains("termination date"),
-            "{last:?}"
-        );
-
-        // Stopped across E3's moment: applied when the daemon starts again.
-        drop(daemon);
-        let due = chrono::DateTime::parse_from_rfc3339(&later).expect("moment");
-        while Utc::now() < due + Duration::seconds(1) {
-            std::thread::sleep(Wait::from_millis(200));
-        }
-        assert_eq!(
-            stored_agent(&pool, "E3").status,
-            Status::Active,
-            "nobody was running"
-        );
-        let started = Instant::now();
-        let _daemon = crate::concurrency_nodes::daemon(&config, &dir.path().join("two.log"));
-        crate::harness::wait_until("E3 disabled at start-up", Wait::from_secs(30), || {
-            stored_agent(&pool, "E3").status == Status::Suspended
-        });
-        eprintln!(
-            "a moment missed while stopped applied {} ms after the start",
-            started.elapsed().as_millis()
-        );
-        assert_eq!(stored_agent(&pool, "E1").status, Status::Active);
-    }
-);
-
-both!(
-    reports_name_leavers_joiners_and_orphans_and_what_they_rest_on,
-    |b| {
-        let env = hr(b, "csv", "");
-        env.write(&csv(&team()));
-        let first = env.run();
-        assert_eq!(first.status, RunStatus::Ok);
-        let mut rows = team();
-        let i = rows.iter().position(|r| r.id == "E6").unwrap();
-        rows[i].status = "Terminated";
-        rows[i].last = String::new();
-        rows[i].term = day(-2);
-        env.write(&csv(&rows));
-        let r = env.run();
-        assert_eq!(r.status, RunStatus::Ok, "{r:?}");
-        assert_eq!(env.agent("E6").status, Status::Suspended);
-        // An agent made by hand, known to no source.
-        let accounts = rollcall::accounts::Accounts::from_config(&env.config);
-        let mut conn = env.pool.get().expect("conn");
-        let input = rollcall::accounts::AgentInput {
-            profile: rollcall::domain::AgentProfile {
-                user_name: "temp.helper".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        accounts
-            .create_agent(
-                &mut conn,
-                "cli:root",
-                "admin",
-                input,
-                rollcall::store::now(),
-            )
-            .expect("create");
-        drop(conn);
-
-        let dir = tempfile::tempdir().expect("dir");
-        let config = dir.path().join("rollcall.toml");
-        std::fs::write(&config, &env.text).expect("config");
-        let report = |args: &[&str]| -> String {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
-                .arg("--config")
-                .arg(&config)
-                .arg("report")
-                .args(args)
-                .output()
-                .expect("rollcall report");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).expect("utf-8")
-        };
-        let json = |args: &[&str]| -> serde_json::Value {
-            serde_json::from_str(&report(args)).expect("json")
-        };
-
-        let leavers = json(&["leavers", "--days", "7", "--json"]);
-        let rows = leavers["rows"].as_array().expect("rows");
-        assert_eq!(rows.len(), 1, "{leavers:#}");
-        assert_eq!(rows[0]["employeeNumber"], "E6");
-        assert_eq!(
-            rows[0]["withinTarget"], "NO",
-            "disabled a day late: {leavers:#}"
-        );
-        assert!(rows[0]["asStated"].as_str().unwrap().contains(&day(-2)));
-        let basis = &leavers["basis"][0];
-        assert_eq!(basis["source"], "people");
-        assert_eq!(basis["runId"], r.run_id);
-        assert_eq!(
-            basis["snapshotDigest"].as_str(),
-            r.snapshot_digest.as_deref()
-        );
-        assert_eq!(basis["records"], 7);
-
-        let upcoming = json(&["upcoming", "--days", "14", "--json"]);
-        let kinds: Vec<(&str, &str)> = upcoming["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["kind"].as_str().unwrap(),
-                    r["employeeNumber"].as_str().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(kinds, [("joiner", "E3")], "{upcoming:#}");
-
-        let orphans = json(&["orphans", "--json"]);
-        let why: Vec<&str> = orphans["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["why"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            why,
-            ["made by admin; unknown to every source"],
-            "{orphans:#}"
-        );
-
-        let csv_out = report(&["leavers", "--days", "7", "--csv"]);
-        assert!(
-            csv_out.starts_with("\u{feff}agent,employeeNumber,source,leftAt"),
-            "{csv_out}"
-        );
-        let table = report(&["leavers", "--days", "7"]);
-        assert!(
-            table.contains(&format!("rests on people run {}", r.run_id)),
-            "{table}"
-        );
-    }
-);

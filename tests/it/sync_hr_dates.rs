@@ -1,0 +1,279 @@
+//! HR sources' moments and reports: the lifecycle timers at an injected `now`, terminations
+//! falling due in the running daemon and while it is stopped, and `rollcall report`.
+
+use chrono::{Duration, Utc};
+use rollcall::domain::{Agent, Status};
+use rollcall::store::agents::{SourceFilter, by_source};
+use rollcall::sync::RunStatus;
+
+use crate::both;
+use crate::harness::TestDb;
+use crate::sync_hr::{FIELDS, csv, day, hr, now, row, team};
+
+both!(timers_apply_each_due_moment_once, |b| {
+    let env = hr(b, "csv", "");
+    env.write(&csv(&team()));
+    assert_eq!(env.run().status, RunStatus::Ok);
+    let accounts = rollcall::accounts::Accounts::from_config(&env.config);
+    let activating = rollcall::sync::timers::activating_sources(&env.config);
+    let mut conn = env.pool.get().expect("conn");
+    let apply = |conn: &mut rollcall::store::DbConn, days: i64| {
+        rollcall::sync::timers::apply_due(
+            conn,
+            &accounts,
+            &activating,
+            now() + Duration::days(days),
+        )
+        .expect("timers")
+    };
+    let next = rollcall::sync::timers::next_due(&mut conn)
+        .expect("next")
+        .expect("a moment");
+    assert!(next > now() && next < now() + Duration::days(7), "{next}");
+    let t = apply(&mut conn, 1);
+    assert_eq!(t.acted(), 0, "nothing due yet");
+    let t = apply(&mut conn, 7);
+    assert_eq!((t.disabled, t.activated), (1, 0), "{t:?}");
+    let fay = env.agent("E6");
+    assert_eq!(fay.status, Status::Suspended);
+    assert!(fay.sessions_revoked_at.is_some());
+    let audit = env.audit(&fay);
+    let last = audit.last().unwrap();
+    assert_eq!(last.0, "lifecycle:hr:people");
+    assert_eq!(last.1, "agent.disable");
+    assert_eq!(apply(&mut conn, 7).acted(), 0, "a moment is acted on once");
+    let t = apply(&mut conn, 11);
+    assert_eq!(t.activated, 1, "{t:?}");
+    assert_eq!(env.agent("E3").status, Status::Active);
+    assert_eq!(apply(&mut conn, 11).acted(), 0);
+});
+
+/// The agent with employee number `number` in the database at `url`.
+fn stored_agent(pool: &rollcall::store::Pool, number: &str) -> Agent {
+    let mut conn = pool.get().expect("conn");
+    by_source(&mut conn, SourceFilter::Is("hr:people"))
+        .expect("agents")
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| a.profile.employee_number.as_deref() == Some(number))
+        .unwrap_or_else(|| panic!("no agent {number}"))
+}
+
+both!(
+    terminations_fall_due_in_the_daemon_and_while_it_is_stopped,
+    |b| {
+        use std::time::{Duration as Wait, Instant};
+        let db = TestDb::new(b);
+        let dir = tempfile::tempdir().expect("dir");
+        let export = dir.path().join("export.csv");
+        let moment = |secs: i64| (Utc::now() + Duration::seconds(secs)).to_rfc3339();
+        let soon = moment(5);
+        let later = moment(16);
+        let mut rows = vec![
+            row("E1", "Ana", "An"),
+            row("E2", "Bo", "Bai"),
+            row("E3", "Cy", "Chen"),
+        ];
+        rows[1].status = "Terminated";
+        rows[1].term = soon.clone();
+        rows[2].status = "Terminated";
+        rows[2].term = later.clone();
+        std::fs::write(&export, csv(&rows)).expect("export");
+        let config = dir.path().join("rollcall.toml");
+        std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\npool_size = 4\n[server]\nworkers = 1\n[log]\nlevel = \"info\"\n\
+             [[sources]]\nname = \"people\"\nkind = \"hr\"\nschedule = \"0 0 0 1 1 *\"\n\
+             [sources.hr]\npath = \"{}\"\n{FIELDS}",
+            db.url,
+            export.display()
+        ),
+    )
+    .expect("config");
+        let sync = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+            .arg("--config")
+            .arg(&config)
+            .args(["sync", "people"])
+            .output()
+            .expect("rollcall sync");
+        assert!(
+            sync.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sync.stderr)
+        );
+        let pool = rollcall::store::pool(&rollcall::store::Target::parse(&db.url).expect("url"), 2)
+            .expect("pool");
+        assert_eq!(
+            stored_agent(&pool, "E2").status,
+            Status::Active,
+            "works until {soon}"
+        );
+
+        // In the running daemon: disabled within seconds of the moment, no sync needed.
+        let daemon = crate::concurrency_nodes::daemon(&config, &dir.path().join("one.log"));
+        crate::harness::wait_until("E2 disabled at its moment", Wait::from_secs(60), || {
+            stored_agent(&pool, "E2").status == Status::Suspended
+        });
+        let due = chrono::DateTime::parse_from_rfc3339(&soon).expect("moment");
+        let late = Utc::now().signed_duration_since(due);
+        eprintln!(
+            "termination applied {} ms after its moment",
+            late.num_milliseconds()
+        );
+        let bo = stored_agent(&pool, "E2");
+        assert!(bo.sessions_revoked_at.is_some());
+        let mut conn = pool.get().expect("conn");
+        let last = rollcall::audit::for_target(&mut conn, &bo.id)
+            .expect("audit")
+            .pop()
+            .expect("entry");
+        assert_eq!(
+            (last.actor.as_str(), last.action.as_str()),
+            ("lifecycle:hr:people", "agent.disable")
+        );
+        assert!(
+            last.reason.as_deref().unwrap().contains("termination date"),
+            "{last:?}"
+        );
+
+        // Stopped across E3's moment: applied when the daemon starts again.
+        drop(daemon);
+        let due = chrono::DateTime::parse_from_rfc3339(&later).expect("moment");
+        while Utc::now() < due + Duration::seconds(1) {
+            std::thread::sleep(Wait::from_millis(200));
+        }
+        assert_eq!(
+            stored_agent(&pool, "E3").status,
+            Status::Active,
+            "nobody was running"
+        );
+        let started = Instant::now();
+        let _daemon = crate::concurrency_nodes::daemon(&config, &dir.path().join("two.log"));
+        crate::harness::wait_until("E3 disabled at start-up", Wait::from_secs(30), || {
+            stored_agent(&pool, "E3").status == Status::Suspended
+        });
+        eprintln!(
+            "a moment missed while stopped applied {} ms after the start",
+            started.elapsed().as_millis()
+        );
+        assert_eq!(stored_agent(&pool, "E1").status, Status::Active);
+    }
+);
+
+both!(
+    reports_name_leavers_joiners_and_orphans_and_what_they_rest_on,
+    |b| {
+        let env = hr(b, "csv", "");
+        env.write(&csv(&team()));
+        let first = env.run();
+        assert_eq!(first.status, RunStatus::Ok);
+        let mut rows = team();
+        let i = rows.iter().position(|r| r.id == "E6").unwrap();
+        rows[i].status = "Terminated";
+        rows[i].last = String::new();
+        rows[i].term = day(-2);
+        env.write(&csv(&rows));
+        let r = env.run();
+        assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+        assert_eq!(env.agent("E6").status, Status::Suspended);
+        // An agent made by hand, known to no source.
+        let accounts = rollcall::accounts::Accounts::from_config(&env.config);
+        let mut conn = env.pool.get().expect("conn");
+        let input = rollcall::accounts::AgentInput {
+            profile: rollcall::domain::AgentProfile {
+                user_name: "temp.helper".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        accounts
+            .create_agent(
+                &mut conn,
+                "cli:root",
+                "admin",
+                input,
+                rollcall::store::now(),
+            )
+            .expect("create");
+        drop(conn);
+
+        let dir = tempfile::tempdir().expect("dir");
+        let config = dir.path().join("rollcall.toml");
+        std::fs::write(&config, &env.text).expect("config");
+        let report = |args: &[&str]| -> String {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+                .arg("--config")
+                .arg(&config)
+                .arg("report")
+                .args(args)
+                .output()
+                .expect("rollcall report");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        };
+        let json = |args: &[&str]| -> serde_json::Value {
+            serde_json::from_str(&report(args)).expect("json")
+        };
+
+        let leavers = json(&["leavers", "--days", "7", "--json"]);
+        let rows = leavers["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 1, "{leavers:#}");
+        assert_eq!(rows[0]["employeeNumber"], "E6");
+        assert_eq!(
+            rows[0]["withinTarget"], "NO",
+            "disabled a day late: {leavers:#}"
+        );
+        assert!(rows[0]["asStated"].as_str().unwrap().contains(&day(-2)));
+        let basis = &leavers["basis"][0];
+        assert_eq!(basis["source"], "people");
+        assert_eq!(basis["runId"], r.run_id);
+        assert_eq!(
+            basis["snapshotDigest"].as_str(),
+            r.snapshot_digest.as_deref()
+        );
+        assert_eq!(basis["records"], 7);
+
+        let upcoming = json(&["upcoming", "--days", "14", "--json"]);
+        let kinds: Vec<(&str, &str)> = upcoming["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["kind"].as_str().unwrap(),
+                    r["employeeNumber"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(kinds, [("joiner", "E3")], "{upcoming:#}");
+
+        let orphans = json(&["orphans", "--json"]);
+        let why: Vec<&str> = orphans["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["why"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            why,
+            ["made by admin; unknown to every source"],
+            "{orphans:#}"
+        );
+
+        let csv_out = report(&["leavers", "--days", "7", "--csv"]);
+        assert!(
+            csv_out.starts_with("\u{feff}agent,employeeNumber,source,leftAt"),
+            "{csv_out}"
+        );
+        let table = report(&["leavers", "--days", "7"]);
+        assert!(
+            table.contains(&format!("rests on people run {}", r.run_id)),
+            "{table}"
+        );
+    }
+);
