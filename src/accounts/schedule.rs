@@ -96,26 +96,6 @@ pub fn schedules_of(conn: &mut DbConn, source: &str) -> QueryResult<FastMap<Stri
         .collect())
 }
 
-/// The schedule of one agent, with the source that dates it.
-pub fn schedule(conn: &mut DbConn, agent_id: &str) -> QueryResult<Option<(String, Schedule)>> {
-    let row: Option<(String, Row)> = sch::table
-        .filter(sch::agent_id.eq(agent_id))
-        .select((
-            sch::source,
-            (
-                sch::agent_id,
-                sch::starts_at,
-                sch::start_note,
-                sch::leaves_at,
-                sch::leave_note,
-                sch::terminated_at,
-            ),
-        ))
-        .first(conn)
-        .optional()?;
-    Ok(row.map(|(source, row)| (source, schedule_of(row))))
-}
-
 /// When a moment counts as done on writing: already past.
 fn done_if_past(at: Option<NaiveDateTime>, now: NaiveDateTime) -> Option<NaiveDateTime> {
     at.filter(|t| *t <= now).map(|_| now)
@@ -135,7 +115,7 @@ impl Accounts {
         source: &str,
         items: &[(&str, &Schedule)],
         now: NaiveDateTime,
-    ) -> Result<(), AccountError> {
+    ) -> QueryResult<()> {
         let c = match conn {
             DbConn::Sqlite(c) => {
                 let mut times = SqliteTimes::default();
@@ -195,22 +175,32 @@ impl Accounts {
         now: NaiveDateTime,
     ) -> Result<(), AccountError> {
         write_tx(conn, |conn| {
-            type Done = (
-                Option<NaiveDateTime>,
-                Option<NaiveDateTime>,
-                Option<NaiveDateTime>,
-            );
-            let current = schedule(conn, agent_id)?;
-            let done: Option<Done> = sch::table
+            type Done = (Option<NaiveDateTime>, Option<NaiveDateTime>);
+            // One read: the schedule and when its moments were acted on.
+            let stored: Option<(Row, Done)> = sch::table
                 .filter(sch::agent_id.eq(agent_id))
-                .select((sch::start_done_at, sch::leave_done_at, sch::terminated_at))
+                .select((
+                    (
+                        sch::agent_id,
+                        sch::starts_at,
+                        sch::start_note,
+                        sch::leaves_at,
+                        sch::leave_note,
+                        sch::terminated_at,
+                    ),
+                    (sch::start_done_at, sch::leave_done_at),
+                ))
                 .first(conn)
                 .optional()?;
-            let before = current.as_ref().map(|(_, s)| s);
+            let was_terminated = stored.as_ref().and_then(|(row, _)| row.5);
+            let (current, (start_done, leave_done)) = match stored {
+                Some((row, done)) => (Some(schedule_of(row)), done),
+                None => (None, (None, None)),
+            };
+            let before = current.as_ref();
             if before == Some(wanted) {
                 return Ok(());
             }
-            let (start_done, leave_done, was_terminated) = done.unwrap_or((None, None, None));
             let start_done = match before {
                 Some(b) if b.starts_at == wanted.starts_at => start_done,
                 _ => done_if_past(wanted.starts_at, now),
@@ -266,7 +256,7 @@ impl Accounts {
         agent_id: &str,
         start: bool,
         now: NaiveDateTime,
-    ) -> Result<bool, AccountError> {
+    ) -> QueryResult<bool> {
         let n = if start {
             diesel::update(
                 sch::table

@@ -144,23 +144,10 @@ pub(super) fn write_batch(
     }
     // The new agents' start and leaving moments, in the creates' transaction.
     if !dated.is_empty() {
-        accounts
-            .insert_schedules(conn, &src.tag, &dated, now)
-            .map_err(account_db)?;
+        accounts.insert_schedules(conn, &src.tag, &dated, now)?;
     }
     tick(user_names.len());
     Ok(failures)
-}
-
-/// A database failure of the gateway as the engine's; any other failure, which a batch
-/// write cannot have, as a query-building error.
-fn account_db(e: AccountError) -> SyncError {
-    match e {
-        AccountError::Db(e) => SyncError::Db(e),
-        other => SyncError::Db(diesel::result::Error::QueryBuilderError(
-            other.to_string().into(),
-        )),
-    }
 }
 
 /// Changes that could not be applied: (user name, action, error).

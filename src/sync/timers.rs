@@ -129,10 +129,7 @@ fn act(
     now: NaiveDateTime,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
-    if !accounts
-        .mark_schedule_done(conn, id, moment == Moment::Start, now)
-        .map_err(db)?
-    {
+    if !accounts.mark_schedule_done(conn, id, moment == Moment::Start, now)? {
         return Ok(());
     }
     let actor = format!("lifecycle:{source}");
@@ -174,15 +171,6 @@ fn act(
         tally.failed += failure(e, id, what)?;
     }
     Ok(())
-}
-
-fn db(e: AccountError) -> SyncError {
-    match e {
-        AccountError::Db(e) => SyncError::Db(e),
-        other => SyncError::Db(diesel::result::Error::QueryBuilderError(
-            other.to_string().into(),
-        )),
-    }
 }
 
 /// A moment that could not be acted on: logged (the moment stays done; the next run of its
