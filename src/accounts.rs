@@ -235,7 +235,10 @@ impl Accounts {
         })
     }
 
-    /// Hands an existing agent to a source (a directory now owns this person's account).
+    /// Links an existing agent to the sync source that found its person (`by` names the
+    /// key that matched). An agent of no sync source (made by an admin, an import or an IdP)
+    /// is handed to the source; one another sync source already has is joined
+    /// (`agent_links`): both plan it from then on, each within its fields (`[ownership]`).
     #[allow(clippy::too_many_arguments)]
     pub fn link_agent(
         &self,
@@ -244,16 +247,34 @@ impl Accounts {
         id: &str,
         source: &str,
         source_key: &str,
+        by: &str,
         reason: &str,
         now: NaiveDateTime,
     ) -> Result<(), AccountError> {
+        use crate::store::schema::agent_links;
         write_tx(conn, |conn| {
             let mut row = row_of(conn, id)?;
             let before = json!({ "source": row.source, "sourceKey": row.source_key });
-            let read = row.version;
-            row.source = source.to_owned();
-            row.source_key = Some(source_key.to_owned());
-            write_next(conn, &mut row, read, now)?;
+            let joins = crate::domain::is_sync_source(&row.source) && row.source != source;
+            let after = if joins {
+                diesel::insert_into(agent_links::table)
+                    .values((
+                        agent_links::source.eq(source),
+                        agent_links::source_key.eq(source_key),
+                        agent_links::agent_id.eq(id),
+                        agent_links::linked_by.eq(by),
+                        agent_links::linked_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                json!({ "source": row.source, "sourceKey": row.source_key,
+                        "joinedBy": { "source": source, "sourceKey": source_key, "by": by } })
+            } else {
+                let read = row.version;
+                row.source = source.to_owned();
+                row.source_key = Some(source_key.to_owned());
+                write_next(conn, &mut row, read, now)?;
+                json!({ "source": source, "sourceKey": source_key, "by": by })
+            };
             audit::append(
                 conn,
                 Entry {
@@ -263,7 +284,7 @@ impl Accounts {
                     target_type: "agent",
                     target_id: id,
                     before: Some(before),
-                    after: Some(json!({ "source": source, "sourceKey": source_key })),
+                    after: Some(after),
                     reason: Some(reason),
                 },
             )?;

@@ -1,6 +1,7 @@
 //! The append-only audit log. Every entry carries the SHA-256 of the previous one, so a
 //! changed or removed row breaks the chain (`rollcall audit verify`).
 
+pub mod provenance;
 pub mod search;
 
 use chrono::NaiveDateTime;

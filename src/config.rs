@@ -10,6 +10,7 @@ use serde::Deserialize;
 mod auth;
 mod mail;
 mod overrides;
+mod ownership;
 mod permissions;
 mod sections;
 mod signin;
@@ -21,6 +22,7 @@ pub use auth::{
     MfaConfig, NewAgentsConfig, NistConfig, PasswordPolicyConfig, PolicyProfile,
 };
 pub use mail::{MailConfig, MailSecurity};
+pub use ownership::{OWNED_FIELDS, OwnershipConfig, SourceOwnership, Strength};
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,
@@ -68,6 +70,9 @@ pub struct Config {
     pub webhook_delivery: WebhookDeliveryConfig,
     /// The auditor's reports (`[reports]`).
     pub reports: ReportsConfig,
+    /// Which source writes which field of an agent several sources describe
+    /// (`[ownership]`, see docs/hr-source.md).
+    pub ownership: OwnershipConfig,
 }
 
 impl Config {
@@ -147,6 +152,8 @@ impl Config {
                 "sessions.poll_ms must be between 10 and 1000 (other nodes' changes must count within a second)".into(),
             ));
         }
+        let source_names: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+        self.ownership.validate(&source_names)?;
         let mut names = std::collections::HashSet::new();
         for src in &self.sources {
             let valid = !src.name.is_empty()

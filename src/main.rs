@@ -422,6 +422,27 @@ fn print_report(report: &rollcall::sync::RunReport) {
             report.bad_rows.len() - 20
         );
     }
+    for d in p.disputes.iter().take(20) {
+        let names: Vec<String> = d
+            .candidates
+            .iter()
+            .map(|c| format!("{} ({})", c.user_name, c.source))
+            .collect();
+        println!(
+            "not linked: {} ({} {}): {}: {}",
+            d.user_name,
+            d.by.as_str(),
+            d.value,
+            d.why,
+            names.join(", ")
+        );
+    }
+    if p.disputes.len() > 20 {
+        println!(
+            "… {} more people not linked (rollcall report conflicts)",
+            p.disputes.len() - 20
+        );
+    }
     for (user, action, error) in &report.failures {
         println!("failed: {action} {user}: {error}");
     }

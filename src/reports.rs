@@ -1,7 +1,7 @@
 //! Reports an auditor asks for: `orphans` (active agents no source vouches for), `leavers`
 //! (people who left, when Rollcall disabled them and the delay against the target: the
 //! access-removal evidence of SOX and ISO 27001 A.5.18), `upcoming` (joiners and leavers of
-//! the next days). Each names the runs and export snapshots it rests on. Read-only.
+//! the next days), `conflicts` (people a source could not link to one agent). Each names the runs and export snapshots it rests on. Read-only.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -346,6 +346,46 @@ pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> Quer
         generated_at: now,
         basis: basis(conn, sources)?,
         columns: vec!["agent", "employeeNumber", "source", "why"],
+        rows,
+    })
+}
+
+/// People the last applied run of each source could not link: two agents were
+/// candidates (or their agent was linked to another person), so the run linked and created
+/// neither. Settled by correcting the data (one agent keeps the key) or merging by hand.
+pub fn conflicts(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> QueryResult<Report> {
+    let basis = basis(conn, sources)?;
+    let mut rows = Vec::new();
+    for b in &basis {
+        let Some(id) = b.run_id else { continue };
+        let json: Option<String> = sync_runs::table
+            .find(id)
+            .select(sync_runs::disputes)
+            .first(conn)?;
+        let disputes: Vec<crate::sync::plan::Dispute> = json
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default();
+        for d in disputes {
+            let candidates: Vec<String> = d
+                .candidates
+                .iter()
+                .map(|c| format!("{} ({}, {})", c.user_name, c.source, c.agent_id))
+                .collect();
+            rows.push(vec![
+                b.source.clone(),
+                d.user_name,
+                d.key,
+                format!("{} = {}", d.by.as_str(), d.value),
+                d.why,
+                candidates.join("; "),
+            ]);
+        }
+    }
+    Ok(Report {
+        report: "conflicts",
+        generated_at: now,
+        basis,
+        columns: vec!["source", "person", "key", "matched", "why", "candidates"],
         rows,
     })
 }

@@ -34,7 +34,8 @@ pub enum AgentsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show one agent (by id or user name) and its latest audit entries.
+    /// Show one agent (by id or user name), where each field came from (source, run, time)
+    /// and its latest audit entries.
     Show {
         agent: String,
         /// How many audit entries to show.
@@ -315,12 +316,26 @@ pub fn run(cmd: AgentsCommand, config: &Config) -> anyhow::Result<()> {
             } else {
                 Vec::new()
             };
+            let provenance = crate::audit::provenance::of_agent(&mut conn, &a.id)?;
             if json {
                 let mut v = serde_json::to_value(view::agent_json(&a))?;
                 v["audit"] = entries.iter().map(view::audit_json).collect();
+                v["provenance"] = serde_json::to_value(&provenance)?;
+                v["sources"] =
+                    serde_json::to_value(crate::store::agents::links_of(&mut conn, &a.id)?)?;
                 print_json(&v)
             } else {
                 print!("{}", view::agent_detail(&a, &entries));
+                print!("{}", view::provenance_table(&provenance));
+                for l in crate::store::agents::links_of(&mut conn, &a.id)? {
+                    println!(
+                        "also from {} (key {}, linked by {} at {})",
+                        l.source,
+                        l.source_key,
+                        l.linked_by,
+                        l.linked_at.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
                 Ok(())
             }
         }

@@ -1,4 +1,4 @@
-//! `rollcall report orphans | leavers | upcoming`: the auditor's reports (`reports`) as a
+//! `rollcall report orphans | leavers | upcoming | conflicts`: the auditor's reports (`reports`) as a
 //! table with the runs they rest on, or `--json`, or `--csv`.
 
 use clap::{Args, Subcommand};
@@ -28,6 +28,9 @@ pub enum ReportCommand {
         #[command(flatten)]
         format: Format,
     },
+    /// People a source could not link to one agent (two candidates): linked and created as
+    /// neither until settled.
+    Conflicts(Format),
 }
 
 #[derive(Args)]
@@ -53,6 +56,7 @@ pub fn run(cmd: ReportCommand, config: &Config) -> anyhow::Result<()> {
                 format,
             )
         }
+        ReportCommand::Conflicts(format) => (reports::conflicts(&mut conn, &sources, now)?, format),
         ReportCommand::Upcoming { days, format } => (
             reports::upcoming(&mut conn, &sources, i64::from(days), now)?,
             format,

@@ -201,6 +201,28 @@ pub fn agent_detail(a: &Agent, audit: &[AuditRow]) -> String {
     out
 }
 
+/// Where each field came from: the last audit entry that wrote it.
+pub fn provenance_table(
+    p: &std::collections::BTreeMap<String, crate::audit::provenance::Provenance>,
+) -> String {
+    if p.is_empty() {
+        return String::new();
+    }
+    let mut t = Table::new(["FIELD", "WRITTEN BY", "RUN", "WHEN", "ACTION"]);
+    for (field, w) in p {
+        t.row([
+            field.clone(),
+            w.source.clone().unwrap_or_else(|| w.actor.clone()),
+            w.run_id
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "-".into()),
+            w.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            w.action.clone(),
+        ]);
+    }
+    format!("\n{}", t.render())
+}
+
 /// Audit entries as a table (newest first, as given).
 pub fn audit_table(entries: &[AuditRow]) -> String {
     let mut t = Table::new(["WHEN", "ACTOR", "ACTION", "REASON"]);

@@ -162,6 +162,18 @@ impl Default for GuardConfig {
 pub enum LinkKey {
     EmployeeNumber,
     Email,
+    /// The agent's `externalId` (as an IdP set it over SCIM) is the person's key here.
+    ExternalId,
+}
+
+impl LinkKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKey::EmployeeNumber => "employee_number",
+            LinkKey::Email => "email",
+            LinkKey::ExternalId => "external_id",
+        }
+    }
 }
 
 /// `[reports]`: what the auditor's reports measure against.

@@ -165,6 +165,19 @@ pub struct SourcedAgent {
     pub emails: SyncedValues,
     pub phones: SyncedValues,
     pub skill_groups: Vec<String>,
+    /// The id an IdP gave the person (SCIM `externalId`): a link key.
+    pub external_id: Option<String>,
+    /// The agent's own source (`scim`, `admin`, `ldap:corp`…).
+    pub source: String,
+}
+
+/// Prefixes of the `source` of agents a sync source made or took over.
+pub const SYNC_PREFIXES: &[&str] = &["ldap:", "hr:"];
+
+/// Whether `source` (an agent's `source`) is a sync source: another sync source that finds
+/// the same person joins the agent rather than taking it over.
+pub fn is_sync_source(source: &str) -> bool {
+    SYNC_PREFIXES.iter().any(|p| source.starts_with(p))
 }
 
 /// An agent a sync source owns as a full run first loads it: enough to find each person's
@@ -183,6 +196,11 @@ pub struct OwnedAgent {
     /// The digest of the managed fields as the source last wrote or confirmed them, while
     /// nobody has changed the agent since (its version is still the one recorded with it).
     pub digest: Option<String>,
+    /// What the source last wrote or confirmed, whatever has changed since: the per-field
+    /// memory a `normal` owner needs (see `config::Strength`).
+    pub offered: Option<String>,
+    /// The agent is another source's, joined by this one (`agent_links`).
+    pub joined: bool,
 }
 
 /// A multi-valued attribute (emails, phone numbers) of a [`SourcedAgent`]: as much of it as

@@ -14,7 +14,9 @@ mod bulk;
 mod sourced;
 
 pub use bulk::{INSERT_CHUNK, insert_rows, insert_value_rows};
-pub use sourced::{SourceFilter, by_source, count_by_source, owned_agents, sourced_by, stamp};
+pub use sourced::{
+    AgentLink, SourceFilter, by_source, count_by_source, links_of, owned_agents, sourced_by, stamp,
+};
 
 pub const EMAILS: &str = "emails";
 pub const PHONES: &str = "phoneNumbers";

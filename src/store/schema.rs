@@ -186,6 +186,7 @@ diesel::table! {
         source_rows -> Nullable<Integer>,
         bad_rows -> Nullable<Text>,
         snapshot_digest -> Nullable<Text>,
+        disputes -> Nullable<Text>,
     }
 }
 
@@ -204,6 +205,18 @@ diesel::table! {
         export_last_modified -> Nullable<Text>,
         export_digest -> Nullable<Text>,
         replan_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    agent_links (source, source_key) {
+        source -> Text,
+        source_key -> Text,
+        agent_id -> Text,
+        linked_by -> Text,
+        linked_at -> Timestamp,
+        sync_digest -> Nullable<Text>,
+        sync_version -> Nullable<BigInt>,
     }
 }
 
@@ -364,3 +377,6 @@ diesel::table! {
 }
 diesel::joinable!(agent_schedule -> agents (agent_id));
 diesel::allow_tables_to_appear_in_same_query!(agent_schedule, agents);
+diesel::joinable!(agent_links -> agents (agent_id));
+diesel::allow_tables_to_appear_in_same_query!(agent_links, agents);
+diesel::allow_tables_to_appear_in_same_query!(agent_links, agent_values);

@@ -228,7 +228,7 @@ pub(super) fn apply(
             .iter()
             .map(|s| (s.agent_id.as_str(), s.digest.as_str(), s.version))
             .collect();
-        write_tx(conn, |conn| agent_store::stamp(conn, &stamps))?;
+        write_tx(conn, |conn| agent_store::stamp(conn, &src.tag, &stamps))?;
     }
     failures.extend(apply_schedules(
         conn, accounts, src, &actor, schedules, now,
@@ -337,22 +337,37 @@ fn apply_one(
         Change::Link {
             agent_id,
             key,
+            by,
             reason,
             ..
-        } => accounts.link_agent(conn, actor, agent_id, &src.tag, key, reason, now),
+        } => accounts.link_agent(
+            conn,
+            actor,
+            agent_id,
+            &src.tag,
+            key,
+            by.as_str(),
+            reason,
+            now,
+        ),
         Change::Update {
             agent_id,
+            fields,
             profile,
             reason,
             ..
         } => {
-            // The plan holds only the fields the source manages; the rest stays as it is
-            // inside the write transaction (an admin's or an IdP's change made since the plan
-            // read the agent is kept).
+            // Only the fields the plan found changed and the source may write; the rest
+            // stays as it is inside the write transaction (an admin's or an IdP's change
+            // made since the plan read the agent is kept).
             accounts
                 .update_agent_with(conn, actor, agent_id, None, Some(reason), now, |current| {
                     Ok(AgentInput {
-                        profile: plan::with_managed(current.profile.clone(), (**profile).clone()),
+                        profile: plan::with_fields(
+                            current.profile.clone(),
+                            (**profile).clone(),
+                            fields,
+                        ),
                         ..AgentInput::default()
                     })
                 })

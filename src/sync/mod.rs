@@ -35,9 +35,6 @@ pub use position::{forget_cookie, position, save_position};
 use record::finish;
 pub use record::{begin, fail, holder};
 
-/// Source prefixes of agents owned by a sync source (never linked by another one).
-pub const SYNC_PREFIXES: &[&str] = &["ldap:", "hr:"];
-
 /// Changes applied per transaction: large enough to be fast, small enough that SCIM writers
 /// are not held up for long.
 const APPLY_CHUNK: usize = 500;
@@ -187,7 +184,7 @@ pub fn load(conn: &mut DbConn, src: &SyncSource) -> Result<Loaded, SyncError> {
         let linkable = if src.mapping.link_by.is_empty() {
             Vec::new()
         } else {
-            sourced_by(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
+            sourced_by(conn, SourceFilter::Candidates(&src.tag))?
         };
         Ok(Loaded {
             owned,
@@ -237,7 +234,7 @@ pub fn load_concerned(
     let linkable = if src.mapping.link_by.is_empty() || changes.snapshot.records.is_empty() {
         Vec::new()
     } else {
-        sourced_by(conn, SourceFilter::NotLike(SYNC_PREFIXES))?
+        sourced_by(conn, SourceFilter::Candidates(&src.tag))?
     };
     let totals = Some(agent_store::count_by_source(conn, &src.tag)?);
     Ok(Loaded {

@@ -160,6 +160,8 @@ pub(super) fn finish(conn: &mut DbConn, report: &RunReport) -> Result<(), SyncEr
             sync_runs::bad_rows.eq((!report.bad_rows.is_empty())
                 .then(|| serde_json::to_string(&report.bad_rows).unwrap_or_default())),
             sync_runs::snapshot_digest.eq(report.snapshot_digest.clone()),
+            sync_runs::disputes.eq((!p.disputes.is_empty())
+                .then(|| serde_json::to_string(&p.disputes).unwrap_or_default())),
         ))
         .execute(conn)?;
     Ok(())

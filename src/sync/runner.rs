@@ -47,6 +47,7 @@ pub fn sync_source(cfg: &SourceConfig, config: &Config) -> SyncSource {
                     .require_approval
                     .unwrap_or(config.accounts.require_approval),
             }),
+            ownership: config.ownership.for_source(&cfg.name),
         },
         guard: cfg.guard.clone(),
         min_rows_percent: cfg

@@ -5,8 +5,9 @@ use diesel::prelude::*;
 
 use super::{EMAILS, PHONES, SKILL_GROUPS, to_agent};
 use crate::domain::{Agent, MultiValue, OwnedAgent, SourcedAgent, Status, SyncedValues};
+use crate::fast_hash::FastMap;
 use crate::store::models::{AgentRow, AgentValueRow};
-use crate::store::schema::{agent_values, agents};
+use crate::store::schema::{agent_links, agent_values, agents};
 use crate::store::{Db, DbConn};
 
 /// What a sync run sees of a list kept inline in the row (`emails_inline`, `phones_inline`)
@@ -57,11 +58,11 @@ pub fn count_by_source(conn: &mut DbConn, source: &str) -> QueryResult<(usize, u
     use crate::store::query::LiveAgent;
     let live: i64 = agents::table
         .filter(LiveAgent)
-        .filter(agents::source.eq(source))
+        .filter(owned_by(SourceFilter::Is(source)))
         .count()
         .get_result(conn)?;
     let active: i64 = agents::table
-        .filter(agents::source.eq(source))
+        .filter(owned_by(SourceFilter::Is(source)))
         .filter(agents::status.eq(Status::Active.as_str()))
         .count()
         .get_result(conn)?;
@@ -93,6 +94,19 @@ pub fn sourced_by(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Ve
 }
 
 fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
+    let mut out = sourced_rows(conn, source)?;
+    let joined = joined_by(conn, source)?;
+    if !joined.is_empty() {
+        for a in &mut out {
+            if let Some(j) = joined.get(&a.id) {
+                a.key = Some(j.key.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn sourced_rows(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<SourcedAgent>> {
     use crate::store::query::LiveAgent;
     use diesel::connection::DefaultLoadingMode;
     let mut rows_q = agents::table.filter(LiveAgent).into_boxed::<Db>();
@@ -128,6 +142,8 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
         Option<String>,
         bool,
         bool,
+        Option<String>,
+        String,
     );
     // Both queries list agents in the same order, so values are matched to their agent
     // by walking the two lists side by side.
@@ -154,6 +170,8 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
             agents::phone,
             agents::emails_inline,
             agents::phones_inline,
+            agents::external_id,
+            agents::source,
         ))
         .load_iter::<Columns, DefaultLoadingMode>(conn)?;
     for row in rows {
@@ -178,8 +196,12 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
             phone,
             emails_inline,
             phones_inline,
+            external_id,
+            source,
         ) = row?;
         out.push(SourcedAgent {
+            external_id,
+            source,
             id,
             key,
             version,
@@ -271,7 +293,8 @@ fn sourced_by_in(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec
 }
 
 /// The condition on `agents` that `filter` stands for, usable in any query that has the
-/// `agents` table in its FROM clause.
+/// `agents` table in its FROM clause. A source's agents are those it created or took over
+/// (`agents.source`) and those it joined (`agent_links`).
 fn owned_by<'a, QS: 'a>(
     filter: SourceFilter<'a>,
 ) -> Box<dyn BoxableExpression<QS, Db, SqlType = diesel::sql_types::Bool> + 'a>
@@ -280,16 +303,23 @@ where
     agents::id: SelectableExpression<QS>,
     diesel::dsl::AssumeNotNull<agents::source_key>: SelectableExpression<QS>,
 {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    // `agents.id` among the agents `s` joined: raw SQL, because a subquery does not box
+    // for any FROM clause.
+    let joined = |s: &str| {
+        sql::<Bool>("agents.id IN (SELECT agent_id FROM agent_links WHERE source = ")
+            .bind::<Text, _>(s.to_owned())
+            .sql(")")
+    };
     match filter {
-        SourceFilter::Is(s) => Box::new(agents::source.eq(s.to_owned())),
-        SourceFilter::NotLike(prefixes) => {
-            let mut cond: Box<dyn BoxableExpression<QS, Db, SqlType = _> + 'a> =
-                Box::new(agents::source.is_not_null());
-            for p in prefixes {
-                cond = Box::new(cond.and(agents::source.not_like(format!("{p}%"))));
-            }
-            cond
-        }
+        SourceFilter::Is(s) => Box::new(agents::source.eq(s.to_owned()).or(joined(s))),
+        SourceFilter::Candidates(s) => Box::new(
+            agents::source
+                .ne(s.to_owned())
+                .and(diesel::dsl::not(joined(s))),
+        ),
+        // The agents it made only: `owned_agents` adds those it joined.
         SourceFilter::Keys(s, keys) => Box::new(
             agents::source
                 .eq(s.to_owned())
@@ -298,14 +328,80 @@ where
         SourceFilter::Ids(s, ids) => Box::new(
             agents::source
                 .eq(s.to_owned())
+                .or(joined(s))
                 .and(agents::id.eq_any(ids.to_vec())),
         ),
     }
 }
 
+/// The keys and records of what it wrote of the agents a source joined (`agent_links`)
+/// among those `filter` selects, by agent id: what a run reads in place of the agent's own `source_key` and `sync_digest`.
+pub fn joined_by(
+    conn: &mut DbConn,
+    filter: SourceFilter<'_>,
+) -> QueryResult<FastMap<String, Joined>> {
+    let mut q = agent_links::table.into_boxed::<Db>();
+    match filter {
+        SourceFilter::Is(s) => q = q.filter(agent_links::source.eq(s.to_owned())),
+        SourceFilter::Ids(s, ids) => {
+            q = q
+                .filter(agent_links::source.eq(s.to_owned()))
+                .filter(agent_links::agent_id.eq_any(ids.to_vec()));
+        }
+        // A filter that selects no joined agents.
+        SourceFilter::Keys(..) | SourceFilter::Candidates(_) => return Ok(FastMap::default()),
+    }
+    let rows: Vec<(String, String, Option<String>, Option<i64>)> = q
+        .select((
+            agent_links::agent_id,
+            agent_links::source_key,
+            agent_links::sync_digest,
+            agent_links::sync_version,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, key, digest, version)| {
+            (
+                id,
+                Joined {
+                    key,
+                    digest,
+                    version,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A source's link to an agent it joined.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub key: String,
+    pub digest: Option<String>,
+    pub version: Option<i64>,
+}
+
 /// The live agents `source` selects, as a full run first needs them (see [`OwnedAgent`]):
 /// one narrow query, no values.
 pub fn owned_agents(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<OwnedAgent>> {
+    let mut out = owned_rows(conn, source)?;
+    if let SourceFilter::Keys(s, keys) = source {
+        // Those it joined under these keys.
+        let ids: Vec<String> = agent_links::table
+            .filter(agent_links::source.eq(s))
+            .filter(agent_links::source_key.eq_any(keys))
+            .select(agent_links::agent_id)
+            .load(conn)?;
+        if !ids.is_empty() {
+            out.extend(owned_rows(conn, SourceFilter::Ids(s, &ids))?);
+        }
+    }
+    Ok(out)
+}
+
+fn owned_rows(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<OwnedAgent>> {
+    let joined = joined_by(conn, source)?;
     use crate::store::query::LiveAgent;
     use diesel::connection::DefaultLoadingMode;
     type Columns = (
@@ -345,24 +441,48 @@ pub fn owned_agents(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<
             disabled_at,
             disabled_reason,
             user_name,
+            joined: false,
+            offered: digest.clone(),
             digest: digest.filter(|_| at == Some(version)),
         });
+    }
+    if !joined.is_empty() {
+        for o in &mut out {
+            if let Some(j) = joined.get(&o.id) {
+                o.key = Some(j.key.clone());
+                o.joined = true;
+                o.offered = j.digest.clone();
+                o.digest = j.digest.clone().filter(|_| j.version == Some(o.version));
+            }
+        }
     }
     Ok(out)
 }
 
-/// Records that the owning source wrote or confirmed `digest` for each agent, at the version
-/// it has now; an agent changed since (another version) keeps its old record.
-pub fn stamp(conn: &mut DbConn, stamps: &[(&str, &str, i64)]) -> QueryResult<()> {
+/// Records that `source` wrote or confirmed `digest` for each agent, at the version it has
+/// now; an agent changed since (another version) keeps its old record. For an agent the
+/// source joined, the record is kept with the link.
+pub fn stamp(conn: &mut DbConn, source: &str, stamps: &[(&str, &str, i64)]) -> QueryResult<()> {
     for (id, digest, version) in stamps {
-        diesel::update(agents::table)
+        let n = diesel::update(agents::table)
             .filter(agents::id.eq(id))
+            .filter(agents::source.eq(source))
             .filter(agents::version.eq(version))
             .set((
                 agents::sync_digest.eq(digest),
                 agents::sync_version.eq(version),
             ))
             .execute(conn)?;
+        if n == 0 {
+            diesel::update(agent_links::table)
+                .filter(agent_links::source.eq(source))
+                .filter(agent_links::agent_id.eq(id))
+                .set((
+                    agent_links::sync_digest.eq(digest),
+                    agent_links::sync_version.eq(version),
+                ))
+                .execute(conn)?;
+        }
     }
     Ok(())
 }
@@ -370,10 +490,45 @@ pub fn stamp(conn: &mut DbConn, stamps: &[(&str, &str, i64)]) -> QueryResult<()>
 /// Which agents [`by_source`] loads.
 #[derive(Debug, Clone, Copy)]
 pub enum SourceFilter<'a> {
+    /// Created, taken over or joined by this source.
     Is(&'a str),
-    NotLike(&'a [&'a str]),
+    /// Live agents this source could link to: not its own, not joined by it.
+    Candidates(&'a str),
     /// Owned by this source, with one of these keys (at most a few hundred: one `IN` list).
     Keys(&'a str, &'a [String]),
     /// Owned by this source, with one of these ids (at most a few hundred).
     Ids(&'a str, &'a [String]),
+}
+
+/// A sync source that joined an agent (`agent_links`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentLink {
+    pub source: String,
+    pub source_key: String,
+    pub linked_by: String,
+    pub linked_at: chrono::NaiveDateTime,
+}
+
+/// The sync sources that joined agent `id`, besides its own.
+pub fn links_of(conn: &mut DbConn, id: &str) -> QueryResult<Vec<AgentLink>> {
+    let rows: Vec<(String, String, String, chrono::NaiveDateTime)> = agent_links::table
+        .filter(agent_links::agent_id.eq(id))
+        .order(agent_links::source)
+        .select((
+            agent_links::source,
+            agent_links::source_key,
+            agent_links::linked_by,
+            agent_links::linked_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(source, source_key, linked_by, linked_at)| AgentLink {
+            source,
+            source_key,
+            linked_by,
+            linked_at,
+        })
+        .collect())
 }

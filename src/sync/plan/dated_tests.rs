@@ -9,6 +9,7 @@ fn hr_mapping() -> Mapping {
     Mapping {
         rules: Vec::new(),
         link_by: Vec::new(),
+        ownership: crate::config::SourceOwnership::unconfigured(),
         dated: Some(super::super::Dated {
             prehire: Duration::days(14),
             activate_at_start: true,

@@ -176,3 +176,54 @@ pub(super) fn changed_fields(
     check("skillGroups", current.skill_groups != *skill_groups);
     out
 }
+
+/// Whether the agent's field named `field` (a plan's name) holds nothing: what a `weak`
+/// owner may fill.
+pub(super) fn field_is_empty(current: &SourcedAgent, field: &str) -> bool {
+    use crate::domain::SyncedValues;
+    match field {
+        "userName" => current.user_name.is_empty(),
+        "name.givenName" => current.given_name.is_none(),
+        "name.familyName" => current.family_name.is_none(),
+        "displayName" => current.display_name.is_none(),
+        "nickName" => current.nickname.is_none(),
+        "title" => current.title.is_none(),
+        "employeeNumber" => current.employee_number.is_none(),
+        "department" => current.department.is_none(),
+        "manager" => current.manager_id.is_none(),
+        "emails" => current.emails == SyncedValues::Empty,
+        "phoneNumbers" => current.phones == SyncedValues::Empty,
+        "role" => current.role.is_empty(),
+        "skillGroups" => current.skill_groups.is_empty(),
+        _ => false,
+    }
+}
+
+/// `base` with the named fields (a plan's names, see [`changed_fields`]) taken from
+/// `managed`: what an update writes, leaving the fields the source may not write as they
+/// are.
+pub fn with_fields(
+    mut base: AgentProfile,
+    managed: AgentProfile,
+    fields: &[String],
+) -> AgentProfile {
+    for f in fields {
+        match f.as_str() {
+            "userName" => base.user_name.clone_from(&managed.user_name),
+            "name.givenName" => base.given_name.clone_from(&managed.given_name),
+            "name.familyName" => base.family_name.clone_from(&managed.family_name),
+            "displayName" => base.display_name.clone_from(&managed.display_name),
+            "nickName" => base.nickname.clone_from(&managed.nickname),
+            "title" => base.title.clone_from(&managed.title),
+            "employeeNumber" => base.employee_number.clone_from(&managed.employee_number),
+            "department" => base.department.clone_from(&managed.department),
+            "manager" => base.manager_id.clone_from(&managed.manager_id),
+            "emails" => base.emails.clone_from(&managed.emails),
+            "phoneNumbers" => base.phones.clone_from(&managed.phones),
+            "role" => base.role.clone_from(&managed.role),
+            "skillGroups" => base.skill_groups.clone_from(&managed.skill_groups),
+            _ => {}
+        }
+    }
+    base
+}

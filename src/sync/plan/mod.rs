@@ -13,7 +13,7 @@ mod planner;
 #[cfg(test)]
 mod tests;
 
-pub use mapping::{desired_profile, with_managed};
+pub use mapping::{desired_profile, with_fields, with_managed};
 pub use planner::{Fetch, Planner};
 
 use std::collections::HashMap;
@@ -38,13 +38,17 @@ pub struct Rule {
 pub struct Mapping {
     pub rules: Vec<Rule>,
     pub default_role: String,
-    /// Link an existing agent not owned by any sync source, by these keys in order.
+    /// Link a person to an existing agent the source does not have yet, by these keys in
+    /// order (an agent of another sync source is joined, any other taken over).
     pub link_by: Vec<LinkKey>,
     pub leaver: LeaverPolicy,
     /// `[sources.templates]`, applied to each person before planning.
     pub templates: crate::sources::template::Templates,
     /// An HR source's lifecycle rules; `None` for a directory.
     pub dated: Option<Dated>,
+    /// Which fields this source writes on an agent others describe too, and whether it
+    /// may disable and enable (`[ownership]`).
+    pub ownership: crate::config::SourceOwnership,
 }
 
 /// How an HR source's dates work.
@@ -199,6 +203,34 @@ pub struct Plan {
     /// People not planned because their start is beyond the pre-hire window.
     #[serde(skip_serializing_if = "is_zero")]
     pub not_yet: usize,
+    /// People who could not be linked because two agents were candidates: linked to
+    /// neither, created as neither.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<Dispute>,
+}
+
+/// A person the link keys found more than one agent for (or an agent another person of
+/// the same run was already linked to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Dispute {
+    /// The person's key at the source.
+    pub key: String,
+    pub user_name: String,
+    /// The link key that found the candidates.
+    pub by: LinkKey,
+    /// The value it matched on.
+    pub value: String,
+    /// Why no agent was linked.
+    pub why: String,
+    pub candidates: Vec<Candidate>,
+}
+
+/// One agent a disputed person could be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Candidate {
+    pub agent_id: String,
+    pub user_name: String,
+    pub source: String,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -251,7 +283,7 @@ pub struct Inputs<'a> {
     pub mapping: &'a Mapping,
     /// Live agents owned by the source.
     pub owned: Vec<OwnedAgent>,
-    /// Live agents owned by no sync source, which `link_by` may claim.
+    /// Live agents the source neither made nor joined, which `link_by` may link to.
     pub linkable: Vec<SourcedAgent>,
     /// Keys of managers named by the records but not among them (lower-cased DN → key):
     /// an incremental run reads only the people who changed, not their managers.

@@ -5,11 +5,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 
-use super::digest::digest;
+use super::digest::{digest, field_changed};
 use super::lifecycle::{leaver, life_change};
-use super::mapping::{Ruled, changed_fields, managed_profile, rules_for};
-use super::{Change, Inputs, LinkKey, Mapping, Plan, Schedule, ScheduleSet, Stamp};
-use crate::domain::{OwnedAgent, SourcedAgent, Status};
+use super::mapping::{Ruled, changed_fields, field_is_empty, managed_profile, rules_for};
+use super::{
+    Candidate, Change, Dispute, Inputs, LinkKey, Mapping, Plan, Schedule, ScheduleSet, Stamp,
+};
+use crate::config::Strength;
+use crate::domain::{OwnedAgent, SourcedAgent, Status, is_sync_source};
 use crate::fast_hash::{FastMap, FastSet, map_with_capacity};
 use crate::sources::{Phase, SourceRecord};
 
@@ -20,6 +23,8 @@ enum Target {
     New(String),
     /// Disabled at the source and without an agent.
     Skip,
+    /// More than one agent could be this person (see [`Dispute`]): left alone.
+    Disputed,
 }
 /// Loads the full agents of the given ids (owned by the source being planned) for the
 /// people who need comparing field by field.
@@ -45,8 +50,10 @@ pub struct Planner<'a> {
     manager_keys: HashMap<String, String>,
     /// Owned agents by key (index into `owned`).
     by_key: FastMap<String, usize>,
-    by_employee: FastMap<String, usize>,
-    by_email: FastMap<String, usize>,
+    /// Linkable agents by each link key's value (lower-cased).
+    by_employee: FastMap<String, Vec<usize>>,
+    by_email: FastMap<String, Vec<usize>>,
+    by_external: FastMap<String, Vec<usize>>,
     /// Linkable agents already claimed by someone in this run.
     claimed: FastSet<usize>,
     /// Owned agents the source still has.
@@ -82,14 +89,37 @@ impl<'a> Planner<'a> {
                 .enumerate()
                 .filter_map(|(i, o)| o.key.clone().map(|k| (k, i))),
         );
-        let mut by_employee = FastMap::default();
-        let mut by_email = FastMap::default();
+        let mut by_employee: FastMap<String, Vec<usize>> = FastMap::default();
+        let mut by_email: FastMap<String, Vec<usize>> = FastMap::default();
+        let mut by_external: FastMap<String, Vec<usize>> = FastMap::default();
+        let keys = &mapping.link_by;
         for (i, a) in linkable.iter().enumerate() {
-            if let Some(n) = &a.employee_number {
-                by_employee.entry(n.to_ascii_lowercase()).or_insert(i);
+            if let Some(n) = a
+                .employee_number
+                .as_ref()
+                .filter(|_| keys.contains(&LinkKey::EmployeeNumber))
+            {
+                by_employee
+                    .entry(n.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
             }
-            if let Some(e) = a.emails.primary() {
-                by_email.entry(e.to_ascii_lowercase()).or_insert(i);
+            if let Some(e) = a
+                .emails
+                .primary()
+                .filter(|_| keys.contains(&LinkKey::Email))
+            {
+                by_email.entry(e.to_ascii_lowercase()).or_default().push(i);
+            }
+            if let Some(x) = a
+                .external_id
+                .as_ref()
+                .filter(|_| keys.contains(&LinkKey::ExternalId))
+            {
+                by_external
+                    .entry(x.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
             }
         }
         let plan = Plan {
@@ -108,6 +138,7 @@ impl<'a> Planner<'a> {
             by_key,
             by_employee,
             by_email,
+            by_external,
             claimed: FastSet::default(),
             // Everyone the source still has is named here once: room for as many as it
             // owns saves growing the map step by step.
@@ -199,7 +230,7 @@ impl<'a> Planner<'a> {
             Target::Owned(i) => Some(self.owned[*i].id.clone()),
             Target::Linked(_, i) => Some(self.linkable[*i].id.clone()),
             Target::New(id) => Some(id.clone()),
-            Target::Skip => None,
+            Target::Skip | Target::Disputed => None,
         };
         if let Some(id) = id {
             self.id_by_dn.insert(r.dn.to_ascii_lowercase(), id);
@@ -243,7 +274,8 @@ impl<'a> Planner<'a> {
                     // Gone since the run started: nothing to compare with.
                     continue;
                 };
-                let touched = self.compare(r, &current, None, manager);
+                let (own, offered) = (!self.owned[i].joined, self.owned[i].offered.clone());
+                let touched = self.compare(r, &current, None, manager, own, offered.as_deref());
                 if !touched {
                     self.plan.stamps.push(Stamp {
                         agent_id: current.id,
@@ -267,7 +299,7 @@ impl<'a> Planner<'a> {
                 continue;
             };
             let left = if full { !seen } else { gone.contains(key) };
-            if left {
+            if left && mapping.ownership.disables {
                 leaver(&mut plan, source, mapping, now, o);
             }
         }
@@ -281,28 +313,49 @@ impl<'a> Planner<'a> {
             self.seen[i] = true;
             return Target::Owned(i);
         }
-        let linked = self.mapping.link_by.iter().find_map(|k| {
-            let found = match k {
-                LinkKey::EmployeeNumber => r
-                    .employee_number
-                    .as_ref()
-                    .and_then(|n| self.by_employee.get(&n.to_ascii_lowercase())),
-                LinkKey::Email => r
-                    .email
-                    .as_ref()
-                    .and_then(|e| self.by_email.get(&e.to_ascii_lowercase())),
+        let mapping = self.mapping;
+        for &by in &mapping.link_by {
+            let (value, map) = match by {
+                LinkKey::EmployeeNumber => (r.employee_number.as_deref(), &self.by_employee),
+                LinkKey::Email => (r.email.as_deref(), &self.by_email),
+                LinkKey::ExternalId => (Some(r.key.as_str()), &self.by_external),
             };
-            found
-                .filter(|i| !self.claimed.contains(*i))
-                .map(|i| (*k, *i))
-        });
-        match linked {
-            Some((by, i)) => {
-                self.claimed.insert(i);
-                Target::Linked(by, i)
+            let Some(value) = value else { continue };
+            let Some(found) = map.get(&value.to_ascii_lowercase()) else {
+                continue;
+            };
+            if let [i] = found[..]
+                && self.claimed.insert(i)
+            {
+                return Target::Linked(by, i);
             }
-            None if r.disabled => Target::Skip,
-            None => Target::New(uuid::Uuid::now_v7().to_string()),
+            let why = if found.len() > 1 {
+                format!("{} agents have this {}", found.len(), by.as_str())
+            } else {
+                "its agent was linked to another person of this run".to_owned()
+            };
+            let candidates = found
+                .iter()
+                .map(|&i| Candidate {
+                    agent_id: self.linkable[i].id.clone(),
+                    user_name: self.linkable[i].user_name.clone(),
+                    source: self.linkable[i].source.clone(),
+                })
+                .collect();
+            self.plan.disputes.push(Dispute {
+                key: r.key.clone(),
+                user_name: r.user_name.clone(),
+                by,
+                value: value.to_owned(),
+                why,
+                candidates,
+            });
+            return Target::Disputed;
+        }
+        if r.disabled {
+            Target::Skip
+        } else {
+            Target::New(uuid::Uuid::now_v7().to_string())
         }
     }
 
@@ -323,6 +376,7 @@ impl<'a> Planner<'a> {
         let source = self.source;
         let manager = self.manager_of(&r);
         match target {
+            Target::Disputed => {}
             Target::Skip => {
                 // Never had an account and is disabled (or starts later): nothing to do.
                 if self.phase(&r) == Some(Phase::TooEarly) {
@@ -369,7 +423,9 @@ impl<'a> Planner<'a> {
             Target::Linked(by, i) => {
                 let current = self.linkable[*i].clone();
                 self.schedule(&current.id, &r);
-                self.compare(r, &current, Some(*by), manager);
+                // Taken over unless another sync source has it (then joined).
+                let own = !is_sync_source(&current.source);
+                self.compare(r, &current, Some(*by), manager, own, None);
             }
             Target::Owned(i) => {
                 let id = self.owned[*i].id.clone();
@@ -384,7 +440,8 @@ impl<'a> Planner<'a> {
                 // The agent holds what the source last wrote and the person is unchanged:
                 // only the lifecycle can differ.
                 let (status, reason) = (o.status, &o.disabled_reason);
-                match life_change(source, self.mapping, self.now, &r, &id, status, reason) {
+                let life = life_change(source, self.mapping, self.now, &r, &id, status, reason);
+                match self.allowed(life) {
                     Some(change) => self.plan.changes.push(change),
                     None => self.plan.unchanged += 1,
                 }
@@ -392,14 +449,31 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// A lifecycle change, if `[ownership]` lets this source make it: any status owner may
+    /// disable, only those allowed to may enable.
+    fn allowed(&self, change: Option<Change>) -> Option<Change> {
+        let own = &self.mapping.ownership;
+        change.filter(|c| match c {
+            Change::Disable { .. } | Change::Delete { .. } => own.disables,
+            Change::Enable { .. } | Change::Activate { .. } => own.enables,
+            _ => true,
+        })
+    }
+
     /// Compares a person with their agent field by field and plans what differs (a link
-    /// first, when the agent is being linked). Returns whether anything was planned.
+    /// first, when the agent is being linked) among the fields this source may write on
+    /// it: on an agent it made (`own`) or took over, every field it maps unless
+    /// `[ownership]` says otherwise; on one it joined, only empty ones. `offered` is the
+    /// digest of what it last wrote or confirmed (a `normal` owner writes a value that
+    /// changed since). Returns whether anything was planned.
     fn compare(
         &mut self,
         r: SourceRecord,
         current: &SourcedAgent,
         linked: Option<LinkKey>,
         manager: Option<String>,
+        own: bool,
+        offered: Option<&str>,
     ) -> bool {
         let source = self.source;
         let tag = |what: &str| format!("{source}: {what}");
@@ -413,6 +487,7 @@ impl<'a> Planner<'a> {
                 reason: tag(match by {
                     LinkKey::EmployeeNumber => "linked by employee number",
                     LinkKey::Email => "linked by email",
+                    LinkKey::ExternalId => "linked by external id",
                 }),
             });
         }
@@ -425,8 +500,26 @@ impl<'a> Planner<'a> {
             current.status,
             &current.disabled_reason,
         );
-        let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
-        let fields = changed_fields(current, &r, manager.as_deref(), rules);
+        let life = self.allowed(life);
+        let mapping = self.mapping;
+        let rules = rules_for(&mut self.ruled, mapping, &r.groups);
+        let mut fields = changed_fields(current, &r, manager.as_deref(), rules);
+        let owns = &mapping.ownership;
+        let strength = |f: &str| owns.strength(f, own);
+        if fields.iter().any(|f| strength(f) != Some(Strength::Strong)) {
+            let now = fields
+                .iter()
+                .any(|f| strength(f) == Some(Strength::Normal))
+                .then(|| digest(&r, manager.as_deref(), rules));
+            fields.retain(|f| match strength(f) {
+                None => false,
+                Some(Strength::Strong) => true,
+                Some(Strength::Weak) => field_is_empty(current, f),
+                Some(Strength::Normal) => now
+                    .as_deref()
+                    .is_some_and(|now| field_changed(offered, now, f)),
+            });
+        }
         let mut touched = linked.is_some() || life.is_some();
         let user_name = if touched || !fields.is_empty() {
             r.user_name.clone()
