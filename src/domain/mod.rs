@@ -201,6 +201,9 @@ pub struct OwnedAgent {
     pub offered: Option<String>,
     /// The agent is another source's, joined by this one (`agent_links`).
     pub joined: bool,
+    /// More than one source describes the agent (joined, or joined by others): a source's
+    /// empty value then clears nothing, since another may hold the field.
+    pub shared: bool,
 }
 
 /// A multi-valued attribute (emails, phone numbers) of a [`SourcedAgent`]: as much of it as

@@ -355,13 +355,20 @@ fn apply_one(
             fields,
             profile,
             reason,
+            digest,
             ..
         } => {
             // Only the fields the plan found changed and the source may write; the rest
             // stays as it is inside the write transaction (an admin's or an IdP's change
             // made since the plan read the agent is kept).
-            accounts
-                .update_agent_with(conn, actor, agent_id, None, Some(reason), now, |current| {
+            let agent = accounts.update_agent_with(
+                conn,
+                actor,
+                agent_id,
+                None,
+                Some(reason),
+                now,
+                |current| {
                     Ok(AgentInput {
                         profile: plan::with_fields(
                             current.profile.clone(),
@@ -370,8 +377,11 @@ fn apply_one(
                         ),
                         ..AgentInput::default()
                     })
-                })
-                .map(|_| ())
+                },
+            )?;
+            // What the source wrote, at the version it made: the next run need not compare.
+            agent_store::stamp(conn, &src.tag, &[(agent_id, digest, agent.version)])?;
+            Ok(())
         }
         Change::Disable {
             agent_id, reason, ..

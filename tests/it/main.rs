@@ -46,5 +46,6 @@ mod sync_hr;
 mod sync_hr_dates;
 mod sync_incremental;
 mod sync_ldap;
+mod sync_people;
 mod sync_watch;
 mod webhooks;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::{EMAILS, PHONES, SKILL_GROUPS, to_agent};
 use crate::domain::{Agent, MultiValue, OwnedAgent, SourcedAgent, Status, SyncedValues};
-use crate::fast_hash::FastMap;
+use crate::fast_hash::{FastMap, FastSet};
 use crate::store::models::{AgentRow, AgentValueRow};
 use crate::store::schema::{agent_links, agent_values, agents};
 use crate::store::{Db, DbConn};
@@ -374,6 +374,29 @@ pub fn joined_by(
         .collect())
 }
 
+/// Of the agents `filter` selects that the source made, those another source joined.
+fn shared_ids(conn: &mut DbConn, filter: SourceFilter<'_>) -> QueryResult<FastSet<String>> {
+    let mut q = agent_links::table
+        .inner_join(agents::table)
+        .select(agent_links::agent_id)
+        .into_boxed::<Db>();
+    match filter {
+        SourceFilter::Is(s) => q = q.filter(agents::source.eq(s.to_owned())),
+        SourceFilter::Keys(s, keys) => {
+            q = q
+                .filter(agents::source.eq(s.to_owned()))
+                .filter(agents::source_key.eq_any(keys.to_vec()));
+        }
+        SourceFilter::Ids(s, ids) => {
+            q = q
+                .filter(agents::source.eq(s.to_owned()))
+                .filter(agents::id.eq_any(ids.to_vec()));
+        }
+        SourceFilter::Candidates(_) => return Ok(FastSet::default()),
+    }
+    Ok(q.load::<String>(conn)?.into_iter().collect())
+}
+
 /// A source's link to an agent it joined.
 #[derive(Debug, Clone)]
 pub struct Joined {
@@ -442,15 +465,19 @@ fn owned_rows(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<Ow
             disabled_reason,
             user_name,
             joined: false,
+            shared: false,
             offered: digest.clone(),
             digest: digest.filter(|_| at == Some(version)),
         });
     }
-    if !joined.is_empty() {
+    let shared = shared_ids(conn, source)?;
+    if !joined.is_empty() || !shared.is_empty() {
         for o in &mut out {
+            o.shared = shared.contains(&o.id);
             if let Some(j) = joined.get(&o.id) {
                 o.key = Some(j.key.clone());
                 o.joined = true;
+                o.shared = true;
                 o.offered = j.digest.clone();
                 o.digest = j.digest.clone().filter(|_| j.version == Some(o.version));
             }

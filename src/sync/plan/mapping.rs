@@ -227,3 +227,27 @@ pub fn with_fields(
     }
     base
 }
+
+/// Whether the person, as the source describes them, has no value for the field named
+/// `field` (a plan's name).
+pub(super) fn offers_nothing(
+    r: &SourceRecord,
+    manager_id: Option<&str>,
+    (_, skill_groups, _): &Ruled,
+    field: &str,
+) -> bool {
+    match field {
+        "name.givenName" => r.given_name.is_none(),
+        "name.familyName" => r.family_name.is_none(),
+        "displayName" => r.display_name.is_none(),
+        "nickName" => r.nickname.is_none(),
+        "title" => r.title.is_none(),
+        "employeeNumber" => r.employee_number.is_none(),
+        "department" => r.department.is_none(),
+        "manager" => manager_id.is_none(),
+        "emails" => r.email.is_none(),
+        "phoneNumbers" => r.phone.is_none(),
+        "skillGroups" => skill_groups.is_empty(),
+        _ => false,
+    }
+}

@@ -112,6 +112,9 @@ pub enum Change {
         #[serde(skip)]
         profile: Box<AgentProfile>,
         reason: String,
+        /// What the source offers for the person, recorded with the agent once written.
+        #[serde(skip)]
+        digest: String,
     },
     Disable {
         agent_id: String,

@@ -7,7 +7,9 @@ use chrono::NaiveDateTime;
 
 use super::digest::{digest, field_changed};
 use super::lifecycle::{leaver, life_change};
-use super::mapping::{Ruled, changed_fields, field_is_empty, managed_profile, rules_for};
+use super::mapping::{
+    Ruled, changed_fields, field_is_empty, managed_profile, offers_nothing, rules_for,
+};
 use super::{
     Candidate, Change, Dispute, Inputs, LinkKey, Mapping, Plan, Schedule, ScheduleSet, Stamp,
 };
@@ -26,6 +28,15 @@ enum Target {
     /// More than one agent could be this person (see [`Dispute`]): left alone.
     Disputed,
 }
+/// What a source is to an agent it compares: the agent's own source (or taking it over),
+/// whether others describe it too, and the digest of what the source last wrote on it.
+#[derive(Clone, Copy)]
+struct Standing<'o> {
+    own: bool,
+    shared: bool,
+    offered: Option<&'o str>,
+}
+
 /// Loads the full agents of the given ids (owned by the source being planned) for the
 /// people who need comparing field by field.
 pub type Fetch<'f, E> = dyn FnMut(&[String]) -> Result<Vec<SourcedAgent>, E> + 'f;
@@ -274,8 +285,14 @@ impl<'a> Planner<'a> {
                     // Gone since the run started: nothing to compare with.
                     continue;
                 };
-                let (own, offered) = (!self.owned[i].joined, self.owned[i].offered.clone());
-                let touched = self.compare(r, &current, None, manager, own, offered.as_deref());
+                let o = &self.owned[i];
+                let offered = o.offered.clone();
+                let standing = Standing {
+                    own: !o.joined,
+                    shared: o.shared,
+                    offered: offered.as_deref(),
+                };
+                let touched = self.compare(r, &current, None, manager, standing);
                 if !touched {
                     self.plan.stamps.push(Stamp {
                         agent_id: current.id,
@@ -424,8 +441,13 @@ impl<'a> Planner<'a> {
                 let current = self.linkable[*i].clone();
                 self.schedule(&current.id, &r);
                 // Taken over unless another sync source has it (then joined).
-                let own = !is_sync_source(&current.source);
-                self.compare(r, &current, Some(*by), manager, own, None);
+                let joins = is_sync_source(&current.source);
+                let standing = Standing {
+                    own: !joins,
+                    shared: joins,
+                    offered: None,
+                };
+                self.compare(r, &current, Some(*by), manager, standing);
             }
             Target::Owned(i) => {
                 let id = self.owned[*i].id.clone();
@@ -472,9 +494,13 @@ impl<'a> Planner<'a> {
         current: &SourcedAgent,
         linked: Option<LinkKey>,
         manager: Option<String>,
-        own: bool,
-        offered: Option<&str>,
+        standing: Standing<'_>,
     ) -> bool {
+        let Standing {
+            own,
+            shared,
+            offered,
+        } = standing;
         let source = self.source;
         let tag = |what: &str| format!("{source}: {what}");
         let mut changes = Vec::new();
@@ -506,12 +532,11 @@ impl<'a> Planner<'a> {
         let mut fields = changed_fields(current, &r, manager.as_deref(), rules);
         let owns = &mapping.ownership;
         let strength = |f: &str| owns.strength(f, own);
-        if fields.iter().any(|f| strength(f) != Some(Strength::Strong)) {
-            let now = fields
-                .iter()
-                .any(|f| strength(f) == Some(Strength::Normal))
-                .then(|| digest(&r, manager.as_deref(), rules));
+        let now = (!fields.is_empty()).then(|| digest(&r, manager.as_deref(), rules));
+        if shared || fields.iter().any(|f| strength(f) != Some(Strength::Strong)) {
             fields.retain(|f| match strength(f) {
+                // On an agent several sources describe, an empty value clears nothing.
+                _ if shared && offers_nothing(&r, manager.as_deref(), rules, f) => false,
                 None => false,
                 Some(Strength::Strong) => true,
                 Some(Strength::Weak) => field_is_empty(current, f),
@@ -545,6 +570,7 @@ impl<'a> Planner<'a> {
             changes.push(Change::Update {
                 agent_id: agent_id.clone(),
                 user_name: user_name.clone(),
+                digest: now.unwrap_or_default(),
                 fields,
                 profile: Box::new(managed_profile(r, manager, role, skills)),
                 reason,

@@ -104,6 +104,7 @@ fn owned_of(a: &SourcedAgent) -> OwnedAgent {
         digest: None,
         offered: None,
         joined: false,
+        shared: false,
     }
 }
 
