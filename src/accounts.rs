@@ -8,6 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use serde_json::json;
 
 mod access;
+mod bulk_disable;
 mod creates;
 mod group_roles;
 mod groups;
@@ -27,6 +28,7 @@ mod snapshot;
 mod updates;
 
 pub use access::AccessRules;
+pub use bulk_disable::Disabling;
 pub use creates::PreparedCreates;
 pub use links::{IssuedLink, LINK_PREFIX, LinkFor, LinkPurpose, LinkRefusal, LinkRules, live_link};
 pub use mfa::{Factor, confirmed_totp};

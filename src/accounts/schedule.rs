@@ -247,33 +247,33 @@ impl Accounts {
         })
     }
 
-    /// Marks a schedule's start or leaving moment done (the lifecycle timers acted on it,
-    /// or found nothing to do), in the caller's transaction. Returns whether it was still
-    /// open: a moment is acted on once, whichever node gets there.
-    pub fn mark_schedule_done(
+    /// Marks these agents' start (or leaving) acted on, where no one has yet: a node that
+    /// got to a moment first keeps it. Returns the agents marked now.
+    pub fn mark_schedules_done(
         &self,
         conn: &mut DbConn,
-        agent_id: &str,
+        agent_ids: &[String],
         start: bool,
         now: NaiveDateTime,
-    ) -> QueryResult<bool> {
-        let n = if start {
+    ) -> QueryResult<Vec<String>> {
+        if start {
             diesel::update(
                 sch::table
-                    .filter(sch::agent_id.eq(agent_id))
+                    .filter(sch::agent_id.eq_any(agent_ids))
                     .filter(sch::start_done_at.is_null()),
             )
             .set(sch::start_done_at.eq(Some(now)))
-            .execute(conn)?
+            .returning(sch::agent_id)
+            .get_results(conn)
         } else {
             diesel::update(
                 sch::table
-                    .filter(sch::agent_id.eq(agent_id))
+                    .filter(sch::agent_id.eq_any(agent_ids))
                     .filter(sch::leave_done_at.is_null()),
             )
             .set(sch::leave_done_at.eq(Some(now)))
-            .execute(conn)?
-        };
-        Ok(n == 1)
+            .returning(sch::agent_id)
+            .get_results(conn)
+        }
     }
 }

@@ -8,7 +8,7 @@ pub mod outbox;
 pub mod sender;
 pub mod templates;
 
-pub use outbox::{MailStatus, enqueue};
+pub use outbox::{MailStatus, enqueue, enqueue_many};
 
 /// The mails Rollcall sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

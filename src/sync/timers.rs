@@ -109,7 +109,24 @@ pub fn apply_due(
                 break;
             }
             write_tx(conn, |conn| -> Result<(), SyncError> {
-                for d in &due {
+                // Marked first: a moment another node got to is left to it.
+                let ids: Vec<String> = due.iter().map(|d| d.0.clone()).collect();
+                let marked: std::collections::HashSet<String> = accounts
+                    .mark_schedules_done(conn, &ids, moment == Moment::Start, now)?
+                    .into_iter()
+                    .collect();
+                let mine = due.iter().filter(|d| marked.contains(&d.0));
+                if moment == Moment::Start {
+                    for d in mine {
+                        act(conn, accounts, activating, moment, d, now, &mut tally)?;
+                    }
+                    return Ok(());
+                }
+                // Leavers still active are disabled together; the rest one by one.
+                let (active, rest): (Vec<&Due>, Vec<&Due>) =
+                    mine.partition(|d| d.3 == Status::Active.as_str());
+                disable_leavers(conn, accounts, &active, now, &mut tally)?;
+                for d in rest {
                     act(conn, accounts, activating, moment, d, now, &mut tally)?;
                 }
                 Ok(())
@@ -119,7 +136,42 @@ pub fn apply_due(
     Ok(tally)
 }
 
-/// Acts on one moment, marking it done first (a moment another node got to is left).
+/// Disables the active agents whose leaving moment is due (marked done already), in
+/// multi-row statements.
+fn disable_leavers(
+    conn: &mut DbConn,
+    accounts: &Accounts,
+    due: &[&Due],
+    now: NaiveDateTime,
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
+    let said: Vec<(String, String)> = due
+        .iter()
+        .map(|(_, source, note, _)| {
+            let note = note.as_deref().unwrap_or("leaving date");
+            (
+                format!("lifecycle:{source}"),
+                format!("{source}: left: {note}"),
+            )
+        })
+        .collect();
+    let items: Vec<crate::accounts::Disabling<'_>> = due
+        .iter()
+        .zip(&said)
+        .map(|(d, (actor, reason))| crate::accounts::Disabling {
+            id: &d.0,
+            actor,
+            reason,
+        })
+        .collect();
+    let done = accounts.disable_many(conn, &items, now)?;
+    let n = done.iter().filter(|d| **d).count();
+    tally.disabled += n;
+    tally.nothing += done.len() - n;
+    Ok(())
+}
+
+/// Acts on one moment (marked done already).
 fn act(
     conn: &mut DbConn,
     accounts: &Accounts,
@@ -129,9 +181,6 @@ fn act(
     now: NaiveDateTime,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
-    if !accounts.mark_schedule_done(conn, id, moment == Moment::Start, now)? {
-        return Ok(());
-    }
     let actor = format!("lifecycle:{source}");
     let status = Status::parse(status);
     let result = match (moment, status) {
