@@ -231,10 +231,11 @@ pub enum SourceError {
 }
 
 /// Reads what changed in a configured source since `from`; a full read when there is no
-/// usable position.
+/// usable position. An export is read as at `now` (which of its dated rows are in force).
 pub async fn fetch_changes(
     cfg: &crate::config::SourceConfig,
     from: Position,
+    now: chrono::NaiveDateTime,
 ) -> Result<Changes, SourceError> {
     match cfg.kind {
         crate::config::SourceKind::Ldap => match &cfg.ldap {
@@ -242,7 +243,7 @@ pub async fn fetch_changes(
             None => Err(no_settings(cfg)),
         },
         crate::config::SourceKind::Hr => match &cfg.hr {
-            Some(settings) => hr::fetch_changes(settings, from).await,
+            Some(settings) => hr::fetch_changes(settings, from, now).await,
             None => Err(no_settings(cfg)),
         },
     }
@@ -265,6 +266,7 @@ pub type RecordSink = std::sync::mpsc::SyncSender<Vec<SourceRecord>>;
 pub async fn fetch_into(
     cfg: &crate::config::SourceConfig,
     from: Position,
+    now: chrono::NaiveDateTime,
     sink: RecordSink,
 ) -> Result<Changes, SourceError> {
     match cfg.kind {
@@ -273,7 +275,7 @@ pub async fn fetch_into(
             None => Err(no_settings(cfg)),
         },
         crate::config::SourceKind::Hr => match &cfg.hr {
-            Some(settings) => hr::fetch_into(settings, from, sink).await,
+            Some(settings) => hr::fetch_into(settings, from, now, sink).await,
             None => Err(no_settings(cfg)),
         },
     }
@@ -287,7 +289,9 @@ pub async fn fetch(cfg: &crate::config::SourceConfig) -> Result<Snapshot, Source
             None => Err(no_settings(cfg)),
         },
         crate::config::SourceKind::Hr => {
-            Ok(fetch_changes(cfg, Position::default()).await?.snapshot)
+            Ok(fetch_changes(cfg, Position::default(), crate::store::now())
+                .await?
+                .snapshot)
         }
     }
 }

@@ -158,13 +158,14 @@ pub async fn run_opened(
     let source = cfg.clone();
     let read = match from {
         Some(from) if !dated => Read::Whole(Box::pin(async move {
-            crate::sources::fetch_changes(&source, from).await
+            crate::sources::fetch_changes(&source, from, opts.now()).await
         })),
         // A full read (and any export's) hands its people over page by page, to be planned
         // as they come.
         from => Read::Streamed(Box::new(move |sink| {
             Box::pin(async move {
-                crate::sources::fetch_into(&source, from.unwrap_or_default(), sink).await
+                crate::sources::fetch_into(&source, from.unwrap_or_default(), opts.now(), sink)
+                    .await
             })
         })),
     };

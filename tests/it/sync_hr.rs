@@ -116,6 +116,11 @@ pub(crate) struct Hr {
 /// An HR source `people` reading `export.<ext>` in a directory of its own, with `extra`
 /// lines in `[sources.hr]` (before the fields).
 pub(crate) fn hr(backend: Backend, ext: &str, extra: &str) -> Hr {
+    hr_with(backend, ext, extra, "")
+}
+
+/// `hr` with `fields` added to `[sources.hr.fields]`.
+pub(crate) fn hr_with(backend: Backend, ext: &str, extra: &str, fields: &str) -> Hr {
     let db = TestDb::new(backend);
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join(format!("export.{ext}"));
@@ -142,6 +147,7 @@ time_zone = "Asia/Shanghai"
 immediate_reasons = ["Misconduct"]
 {extra}
 {FIELDS}
+{fields}
 "#,
         db = db.url,
     );

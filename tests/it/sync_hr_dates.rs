@@ -277,3 +277,56 @@ both!(
         );
     }
 );
+
+both!(a_change_dated_ahead_is_applied_on_its_date, |b| {
+    let env = crate::sync_hr::hr_with(b, "csv", "", r#"effective_date = "Effective Date""#);
+    let head = "Employee ID,First Name,Last Name,Work Email,Department,Job Title,Manager ID,\
+                Status,Hire Date,Last Day,Termination Date,Termination Reason,Time Zone,\
+                Effective Date";
+    let start = day(-400);
+    // Ana moves to 售后 as a lead in ten days; the row in force says 售前. Bo has one row.
+    let text = format!(
+        "{head}\n\
+         E1,Ana,Lin,ana@example.com,售后,Lead,,Active,{start},,,,,{ahead}\n\
+         E1,Ana,Lin,ana@example.com,售前,Agent,,Active,{start},,,,,{past}\n\
+         E1,Ana,Lin,ana@example.com,售前,Trainee,,Active,{start},,,,,{older}\n\
+         E2,Bo,Wu,bo@example.com,售前,Agent,,Active,{start},,,,,\n",
+        ahead = day(10),
+        past = day(-30),
+        older = day(-300),
+    );
+    env.write(&text);
+    let first = env.run();
+    assert_eq!(first.status, RunStatus::Ok);
+    assert!(first.bad_rows.is_empty(), "{:?}", first.bad_rows);
+    assert_eq!(first.plan.count("create"), 2);
+    let ana = env.agent("E1");
+    assert_eq!(ana.profile.department.as_deref(), Some("售前"));
+    assert_eq!(
+        ana.profile.title.as_deref(),
+        Some("Agent"),
+        "the latest row in force"
+    );
+
+    // The same export is not planned again before the change's date…
+    assert_eq!(env.run().method, "unchanged");
+    let eve = now() + Duration::days(8);
+    assert!(env.run_with(true, Some(eve)).plan.changes.is_empty());
+    // …and on it, the move is what the plan does.
+    let on_the_day = now() + Duration::days(11);
+    let planned = env.run_with(true, Some(on_the_day));
+    match &planned.plan.changes[..] {
+        [rollcall::sync::plan::Change::Update { fields, .. }] => {
+            // The nickname is `{department}-{family_name}{given_name}`.
+            assert_eq!(fields, &["nickName", "title", "department"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let applied = env.run_with(false, Some(on_the_day));
+    assert_eq!(applied.plan.count("update"), 1);
+    let ana = env.agent("E1");
+    assert_eq!(ana.profile.department.as_deref(), Some("售后"));
+    assert_eq!(ana.profile.title.as_deref(), Some("Lead"));
+    assert_eq!(ana.profile.nickname.as_deref(), Some("售后-LinAna"));
+    assert_eq!(env.agent("E2").profile.department.as_deref(), Some("售前"));
+});

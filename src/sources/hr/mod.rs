@@ -28,11 +28,14 @@ const PAGE: usize = 1_000;
 /// Reads the export. An export already processed (`from.export`: the server answered `304`,
 /// or the same bytes) is not planned again until its `replan_at`; the changes are then
 /// empty, with method `unchanged`.
-pub async fn fetch_changes(settings: &HrSettings, from: Position) -> Result<Changes, SourceError> {
+pub async fn fetch_changes(
+    settings: &HrSettings,
+    from: Position,
+    now: chrono::NaiveDateTime,
+) -> Result<Changes, SourceError> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
         let mut records = Vec::new();
-        let now = chrono::Utc::now().naive_utc();
         let mut changes = read_export(&settings, from.export, now, &mut |r| records.push(r))?;
         changes.snapshot.records = records;
         Ok(changes)
@@ -47,13 +50,13 @@ pub async fn fetch_changes(settings: &HrSettings, from: Position) -> Result<Chan
 pub async fn fetch_into(
     settings: &HrSettings,
     from: Position,
+    now: chrono::NaiveDateTime,
     sink: super::RecordSink,
 ) -> Result<Changes, SourceError> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
         let mut page = Vec::with_capacity(PAGE);
         let mut gone = false;
-        let now = chrono::Utc::now().naive_utc();
         let changes = read_export(&settings, from.export, now, &mut |r| {
             page.push(r);
             if page.len() == PAGE && !gone {
@@ -112,29 +115,58 @@ pub fn read_export(
             SourceError::Refused(format!("the export cannot be read: {why}"))
         }
     };
-    // First the employee ids alone: an id on two rows is nobody's (which row is right
-    // cannot be known), and people are handed on as they are read.
-    let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
-    read::rows(
-        &bytes,
-        settings.format(),
-        (delimiter, quote),
-        &mapper.columns[..1],
-        &mut |row| {
-            if let Some(Some(key)) = row.values.first() {
-                seen.entry(key.clone()).or_default().push(row.line);
-            }
-        },
-    )
-    .map_err(refused)?;
-    seen.retain(|_, lines| lines.len() > 1);
-    let mut people = People {
-        duplicates: seen,
-        ..People::default()
-    };
-    // When time alone changes this export's plan: the first pre-hire window to open.
-    let prehire = chrono::Duration::days(i64::from(settings.prehire_days));
+    // First the employee ids alone (with their effective dates, when mapped): an id on two
+    // rows in force at once is nobody's (which row is right cannot be known), and people
+    // are handed on as they are read.
+    let mut people = People::default();
+    // When time alone changes this export's plan: the first pre-hire window to open, the
+    // first row to take effect.
     let mut replan_at: Option<chrono::NaiveDateTime> = None;
+    let mut later = |at: chrono::NaiveDateTime| {
+        if at > now && replan_at.is_none_or(|t| at < t) {
+            replan_at = Some(at);
+        }
+    };
+    if mapper.is_dated() {
+        let mut dated: HashMap<String, Vec<(usize, Option<chrono::NaiveDateTime>)>> =
+            HashMap::new();
+        read::rows(
+            &bytes,
+            settings.format(),
+            (delimiter, quote),
+            &mapper.columns,
+            &mut |row| {
+                let Some(Some(key)) = row.values.first() else {
+                    return;
+                };
+                match mapper.effective(&row) {
+                    Ok(at) => dated.entry(key.clone()).or_default().push((row.line, at)),
+                    Err(error) => people.bad_line(row.line, key, error),
+                }
+            },
+        )
+        .map_err(refused)?;
+        for (key, rows) in dated {
+            people.in_force(key, rows, now, &mut later);
+        }
+    } else {
+        let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+        read::rows(
+            &bytes,
+            settings.format(),
+            (delimiter, quote),
+            &mapper.columns[..1],
+            &mut |row| {
+                if let Some(Some(key)) = row.values.first() {
+                    seen.entry(key.clone()).or_default().push(row.line);
+                }
+            },
+        )
+        .map_err(refused)?;
+        seen.retain(|_, lines| lines.len() > 1);
+        people.duplicates = seen;
+    }
+    let prehire = chrono::Duration::days(i64::from(settings.prehire_days));
     let rows = read::rows(
         &bytes,
         settings.format(),
@@ -143,10 +175,7 @@ pub fn read_export(
         &mut |row| {
             if let Some(r) = people.take(&mapper, &row) {
                 if let Some(start) = r.employment.as_ref().and_then(|e| e.starts_at) {
-                    let opens = start - prehire;
-                    if opens > now && replan_at.is_none_or(|t| opens < t) {
-                        replan_at = Some(opens);
-                    }
+                    later(start - prehire);
                 }
                 sink(r);
             }
@@ -215,18 +244,71 @@ fn unchanged(last: Option<ExportMark>) -> Changes {
     }
 }
 
-/// Rows gathered one by one: the bad ones, and employee ids on more than one row (every row
-/// of such an id is bad).
+/// Rows gathered one by one: the bad ones, employee ids on more than one row in force
+/// (every row of such an id is bad), and rows not in force (another date's).
 #[derive(Default)]
 struct People {
     duplicates: HashMap<String, Vec<usize>>,
+    /// Lines of rows whose effective date has not come, or that a later one replaced.
+    not_in_force: HashSet<usize>,
     bad: Vec<BadRow>,
     held: HashSet<String>,
 }
 
 impl People {
-    /// The person of a row, or `None` with the row recorded as bad.
+    fn bad_line(&mut self, line: usize, key: &str, error: String) {
+        self.bad.push(BadRow {
+            line,
+            key: Some(key.to_owned()),
+            error,
+        });
+        self.not_in_force.insert(line);
+        self.held.insert(key.to_owned());
+    }
+
+    /// Of an id's rows (line, effective moment), keeps the one in force at `now`: the
+    /// latest that has taken effect (a row without a date has always held). Two in force
+    /// at once make the id's rows bad; an id with only future rows is held (it is not a
+    /// leaver). Each future moment goes to `later`.
+    fn in_force(
+        &mut self,
+        key: String,
+        mut rows: Vec<(usize, Option<chrono::NaiveDateTime>)>,
+        now: chrono::NaiveDateTime,
+        later: &mut impl FnMut(chrono::NaiveDateTime),
+    ) {
+        for (_, at) in &rows {
+            if let Some(at) = at.filter(|at| *at > now) {
+                later(at);
+            }
+        }
+        rows.sort_by_key(|(line, at)| (*at, *line));
+        let current: Vec<&(usize, Option<chrono::NaiveDateTime>)> = rows
+            .iter()
+            .filter(|(_, at)| at.is_none_or(|at| at <= now))
+            .collect();
+        let Some(&&(line, at)) = current.last() else {
+            // Only changes to come: nothing to plan yet, nothing to take away.
+            self.held.insert(key);
+            self.not_in_force.extend(rows.iter().map(|(l, _)| *l));
+            return;
+        };
+        let ties = current.iter().filter(|(_, a)| *a == at).count();
+        if ties > 1 {
+            self.duplicates
+                .insert(key, rows.iter().map(|(l, _)| *l).collect());
+            return;
+        }
+        self.not_in_force
+            .extend(rows.iter().map(|(l, _)| *l).filter(|l| *l != line));
+    }
+
+    /// The person of a row, or `None` with the row recorded as bad (or, for a row not in
+    /// force, passed over).
     fn take(&mut self, mapper: &person::Mapper, row: &read::Row) -> Option<SourceRecord> {
+        if self.not_in_force.contains(&row.line) {
+            return None;
+        }
         let key = mapper.key(row);
         if let Some(k) = &key
             && let Some(lines) = self.duplicates.get(k)

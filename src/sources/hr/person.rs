@@ -86,6 +86,28 @@ impl Mapper {
         row.values.get(i)?.as_deref()
     }
 
+    /// Whether `[sources.hr.fields]` maps an effective date.
+    pub fn is_dated(&self) -> bool {
+        self.column_of.contains_key("effective_date")
+    }
+
+    /// From when a row holds (local 00:00 of its effective date in the person's zone), if
+    /// it says.
+    pub fn effective(&self, row: &Row) -> Result<Option<NaiveDateTime>, String> {
+        let Some(v) = self.value(row, "effective_date") else {
+            return Ok(None);
+        };
+        let zone = match self.value(row, "time_zone") {
+            Some(name) => name
+                .parse::<Tz>()
+                .map_err(|_| format!("time zone {name:?} is not an IANA time zone name"))?,
+            None => self.zone,
+        };
+        parse_moment(v)
+            .map(|m| Some(m.start(zone)))
+            .map_err(|e| format!("effective_date {e}"))
+    }
+
     /// The employee id of a row, when it has one.
     pub fn key(&self, row: &Row) -> Option<String> {
         row.values.first()?.clone()

@@ -121,6 +121,10 @@ pub struct FieldNames {
     pub termination_date: Option<String>,
     pub termination_reason: Option<String>,
     pub time_zone: Option<String>,
+    /// From when a row's values hold. With it an employee id may be on several rows: the one
+    /// in force (the latest date not in the future) is planned, and the export is planned
+    /// again when the next one takes effect.
+    pub effective_date: Option<String>,
 }
 
 /// `[sources.hr.status]`: the export's values for each status, compared case-insensitively.
@@ -193,7 +197,7 @@ pub enum FieldSource {
 impl FieldNames {
     /// Every mapped field with its name, templates parsed.
     pub fn sources(&self) -> Result<BTreeMap<&'static str, FieldSource>, String> {
-        let all: [(&'static str, Option<&String>); 18] = [
+        let all: [(&'static str, Option<&String>); 19] = [
             ("employee_id", Some(&self.employee_id)),
             ("user_name", self.user_name.as_ref()),
             ("given_name", self.given_name.as_ref()),
@@ -212,6 +216,7 @@ impl FieldNames {
             ("termination_date", self.termination_date.as_ref()),
             ("termination_reason", self.termination_reason.as_ref()),
             ("time_zone", self.time_zone.as_ref()),
+            ("effective_date", self.effective_date.as_ref()),
         ];
         let mut out = BTreeMap::new();
         for (name, given) in all {

@@ -31,8 +31,9 @@ pub fn by_source(
         .inner_join(agents::table.on(agents::id.eq(agent_values::agent_id)))
         .filter(agents::status.ne(Status::Deleted.as_str()))
         .into_boxed::<Db>();
-    rows_q = rows_q.filter(owned_by(source));
-    values_q = values_q.filter(owned_by(source));
+    let links = has_links(conn, source)?;
+    rows_q = rows_q.filter(owned_by(source, links));
+    values_q = values_q.filter(owned_by(source, links));
     let rows: Vec<AgentRow> = rows_q.select(AgentRow::as_select()).load(conn)?;
     let values: Vec<AgentValueRow> = values_q
         .order((
@@ -55,14 +56,15 @@ pub fn by_source(
 
 /// How many live agents `source` owns, and how many of them are active.
 pub fn count_by_source(conn: &mut DbConn, source: &str) -> QueryResult<(usize, usize)> {
+    let links = has_links(conn, SourceFilter::Is(source))?;
     use crate::store::query::LiveAgent;
     let live: i64 = agents::table
         .filter(LiveAgent)
-        .filter(owned_by(SourceFilter::Is(source)))
+        .filter(owned_by(SourceFilter::Is(source), links))
         .count()
         .get_result(conn)?;
     let active: i64 = agents::table
-        .filter(owned_by(SourceFilter::Is(source)))
+        .filter(owned_by(SourceFilter::Is(source), links))
         .filter(agents::status.eq(Status::Active.as_str()))
         .count()
         .get_result(conn)?;
@@ -116,9 +118,10 @@ fn sourced_rows(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<
         .filter(agents::status.ne(Status::Deleted.as_str()))
         .filter(agent_values::attr.eq_any([EMAILS, PHONES, SKILL_GROUPS]))
         .into_boxed::<Db>();
-    rows_q = rows_q.filter(owned_by(source));
-    count_q = count_q.filter(owned_by(source));
-    values_q = values_q.filter(owned_by(source));
+    let links = has_links(conn, source)?;
+    rows_q = rows_q.filter(owned_by(source, links));
+    count_q = count_q.filter(owned_by(source, links));
+    values_q = values_q.filter(owned_by(source, links));
     let count: i64 = count_q.count().get_result(conn)?;
     let mut out: Vec<SourcedAgent> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     type Columns = (
@@ -292,11 +295,27 @@ fn sourced_rows(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<
     Ok(out)
 }
 
+/// Whether the source `filter` names has joined any agent (`agent_links`): when not, its
+/// queries need not look there.
+fn has_links(conn: &mut DbConn, filter: SourceFilter<'_>) -> QueryResult<bool> {
+    let s = match filter {
+        SourceFilter::Is(s)
+        | SourceFilter::Candidates(s)
+        | SourceFilter::Keys(s, _)
+        | SourceFilter::Ids(s, _) => s,
+    };
+    diesel::select(diesel::dsl::exists(
+        agent_links::table.filter(agent_links::source.eq(s)),
+    ))
+    .get_result(conn)
+}
+
 /// The condition on `agents` that `filter` stands for, usable in any query that has the
 /// `agents` table in its FROM clause. A source's agents are those it created or took over
-/// (`agents.source`) and those it joined (`agent_links`).
+/// (`agents.source`) and, when it has `links`, those it joined (`agent_links`).
 fn owned_by<'a, QS: 'a>(
     filter: SourceFilter<'a>,
+    links: bool,
 ) -> Box<dyn BoxableExpression<QS, Db, SqlType = diesel::sql_types::Bool> + 'a>
 where
     agents::source: SelectableExpression<QS>,
@@ -313,22 +332,29 @@ where
             .sql(")")
     };
     match filter {
-        SourceFilter::Is(s) => Box::new(agents::source.eq(s.to_owned()).or(joined(s))),
-        SourceFilter::Candidates(s) => Box::new(
+        SourceFilter::Is(s) if links => Box::new(agents::source.eq(s.to_owned()).or(joined(s))),
+        SourceFilter::Is(s) => Box::new(agents::source.eq(s.to_owned())),
+        SourceFilter::Candidates(s) if links => Box::new(
             agents::source
                 .ne(s.to_owned())
                 .and(diesel::dsl::not(joined(s))),
         ),
+        SourceFilter::Candidates(s) => Box::new(agents::source.ne(s.to_owned())),
         // The agents it made only: `owned_agents` adds those it joined.
         SourceFilter::Keys(s, keys) => Box::new(
             agents::source
                 .eq(s.to_owned())
                 .and(agents::source_key.assume_not_null().eq_any(keys.to_vec())),
         ),
-        SourceFilter::Ids(s, ids) => Box::new(
+        SourceFilter::Ids(s, ids) if links => Box::new(
             agents::source
                 .eq(s.to_owned())
                 .or(joined(s))
+                .and(agents::id.eq_any(ids.to_vec())),
+        ),
+        SourceFilter::Ids(s, ids) => Box::new(
+            agents::source
+                .eq(s.to_owned())
                 .and(agents::id.eq_any(ids.to_vec())),
         ),
     }
@@ -424,6 +450,7 @@ pub fn owned_agents(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<
 }
 
 fn owned_rows(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<OwnedAgent>> {
+    let links = has_links(conn, source)?;
     let joined = joined_by(conn, source)?;
     use crate::store::query::LiveAgent;
     use diesel::connection::DefaultLoadingMode;
@@ -440,7 +467,7 @@ fn owned_rows(conn: &mut DbConn, source: SourceFilter<'_>) -> QueryResult<Vec<Ow
     );
     let rows = agents::table
         .filter(LiveAgent)
-        .filter(owned_by(source))
+        .filter(owned_by(source, links))
         .select((
             agents::id,
             agents::source_key,

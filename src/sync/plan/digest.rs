@@ -25,8 +25,10 @@ pub(super) fn digest(r: &SourceRecord, manager: Option<&str>, (role, skills, _):
                 None => h.write(&0u64.to_le_bytes()),
             }
         }
-        use std::fmt::Write;
-        let _ = write!(out, "{:08x}", h.0);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for shift in (0..8).rev() {
+            out.push(char::from(HEX[(h.0 >> (shift * 4)) as usize & 0xf]));
+        }
     };
     push(&[Some(&r.user_name)]);
     push(&[r.given_name.as_deref()]);
