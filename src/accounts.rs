@@ -294,6 +294,54 @@ impl Accounts {
         })
     }
 
+    /// Lets a sync source go of an agent whose person comes back as a new agent (a rehire
+    /// with `rehire = "new_agent"`): the agent stays as it is (disabled), for the record,
+    /// but gives up its source key, employee number and user name (`<name>.left-<date>`),
+    /// which the new agent takes. Audited `agent.update` and `agent.release`.
+    pub fn release_agent(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        id: &str,
+        reason: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), AccountError> {
+        write_tx(conn, |conn| {
+            let renamed =
+                self.update_agent_with(conn, actor, id, None, Some(reason), now, |c| {
+                    let mut profile = c.profile.clone();
+                    profile.role = Some(c.role.clone());
+                    profile.user_name =
+                        format!("{}.left-{}", c.profile.user_name, now.format("%Y%m%d"));
+                    profile.employee_number = None;
+                    Ok(AgentInput {
+                        profile,
+                        ..AgentInput::default()
+                    })
+                })?;
+            let mut row = row_of(conn, id)?;
+            let before = json!({ "source": row.source, "sourceKey": row.source_key });
+            let read = row.version;
+            row.source_key = None;
+            write_next(conn, &mut row, read, now)?;
+            audit::append(
+                conn,
+                Entry {
+                    at: now,
+                    actor,
+                    action: "agent.release",
+                    target_type: "agent",
+                    target_id: id,
+                    before: Some(before),
+                    after: Some(json!({ "source": row.source, "sourceKey": null,
+                                        "userName": renamed.profile.user_name })),
+                    reason: Some(reason),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
     /// Suspends or re-enables an agent, keeping its profile.
     pub fn set_active(
         &self,

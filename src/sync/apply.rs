@@ -183,9 +183,43 @@ pub(super) fn apply(
     let (creates, others): (Vec<&Change>, Vec<&Change>) = changes
         .iter()
         .partition(|c| matches!(c, Change::Create { .. }));
+    // A rehire's old agent lets go of its user name before the new agent takes it.
+    let (releases, others): (Vec<&Change>, Vec<&Change>) = others
+        .into_iter()
+        .partition(|c| matches!(c, Change::Release { .. }));
     // What has been applied so far, recorded with each chunk in its own transaction: a run
     // whose process stops part-way leaves a record of what it did.
     let mut applied = Tally::default();
+    let one_by_one = |conn: &mut DbConn,
+                      applied: &mut Tally,
+                      failures: &mut Failures,
+                      tick: &mut dyn FnMut(usize),
+                      changes: &[&Change]|
+     -> Result<(), SyncError> {
+        for chunk in changes.chunks(APPLY_CHUNK) {
+            write_tx(conn, |conn| -> Result<(), SyncError> {
+                for change in chunk {
+                    match apply_one(conn, accounts, src, &actor, change, now) {
+                        Ok(()) => applied.add(change),
+                        Err(AccountError::Db(e)) if !is_constraint(&e) => return Err(e.into()),
+                        Err(e) => {
+                            tracing::warn!(source = %src.name, user = change.user_name(), action = change.action(), error = %e, "change not applied");
+                            failures.push((
+                                change.user_name().to_owned(),
+                                change.action().to_owned(),
+                                e.to_string(),
+                            ));
+                        }
+                    }
+                }
+                applied.record(conn, run_id)
+            })?;
+            tick(chunk.len());
+            crate::faults::pause_point("sync.applied_chunk");
+        }
+        Ok(())
+    };
+    one_by_one(conn, &mut applied, &mut failures, tick, &releases)?;
     if !creates.is_empty() {
         let known = crate::accounts::known_roles(conn)?;
         for chunk in creates.chunks(APPLY_CHUNK) {
@@ -201,27 +235,7 @@ pub(super) fn apply(
             crate::faults::pause_point("sync.applied_chunk");
         }
     }
-    for chunk in others.chunks(APPLY_CHUNK) {
-        write_tx(conn, |conn| -> Result<(), SyncError> {
-            for change in chunk {
-                match apply_one(conn, accounts, src, &actor, change, now) {
-                    Ok(()) => applied.add(change),
-                    Err(AccountError::Db(e)) if !is_constraint(&e) => return Err(e.into()),
-                    Err(e) => {
-                        tracing::warn!(source = %src.name, user = change.user_name(), action = change.action(), error = %e, "change not applied");
-                        failures.push((
-                            change.user_name().to_owned(),
-                            change.action().to_owned(),
-                            e.to_string(),
-                        ));
-                    }
-                }
-            }
-            applied.record(conn, run_id)
-        })?;
-        tick(chunk.len());
-        crate::faults::pause_point("sync.applied_chunk");
-    }
+    one_by_one(conn, &mut applied, &mut failures, tick, &others)?;
     // What the source confirmed for agents that needed no change.
     for chunk in stamps.chunks(APPLY_CHUNK) {
         let stamps: Vec<(&str, &str, i64)> = chunk
@@ -293,6 +307,8 @@ impl Tally {
             Change::Enable { .. } | Change::Activate { .. } => self.enabled += 1,
             Change::Delete { .. } => self.deleted += 1,
             Change::Link { .. } => self.linked += 1,
+            // Counted as the create that follows it.
+            Change::Release { .. } => {}
         }
     }
 
@@ -401,5 +417,8 @@ fn apply_one(
         Change::Delete {
             agent_id, reason, ..
         } => accounts.delete_agent(conn, actor, agent_id, None, Some(reason), now),
+        Change::Release {
+            agent_id, reason, ..
+        } => accounts.release_agent(conn, actor, agent_id, reason, now),
     }
 }

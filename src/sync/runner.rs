@@ -46,6 +46,7 @@ pub fn sync_source(cfg: &SourceConfig, config: &Config) -> SyncSource {
                 activate_at_start: !cfg
                     .require_approval
                     .unwrap_or(config.accounts.require_approval),
+                rehire_new: hr.rehire == crate::sources::hr::Rehire::NewAgent,
             }),
             ownership: config.ownership.for_source(&cfg.name),
         },

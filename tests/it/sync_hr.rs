@@ -174,10 +174,19 @@ impl Hr {
     }
 
     pub(crate) fn run_with(&self, dry_run: bool, as_of: Option<NaiveDateTime>) -> RunReport {
+        self.run_opts(dry_run, false, as_of)
+    }
+
+    /// A run that reads the export even when it has not changed.
+    pub(crate) fn run_forced(&self) -> RunReport {
+        self.run_opts(false, true, None)
+    }
+
+    fn run_opts(&self, dry_run: bool, force: bool, as_of: Option<NaiveDateTime>) -> RunReport {
         let accounts = Arc::new(rollcall::accounts::Accounts::from_config(&self.config));
         let opts = RunOptions {
             dry_run,
-            force: false,
+            force,
             incremental: false,
             trigger: "cli",
             as_of,

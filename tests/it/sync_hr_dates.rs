@@ -330,3 +330,60 @@ both!(a_change_dated_ahead_is_applied_on_its_date, |b| {
     assert_eq!(ana.profile.nickname.as_deref(), Some("售后-LinAna"));
     assert_eq!(env.agent("E2").profile.department.as_deref(), Some("售前"));
 });
+
+both!(
+    a_rehire_can_get_a_new_agent_the_old_one_kept_disabled,
+    |b| {
+        let env = hr(b, "csv", r#"rehire = "new_agent""#);
+        let mut ana = row("E1", "Ana", "Lin");
+        let bo = row("E2", "Bo", "Wu");
+        env.write(&csv(&[ana.clone(), bo.clone()]));
+        assert_eq!(env.run().plan.count("create"), 2);
+        let first = env.agent("E1");
+        ana.status = "Terminated";
+        ana.term = day(-20);
+        ana.why = "Resignation";
+        env.write(&csv(&[ana.clone(), bo.clone()]));
+        assert_eq!(env.run().plan.count("disable"), 1);
+
+        // Back, hired again from yesterday.
+        ana.status = "Active";
+        ana.start = day(-1);
+        ana.term = String::new();
+        ana.why = "";
+        env.write(&csv(&[ana.clone(), bo.clone()]));
+        let back = env.run();
+        assert_eq!(back.status, RunStatus::Ok);
+        assert_eq!(
+            (back.plan.count("release"), back.plan.count("create")),
+            (1, 1),
+            "{:?}",
+            back.plan.changes
+        );
+        assert!(back.failures.is_empty(), "{:?}", back.failures);
+        let new = env.agent("E1");
+        assert_ne!(new.id, first.id, "a new agent");
+        assert_eq!(new.status, Status::Active);
+        assert_eq!(new.profile.user_name, "ana@example.com");
+        let audit = env.audit(&new);
+        let reason = audit[0].2.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("earlier agent {}", first.id)),
+            "{reason}"
+        );
+
+        let old = env
+            .agents()
+            .into_iter()
+            .find(|a| a.id == first.id)
+            .expect("the old agent is kept");
+        assert_eq!(old.status, Status::Suspended, "kept disabled");
+        assert!(old.profile.user_name.starts_with("ana@example.com.left-"));
+        assert_eq!(old.profile.employee_number, None);
+        assert!(env.audit(&old).iter().any(|e| e.1 == "agent.release"));
+
+        // Settled: the same export read again plans nothing, and the old agent is no leaver.
+        let again = env.run_forced();
+        assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
+    }
+);

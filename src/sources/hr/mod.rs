@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-pub use settings::{Feed, HrSettings};
+pub use settings::{Feed, HrSettings, Rehire};
 
 use super::{BadRow, Changes, ExportMark, Position, Snapshot, SourceError, SourceRecord};
 use export::Got;

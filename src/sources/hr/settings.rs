@@ -46,6 +46,10 @@ pub struct HrSettings {
     /// Termination reasons that disable at once, whatever the leaving date.
     #[serde(default)]
     pub immediate_reasons: Vec<String>,
+    /// A person back after a termination: the `same_agent` re-enabled (default), or a
+    /// `new_agent`, the old one kept disabled for the record.
+    #[serde(default)]
+    pub rehire: Rehire,
     /// Refuse a read in which more than this share of the rows are bad.
     #[serde(default = "five")]
     pub max_bad_rows_percent: f64,
@@ -93,6 +97,15 @@ pub enum LeaveAt {
     #[default]
     EndOfDay,
     StartOfDay,
+}
+
+/// What a rehire gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rehire {
+    #[default]
+    SameAgent,
+    NewAgent,
 }
 
 /// `[sources.hr.fields]`: a column name (a key of a JSON object, `a.b` for a nested one), or

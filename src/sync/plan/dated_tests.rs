@@ -13,6 +13,7 @@ fn hr_mapping() -> Mapping {
         dated: Some(super::super::Dated {
             prehire: Duration::days(14),
             activate_at_start: true,
+            rehire_new: false,
         }),
         templates: crate::sources::template::Templates::parse(
             [(

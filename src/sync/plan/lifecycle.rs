@@ -102,6 +102,29 @@ pub(super) fn lifecycle(
         _ => None,
     }
 }
+/// Whether an HR person is back after a termination and gets a new agent
+/// (`rehire = "new_agent"`): working again, their agent suspended by this source for
+/// anything but leave.
+pub(super) fn is_new_rehire(
+    source: &str,
+    mapping: &Mapping,
+    now: NaiveDateTime,
+    r: &SourceRecord,
+    status: Status,
+    disabled_reason: &Option<String>,
+) -> bool {
+    let (Some(e), Some(dated)) = (&r.employment, &mapping.dated) else {
+        return false;
+    };
+    dated.rehire_new
+        && status == Status::Suspended
+        && is_mine(source, disabled_reason)
+        && !disabled_reason
+            .as_deref()
+            .is_some_and(|r| r.ends_with(": on leave"))
+        && e.phase(now, dated.prehire) == Phase::Working
+}
+
 /// Whether a suspension reason is `source`'s own ("ldap:corp: …").
 fn is_mine(source: &str, reason: &Option<String>) -> bool {
     reason

@@ -58,6 +58,8 @@ pub struct Dated {
     pub prehire: Duration,
     /// A pre-hire is activated at its start (no admin approval asked for).
     pub activate_at_start: bool,
+    /// A rehire gets a new agent (the old one released, kept disabled), not the old one.
+    pub rehire_new: bool,
 }
 
 pub use crate::config::LinkKey;
@@ -137,6 +139,13 @@ pub enum Change {
         user_name: String,
         reason: String,
     },
+    /// A rehire's old agent, let go by the source before the person's new agent is
+    /// created: it stays disabled, under a user name of its own, for the record.
+    Release {
+        agent_id: String,
+        user_name: String,
+        reason: String,
+    },
 }
 
 impl Change {
@@ -149,6 +158,7 @@ impl Change {
             Change::Enable { .. } => "enable",
             Change::Activate { .. } => "activate",
             Change::Delete { .. } => "delete",
+            Change::Release { .. } => "release",
         }
     }
 
@@ -160,7 +170,8 @@ impl Change {
             | Change::Disable { user_name, .. }
             | Change::Enable { user_name, .. }
             | Change::Activate { user_name, .. }
-            | Change::Delete { user_name, .. } => user_name,
+            | Change::Delete { user_name, .. }
+            | Change::Release { user_name, .. } => user_name,
         }
     }
 
@@ -172,7 +183,8 @@ impl Change {
             | Change::Disable { reason, .. }
             | Change::Enable { reason, .. }
             | Change::Activate { reason, .. }
-            | Change::Delete { reason, .. } => reason,
+            | Change::Delete { reason, .. }
+            | Change::Release { reason, .. } => reason,
         }
     }
 

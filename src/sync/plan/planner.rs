@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 
 use super::digest::{digest, field_changed};
-use super::lifecycle::{leaver, life_change};
+use super::lifecycle::{is_new_rehire, leaver, life_change};
 use super::mapping::{
     Ruled, changed_fields, field_is_empty, managed_profile, offers_nothing, rules_for,
 };
@@ -23,6 +23,9 @@ enum Target {
     Owned(usize),
     Linked(LinkKey, usize),
     New(String),
+    /// Back after a termination, with `rehire = "new_agent"`: a new agent (this id), the
+    /// owned one (index) released.
+    Rehired(usize, String),
     /// Disabled at the source and without an agent.
     Skip,
     /// More than one agent could be this person (see [`Dispute`]): left alone.
@@ -240,7 +243,7 @@ impl<'a> Planner<'a> {
         let id = match &target {
             Target::Owned(i) => Some(self.owned[*i].id.clone()),
             Target::Linked(_, i) => Some(self.linkable[*i].id.clone()),
-            Target::New(id) => Some(id.clone()),
+            Target::New(id) | Target::Rehired(_, id) => Some(id.clone()),
             Target::Skip | Target::Disputed => None,
         };
         if let Some(id) = id {
@@ -328,6 +331,11 @@ impl<'a> Planner<'a> {
     fn target(&mut self, r: &SourceRecord) -> Target {
         if let Some(&i) = self.by_key.get(r.key.as_str()) {
             self.seen[i] = true;
+            let o = &self.owned[i];
+            let (status, reason) = (o.status, &o.disabled_reason);
+            if is_new_rehire(self.source, self.mapping, self.now, r, status, reason) {
+                return Target::Rehired(i, uuid::Uuid::now_v7().to_string());
+            }
             return Target::Owned(i);
         }
         let mapping = self.mapping;
@@ -402,41 +410,17 @@ impl<'a> Planner<'a> {
                     self.plan.unchanged += 1;
                 }
             }
-            Target::New(id) => {
-                let phase = self.phase(&r);
-                let schedule = r
-                    .employment
-                    .as_ref()
-                    .map(|e| super::schedule_of(e))
-                    .filter(|s| !s.is_empty())
-                    .map(Box::new);
-                let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
-                let digest = digest(&r, manager.as_deref(), rules);
-                let (role, skills, _) = rules.clone();
-                let key = r.key.clone();
-                let user_name = r.user_name.clone();
-                let reason = match (
-                    &phase,
-                    r.employment.as_ref().and_then(|e| e.start_note.as_ref()),
-                ) {
-                    (Some(Phase::PreHire), Some(start)) => {
-                        format!("{source}: hired, starts {start}")
-                    }
-                    (Some(_), _) => format!("{source}: in the export"),
-                    (None, _) => format!("{source}: joined the directory"),
-                };
-                let profile = managed_profile(r, manager, role, skills);
-                self.plan.changes.push(Change::Create {
-                    id: id.clone(),
-                    key,
-                    user_name,
-                    pending: phase == Some(Phase::PreHire),
-                    profile: Some(Box::new(profile)),
-                    reason,
-                    digest,
-                    schedule,
+            Target::Rehired(i, id) => {
+                let old = &self.owned[*i];
+                self.plan.changes.push(Change::Release {
+                    agent_id: old.id.clone(),
+                    user_name: old.user_name.clone(),
+                    reason: format!("{source}: rehired as a new agent; this one stays disabled"),
                 });
+                let reason = format!("{source}: rehired; earlier agent {}", old.id);
+                self.create(r, id, manager, Some(reason));
             }
+            Target::New(id) => self.create(r, id, manager, None),
             Target::Linked(by, i) => {
                 let current = self.linkable[*i].clone();
                 self.schedule(&current.id, &r);
@@ -469,6 +453,51 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+    }
+
+    /// Plans a new agent for `r` (with `id`, chosen when its person was met); `reason`
+    /// is what its audit entry says, else where the person stands.
+    fn create(
+        &mut self,
+        r: SourceRecord,
+        id: &str,
+        manager: Option<String>,
+        reason: Option<String>,
+    ) {
+        let source = self.source;
+        let phase = self.phase(&r);
+        let schedule = r
+            .employment
+            .as_ref()
+            .map(|e| super::schedule_of(e))
+            .filter(|s| !s.is_empty())
+            .map(Box::new);
+        let rules = rules_for(&mut self.ruled, self.mapping, &r.groups);
+        let digest = digest(&r, manager.as_deref(), rules);
+        let (role, skills, _) = rules.clone();
+        let key = r.key.clone();
+        let user_name = r.user_name.clone();
+        let reason = reason.unwrap_or_else(|| {
+            match (
+                &phase,
+                r.employment.as_ref().and_then(|e| e.start_note.as_ref()),
+            ) {
+                (Some(Phase::PreHire), Some(start)) => format!("{source}: hired, starts {start}"),
+                (Some(_), _) => format!("{source}: in the export"),
+                (None, _) => format!("{source}: joined the directory"),
+            }
+        });
+        let profile = managed_profile(r, manager, role, skills);
+        self.plan.changes.push(Change::Create {
+            id: id.to_owned(),
+            key,
+            user_name,
+            pending: phase == Some(Phase::PreHire),
+            profile: Some(Box::new(profile)),
+            reason,
+            digest,
+            schedule,
+        });
     }
 
     /// A lifecycle change, if `[ownership]` lets this source make it: any status owner may
