@@ -387,3 +387,75 @@ both!(
         assert!(again.plan.changes.is_empty(), "{:?}", again.plan.changes);
     }
 );
+
+/// Two nodes on one PostgreSQL when many moments fall due at once: each is acted on once.
+#[test]
+fn two_nodes_act_on_each_moment_once() {
+    use std::time::Duration as Wait;
+    let db = TestDb::new(crate::harness::Backend::Postgres);
+    let dir = tempfile::tempdir().expect("dir");
+    let export = dir.path().join("export.csv");
+    let at = (Utc::now() + Duration::seconds(8)).to_rfc3339();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut rows = Vec::new();
+    for i in 0..300 {
+        let mut r = row(leak(format!("L{i}")), leak(format!("Leaver{i}")), "Li");
+        r.status = "Terminated";
+        r.term = at.clone();
+        rows.push(r);
+    }
+    for i in 0..30 {
+        let mut r = row(leak(format!("S{i}")), leak(format!("Starter{i}")), "Su");
+        r.start = at.clone();
+        rows.push(r);
+    }
+    std::fs::write(&export, csv(&rows)).expect("export");
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\npool_size = 4\n[server]\nworkers = 1\n[log]\nlevel = \"info\"\n\
+             [[sources]]\nname = \"people\"\nkind = \"hr\"\nschedule = \"0 0 0 1 1 *\"\n\
+             guard = {{ max_disable_percent = 100.0 }}\n\
+             [sources.hr]\npath = \"{}\"\n{FIELDS}",
+            db.url,
+            export.display()
+        ),
+    )
+    .expect("config");
+    let sync = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(&config)
+        .args(["sync", "people"])
+        .output()
+        .expect("rollcall sync");
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let pool = rollcall::store::pool(&rollcall::store::Target::parse(&db.url).expect("url"), 2)
+        .expect("pool");
+    let _one = crate::concurrency_nodes::daemon(&config, &dir.path().join("one.log"));
+    let _two = crate::concurrency_nodes::daemon(&config, &dir.path().join("two.log"));
+    let count = |action: &str| -> i64 {
+        use diesel::prelude::*;
+        use rollcall::store::schema::audit_log;
+        let mut conn = pool.get().expect("conn");
+        audit_log::table
+            .filter(audit_log::action.eq(action))
+            .filter(audit_log::actor.eq("lifecycle:hr:people"))
+            .count()
+            .get_result(&mut conn)
+            .expect("count")
+    };
+    crate::harness::wait_until("every moment acted on", Wait::from_secs(60), || {
+        count("agent.disable") == 300 && count("agent.approve") == 30
+    });
+    // A little longer: a second node acting again would show now.
+    std::thread::sleep(Wait::from_secs(3));
+    assert_eq!(count("agent.disable"), 300, "each leaver disabled once");
+    assert_eq!(count("agent.approve"), 30, "each starter activated once");
+    assert_eq!(stored_agent(&pool, "L7").status, Status::Suspended);
+    assert_eq!(stored_agent(&pool, "S7").status, Status::Active);
+}
