@@ -87,6 +87,9 @@ pub struct AgentInput {
     /// Keep the stored role, skill groups, chat limit and channels instead of `profile`'s
     /// (a client that does not manage Rollcall's agent extension must not clear it).
     pub keep_agent_settings: bool,
+    /// An identity provider's write (SCIM): fields `[ownership]` gives to sync sources and
+    /// not to `scim` keep their stored values (a non-owner never overwrites them).
+    pub keep_source_owned: bool,
     pub active: Option<bool>,
     pub login_blocked: Option<bool>,
     /// An argon2id hash, computed before the transaction (hashing is slow).
@@ -136,6 +139,9 @@ pub struct Accounts {
     pub notify_disabled: bool,
     /// Links and first passwords (`[auth.links]`, `[auth.new_agents]`).
     pub links: LinkRules,
+    /// The fields an identity provider's write leaves as stored (`[ownership]` names their
+    /// owners, and `scim` is not among them), by a plan's field names.
+    pub idp_keeps: std::sync::Arc<Vec<&'static str>>,
 }
 
 impl Accounts {
@@ -150,6 +156,7 @@ impl Accounts {
             access: std::sync::Arc::default(),
             notify_disabled: false,
             links: LinkRules::without_first_links(),
+            idp_keeps: std::sync::Arc::default(),
         }
     }
 
@@ -172,6 +179,9 @@ impl Accounts {
             access: std::sync::Arc::new(access),
             notify_disabled: config.mail.notify_disabled,
             links: LinkRules::from_config(config),
+            idp_keeps: std::sync::Arc::new(
+                config.ownership.not_owned_by(crate::config::SCIM_OWNER),
+            ),
             ..Accounts::new(&a.default_role, a.deleted_grace_days)
         }
     }

@@ -22,7 +22,7 @@ pub use auth::{
     MfaConfig, NewAgentsConfig, NistConfig, PasswordPolicyConfig, PolicyProfile,
 };
 pub use mail::{MailConfig, MailSecurity};
-pub use ownership::{OWNED_FIELDS, OwnershipConfig, SourceOwnership, Strength};
+pub use ownership::{OWNED_FIELDS, OwnershipConfig, SCIM_OWNER, SourceOwnership, Strength};
 pub use permissions::{GroupRoleConfig, PermissionConfig};
 pub use sections::{
     AccountsConfig, ApprovalConfig, DatabaseConfig, LogConfig, LogFormat, ScimConfig, ServerConfig,

@@ -65,6 +65,9 @@ impl Accounts {
                 .pop()
                 .ok_or_else(|| AccountError::NotFound(format!("agent {id}")))?;
             let mut input = make(&current)?;
+            if input.keep_source_owned && !self.idp_keeps.is_empty() {
+                crate::domain::take_fields(&mut input.profile, &current.profile, &self.idp_keeps);
+            }
             check_text(&input.profile, Some(&current.profile))?;
             if !input.keep_agent_settings {
                 check_channels(self.catalog(), &input.profile, Some(&current.profile))?;

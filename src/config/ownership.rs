@@ -61,6 +61,9 @@ pub const OWNED_FIELDS: &[(&str, &str)] = &[
     ("skill_groups", "skillGroups"),
 ];
 
+/// The owner name that stands for identity providers' SCIM writes in `[ownership.fields]`.
+pub const SCIM_OWNER: &str = "scim";
+
 /// One source's share of `[ownership]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceOwnership {
@@ -99,7 +102,7 @@ impl OwnershipConfig {
     /// overwrite each other on every run).
     pub fn validate(&self, sources: &[&str]) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(format!("ownership.{m}")));
-        let known = |name: &str| sources.contains(&name);
+        let known = |name: &str| name == SCIM_OWNER || sources.contains(&name);
         for (field, owners) in &self.fields {
             if field != "status" && !OWNED_FIELDS.iter().any(|(f, _)| f == field) {
                 let names: Vec<&str> = OWNED_FIELDS.iter().map(|(f, _)| *f).collect();
@@ -143,6 +146,23 @@ impl OwnershipConfig {
             }
         }
         Ok(())
+    }
+
+    /// The configured fields (by a plan's names) whose owners do not include `name`: what
+    /// that door must leave as stored.
+    pub fn not_owned_by(&self, name: &str) -> Vec<&'static str> {
+        self.fields
+            .iter()
+            .filter(|(field, owners)| {
+                *field != "status" && !owners.iter().any(|o| split(o).0 == name)
+            })
+            .filter_map(|(field, _)| {
+                OWNED_FIELDS
+                    .iter()
+                    .find(|(f, _)| f == field)
+                    .map(|(_, plan)| *plan)
+            })
+            .collect()
     }
 
     /// The share of the source named `name` (checked by [`validate`](Self::validate)).

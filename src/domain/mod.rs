@@ -171,6 +171,29 @@ pub struct SourcedAgent {
     pub source: String,
 }
 
+/// Copies the named fields (a sync plan's names: `department`, `name.givenName`, `emails`…)
+/// of `from` into `into`.
+pub fn take_fields(into: &mut AgentProfile, from: &AgentProfile, fields: &[impl AsRef<str>]) {
+    for f in fields {
+        match f.as_ref() {
+            "userName" => into.user_name.clone_from(&from.user_name),
+            "name.givenName" => into.given_name.clone_from(&from.given_name),
+            "name.familyName" => into.family_name.clone_from(&from.family_name),
+            "displayName" => into.display_name.clone_from(&from.display_name),
+            "nickName" => into.nickname.clone_from(&from.nickname),
+            "title" => into.title.clone_from(&from.title),
+            "employeeNumber" => into.employee_number.clone_from(&from.employee_number),
+            "department" => into.department.clone_from(&from.department),
+            "manager" => into.manager_id.clone_from(&from.manager_id),
+            "emails" => into.emails.clone_from(&from.emails),
+            "phoneNumbers" => into.phones.clone_from(&from.phones),
+            "role" => into.role.clone_from(&from.role),
+            "skillGroups" => into.skill_groups.clone_from(&from.skill_groups),
+            _ => {}
+        }
+    }
+}
+
 /// Prefixes of the `source` of agents a sync source made or took over.
 pub const SYNC_PREFIXES: &[&str] = &["ldap:", "hr:"];
 

@@ -167,6 +167,7 @@ fn input_hashed(
     Ok(AgentInput {
         profile: body.profile,
         keep_agent_settings: body.keep_agent_settings,
+        keep_source_owned: true,
         active: body.active,
         login_blocked: body.login_blocked,
         password_hash,

@@ -411,3 +411,60 @@ both!(
         );
     }
 );
+
+both!(an_idp_write_leaves_the_fields_other_sources_own, |b| {
+    use serde_json::json;
+    // HR (`people`) owns department; title is the identity provider's.
+    let s = crate::harness::TestServer::start_with(b, |c| {
+        c.ownership
+            .fields
+            .insert("department".into(), vec!["people".into()]);
+        c.ownership
+            .fields
+            .insert("title".into(), vec!["scim".into(), "people".into()]);
+    });
+    let created = s.scim(
+        "POST",
+        "/Users",
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "userName": "ana", "title": "Agent",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "售前"}
+        })),
+    );
+    assert_eq!(created.0, 201, "{}", created.1);
+    let id = created.1["id"].as_str().expect("id").to_owned();
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let (st, patched) = s.scim(
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "replace", "path": "title", "value": "Lead"},
+                {"op": "replace", "path": format!("{enterprise}:department"), "value": "Sales"}
+            ]
+        })),
+    );
+    assert_eq!(st, 200, "{patched}");
+    assert_eq!(patched["title"], "Lead", "the IdP's own field");
+    assert_eq!(
+        patched[enterprise]["department"], "售前",
+        "HR's, kept: {patched}"
+    );
+    let (st, put) = s.scim(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ana", "title": "Senior"
+        })),
+    );
+    assert_eq!(st, 200, "{put}");
+    assert_eq!(put["title"], "Senior");
+    assert_eq!(
+        put[enterprise]["department"], "售前",
+        "a replace does not clear it"
+    );
+});

