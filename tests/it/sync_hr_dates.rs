@@ -49,6 +49,43 @@ both!(timers_apply_each_due_moment_once, |b| {
 });
 
 /// The agent with employee number `number` in the database at `url`.
+/// Writes a daemon's configuration in `dir` for the HR source `people` reading `export`
+/// (`source_extra`: more lines of its `[[sources]]`), runs `rollcall sync people` once, and
+/// opens a pool on the database.
+fn synced_once(
+    db: &TestDb,
+    dir: &std::path::Path,
+    export: &std::path::Path,
+    source_extra: &str,
+) -> (std::path::PathBuf, rollcall::store::Pool) {
+    let config = dir.join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\npool_size = 4\n[server]\nworkers = 1\n[log]\nlevel = \"info\"\n\
+             [[sources]]\nname = \"people\"\nkind = \"hr\"\nschedule = \"0 0 0 1 1 *\"\n{source_extra}\
+             [sources.hr]\npath = \"{}\"\n{FIELDS}",
+            db.url,
+            export.display()
+        ),
+    )
+    .expect("config");
+    let sync = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(&config)
+        .args(["sync", "people"])
+        .output()
+        .expect("rollcall sync");
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let pool = rollcall::store::pool(&rollcall::store::Target::parse(&db.url).expect("url"), 2)
+        .expect("pool");
+    (config, pool)
+}
+
 fn stored_agent(pool: &rollcall::store::Pool, number: &str) -> Agent {
     let mut conn = pool.get().expect("conn");
     by_source(&mut conn, SourceFilter::Is("hr:people"))
@@ -79,31 +116,7 @@ both!(
         rows[2].status = "Terminated";
         rows[2].term = later.clone();
         std::fs::write(&export, csv(&rows)).expect("export");
-        let config = dir.path().join("rollcall.toml");
-        std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{}\"\npool_size = 4\n[server]\nworkers = 1\n[log]\nlevel = \"info\"\n\
-             [[sources]]\nname = \"people\"\nkind = \"hr\"\nschedule = \"0 0 0 1 1 *\"\n\
-             [sources.hr]\npath = \"{}\"\n{FIELDS}",
-            db.url,
-            export.display()
-        ),
-    )
-    .expect("config");
-        let sync = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
-            .arg("--config")
-            .arg(&config)
-            .args(["sync", "people"])
-            .output()
-            .expect("rollcall sync");
-        assert!(
-            sync.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sync.stderr)
-        );
-        let pool = rollcall::store::pool(&rollcall::store::Target::parse(&db.url).expect("url"), 2)
-            .expect("pool");
+        let (config, pool) = synced_once(&db, dir.path(), &export, "");
         assert_eq!(
             stored_agent(&pool, "E2").status,
             Status::Active,
@@ -410,32 +423,8 @@ fn two_nodes_act_on_each_moment_once() {
         rows.push(r);
     }
     std::fs::write(&export, csv(&rows)).expect("export");
-    let config = dir.path().join("rollcall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{}\"\npool_size = 4\n[server]\nworkers = 1\n[log]\nlevel = \"info\"\n\
-             [[sources]]\nname = \"people\"\nkind = \"hr\"\nschedule = \"0 0 0 1 1 *\"\n\
-             guard = {{ max_disable_percent = 100.0 }}\n\
-             [sources.hr]\npath = \"{}\"\n{FIELDS}",
-            db.url,
-            export.display()
-        ),
-    )
-    .expect("config");
-    let sync = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
-        .arg("--config")
-        .arg(&config)
-        .args(["sync", "people"])
-        .output()
-        .expect("rollcall sync");
-    assert!(
-        sync.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sync.stderr)
-    );
-    let pool = rollcall::store::pool(&rollcall::store::Target::parse(&db.url).expect("url"), 2)
-        .expect("pool");
+    let guard = "guard = { max_disable_percent = 100.0 }\n";
+    let (config, pool) = synced_once(&db, dir.path(), &export, guard);
     let _one = crate::concurrency_nodes::daemon(&config, &dir.path().join("one.log"));
     let _two = crate::concurrency_nodes::daemon(&config, &dir.path().join("two.log"));
     let count = |action: &str| -> i64 {

@@ -3,12 +3,14 @@
 //! the caller loads the agents and applies the plan.
 //!
 //! `mapping` turns a person into an agent's managed fields, `digest` fingerprints them,
-//! `planner` diffs people against agents (linking, creates, updates), `lifecycle` decides
-//! disabling, enabling and the leavers.
+//! `planner` diffs people against agents (linking, creates, updates), `ownership` decides
+//! which differing fields a source may write, `lifecycle` decides disabling, enabling and
+//! the leavers.
 
 mod digest;
 mod lifecycle;
 mod mapping;
+mod ownership;
 mod planner;
 #[cfg(test)]
 mod tests;

@@ -5,15 +5,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 
-use super::digest::{digest, field_changed};
+use super::digest::digest;
 use super::lifecycle::{is_new_rehire, leaver, life_change};
-use super::mapping::{
-    Ruled, changed_fields, field_is_empty, managed_profile, offers_nothing, rules_for,
-};
+use super::mapping::{Ruled, changed_fields, managed_profile, rules_for};
+use super::ownership::{Offer, Standing, writable};
 use super::{
     Candidate, Change, Dispute, Inputs, LinkKey, Mapping, Plan, Schedule, ScheduleSet, Stamp,
 };
-use crate::config::Strength;
 use crate::domain::{OwnedAgent, SourcedAgent, Status, is_sync_source};
 use crate::fast_hash::{FastMap, FastSet, map_with_capacity};
 use crate::sources::{Phase, SourceRecord};
@@ -31,15 +29,6 @@ enum Target {
     /// More than one agent could be this person (see [`Dispute`]): left alone.
     Disputed,
 }
-/// What a source is to an agent it compares: the agent's own source (or taking it over),
-/// whether others describe it too, and the digest of what the source last wrote on it.
-#[derive(Clone, Copy)]
-struct Standing<'o> {
-    own: bool,
-    shared: bool,
-    offered: Option<&'o str>,
-}
-
 /// Loads the full agents of the given ids (owned by the source being planned) for the
 /// people who need comparing field by field.
 pub type Fetch<'f, E> = dyn FnMut(&[String]) -> Result<Vec<SourcedAgent>, E> + 'f;
@@ -525,11 +514,6 @@ impl<'a> Planner<'a> {
         manager: Option<String>,
         standing: Standing<'_>,
     ) -> bool {
-        let Standing {
-            own,
-            shared,
-            offered,
-        } = standing;
         let source = self.source;
         let tag = |what: &str| format!("{source}: {what}");
         let mut changes = Vec::new();
@@ -559,21 +543,14 @@ impl<'a> Planner<'a> {
         let mapping = self.mapping;
         let rules = rules_for(&mut self.ruled, mapping, &r.groups);
         let mut fields = changed_fields(current, &r, manager.as_deref(), rules);
-        let owns = &mapping.ownership;
-        let strength = |f: &str| owns.strength(f, own);
         let now = (!fields.is_empty()).then(|| digest(&r, manager.as_deref(), rules));
-        if shared || fields.iter().any(|f| strength(f) != Some(Strength::Strong)) {
-            fields.retain(|f| match strength(f) {
-                // On an agent several sources describe, an empty value clears nothing.
-                _ if shared && offers_nothing(&r, manager.as_deref(), rules, f) => false,
-                None => false,
-                Some(Strength::Strong) => true,
-                Some(Strength::Weak) => field_is_empty(current, f),
-                Some(Strength::Normal) => now
-                    .as_deref()
-                    .is_some_and(|now| field_changed(offered, now, f)),
-            });
-        }
+        let offer = Offer {
+            record: &r,
+            manager: manager.as_deref(),
+            rules,
+            digest: now.as_deref(),
+        };
+        writable(&mut fields, &mapping.ownership, standing, current, &offer);
         let mut touched = linked.is_some() || life.is_some();
         let user_name = if touched || !fields.is_empty() {
             r.user_name.clone()
