@@ -182,7 +182,12 @@ impl Hr {
         self.run_opts(false, true, None)
     }
 
-    fn run_opts(&self, dry_run: bool, force: bool, as_of: Option<NaiveDateTime>) -> RunReport {
+    pub(crate) fn run_opts(
+        &self,
+        dry_run: bool,
+        force: bool,
+        as_of: Option<NaiveDateTime>,
+    ) -> RunReport {
         let accounts = Arc::new(rollcall::accounts::Accounts::from_config(&self.config));
         let opts = RunOptions {
             dry_run,
@@ -634,6 +639,30 @@ fn an_http_export_is_fetched_with_its_token_and_not_again_unchanged() {
     let r = env.run_with(true, Some(now()));
     assert_eq!(r.status, RunStatus::Failed);
     assert!(r.error.as_deref().unwrap().contains("HTTP 401"), "{r:?}");
+
+    // The server goes away halfway through the export: the run fails, nobody is touched
+    // (half an export would otherwise look like half the people left).
+    let before: Vec<(String, Status, i64)> = env
+        .agents()
+        .into_iter()
+        .map(|a| (a.id, a.status, a.version))
+        .collect();
+    let hr = env.config.sources[0].hr.as_mut().unwrap();
+    hr.header_value = Some(rollcall::sources::hr::settings::Redacted(
+        "Bearer s3cret".into(),
+    ));
+    hr.url = Some(format!("http://127.0.0.1:{port}/cut/people.csv"));
+    let r = env.run_opts(false, true, None);
+    assert_eq!(r.status, RunStatus::Failed, "{r:?}");
+    assert!(r.plan.changes.is_empty());
+    let after: Vec<(String, Status, i64)> = env
+        .agents()
+        .into_iter()
+        .map(|a| (a.id, a.status, a.version))
+        .collect();
+    assert_eq!(before, after, "{:?}", r.error);
+    let error = r.error.as_deref().unwrap_or_default();
+    assert!(error.contains("could not be read whole"), "{error}");
     let _ = server.kill();
     let _ = server.wait();
 }
