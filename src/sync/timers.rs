@@ -131,6 +131,7 @@ pub fn apply_due(
                 }
                 Ok(())
             })?;
+            crate::faults::pause_point("timers.applied_chunk");
         }
     }
     Ok(tally)

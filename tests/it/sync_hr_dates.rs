@@ -448,3 +448,70 @@ fn two_nodes_act_on_each_moment_once() {
     assert_eq!(stored_agent(&pool, "L7").status, Status::Suspended);
     assert_eq!(stored_agent(&pool, "S7").status, Status::Active);
 }
+
+both!(timers_killed_between_chunks_finish_the_rest_once, |b| {
+    use std::time::Duration as Wait;
+    let db = TestDb::new(b);
+    let dir = tempfile::tempdir().expect("dir");
+    let export = dir.path().join("export.csv");
+    let at = (Utc::now() + Duration::seconds(6)).to_rfc3339();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let rows: Vec<_> = (0..1200)
+        .map(|i| {
+            let mut r = row(leak(format!("K{i}")), leak(format!("Kim{i}")), "Ko");
+            r.status = "Terminated";
+            r.term = at.clone();
+            r
+        })
+        .collect();
+    std::fs::write(&export, csv(&rows)).expect("export");
+    let guard = "guard = { max_disable_percent = 100.0 }\n";
+    let (config, pool) = synced_once(&db, dir.path(), &export, guard);
+    let count = || -> i64 {
+        use diesel::prelude::*;
+        use rollcall::store::schema::audit_log;
+        let mut conn = pool.get().expect("conn");
+        audit_log::table
+            .filter(audit_log::action.eq("agent.disable"))
+            .count()
+            .get_result(&mut conn)
+            .expect("count")
+    };
+
+    // SIGKILL once the first 500 leavers are written.
+    let log = dir.path().join("paused.log");
+    let mut paused = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env(
+            "ROLLCALL_SERVER_LISTEN",
+            format!("127.0.0.1:{}", crate::harness::free_port()),
+        )
+        .env("ROLLCALL_PAUSE_AT", "timers.applied_chunk")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("serve");
+    crate::harness::wait_until(
+        "the timers paused after a chunk",
+        Wait::from_secs(60),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("paused at timers.applied_chunk")
+        },
+    );
+    paused.kill().expect("SIGKILL");
+    let _ = paused.wait();
+    assert_eq!(count(), 500, "the chunk written stays written");
+
+    // The next start does the rest, and nobody twice.
+    let _daemon = crate::concurrency_nodes::daemon(&config, &dir.path().join("after.log"));
+    crate::harness::wait_until("every leaver disabled", Wait::from_secs(60), || {
+        count() >= 1200
+    });
+    std::thread::sleep(Wait::from_secs(2));
+    assert_eq!(count(), 1200, "each leaver disabled once");
+    assert_eq!(stored_agent(&pool, "K1199").status, Status::Suspended);
+});
