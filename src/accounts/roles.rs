@@ -80,6 +80,10 @@ pub(super) fn role_named_in(
 }
 
 pub(super) fn ensure_role(conn: &mut DbConn, role: &str) -> Result<(), AccountError> {
+    // No role has a NUL, and PostgreSQL refuses to compare text holding one.
+    if !crate::store::agents::may_exist(role) {
+        return Err(unknown_role(conn, role));
+    }
     let n: i64 = roles::table
         .filter(roles::name.eq(role))
         .count()

@@ -62,5 +62,22 @@ both!(
             &json,
         );
         assert_eq!(st, 202, "{body}");
+        // A role named with a NUL in an agent PATCH, saved or previewed (PostgreSQL answered
+        // 500 to the preview): refused as a bad role.
+        let auth = format!("Bearer {admin}");
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        for query in ["", "?dry_run=true"] {
+            let (st, _, body) = server.raw(
+                "PATCH",
+                &format!("/api/v1/agents/{id}{query}"),
+                Some(r#"{"role": "lead\u0000:"}"#),
+                &headers,
+            );
+            assert_eq!(st, 422, "{query}: {body}");
+            assert!(body.contains("role"), "{body}");
+        }
     }
 );
