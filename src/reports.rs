@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::store::DbConn;
-use crate::store::schema::{agent_schedule as sch, agents, sync_runs};
+use crate::store::schema::{agent_links, agent_schedule as sch, agents, sync_runs};
 
 /// A source's last good run: what a report's rows rest on.
 #[derive(Debug, Clone, Serialize)]
@@ -56,13 +56,29 @@ impl Report {
 pub struct Sources {
     pub names: Vec<String>,
     pub tags: Vec<String>,
+    /// `[ownership]`'s status owners, by name and by the tag their agents carry (`scim`
+    /// for identity providers: every `scim:<token>`); `None` when status is not configured.
+    pub status_owners: Option<Vec<(String, String)>>,
 }
 
 impl Sources {
     pub fn of(config: &crate::config::Config) -> Sources {
+        let status_owners = config.ownership.status_owners().map(|names| {
+            names
+                .into_iter()
+                .filter_map(|name| {
+                    if name == crate::config::SCIM_OWNER {
+                        return Some((name.to_owned(), "scim".to_owned()));
+                    }
+                    let source = config.sources.iter().find(|s| s.name == name)?;
+                    Some((name.to_owned(), source.tag()))
+                })
+                .collect()
+        });
         Sources {
             names: config.sources.iter().map(|s| s.name.clone()).collect(),
             tags: config.sources.iter().map(|s| s.tag()).collect(),
+            status_owners,
         }
     }
 }
@@ -285,10 +301,10 @@ pub fn upcoming(
 }
 
 /// Active agents no source vouches for: terminated (or past their leaving moment) at their
-/// HR source, owned by a sync source that is no longer configured, or — when sync sources
-/// are configured — made by hand or by an import and known to none of them.
+/// HR source; owned by a sync source that is no longer configured; and, when `[ownership]`
+/// names the sources that own status, known (made or linked) to none of them — otherwise,
+/// when sync sources are configured, made by hand or by an import and known to none.
 pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> QueryResult<Report> {
-    type Row = (String, Option<String>, String, Option<String>);
     let mut rows: Vec<Vec<String>> = Vec::new();
     let left: Vec<(String, Option<String>, String, Option<String>)> = sch::table
         .inner_join(agents::table)
@@ -302,7 +318,9 @@ pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> Quer
             sch::leave_note,
         ))
         .load(conn)?;
+    let mut listed = std::collections::HashSet::new();
     for (user, number, source, note) in left {
+        listed.insert(user.clone());
         rows.push(vec![
             user,
             number.unwrap_or_default(),
@@ -313,29 +331,49 @@ pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> Quer
             ),
         ]);
     }
-    let owned: Vec<Row> = agents::table
+    let active: Vec<(String, String, Option<String>, String)> = agents::table
         .filter(agents::status.eq("active"))
-        .filter(
-            agents::source
-                .like("ldap:%")
-                .or(agents::source.like("hr:%"))
-                .or(agents::source.eq("admin"))
-                .or(agents::source.eq("import")),
-        )
         .order(agents::user_name)
         .select((
+            agents::id,
             agents::user_name,
             agents::employee_number,
             agents::source,
-            agents::disabled_reason,
         ))
         .load(conn)?;
-    for (user, number, source, _) in owned {
-        let why = if source.starts_with("ldap:") || source.starts_with("hr:") {
-            (!sources.tags.contains(&source))
-                .then(|| format!("owned by {source}, which is no longer configured"))
+    let linked: std::collections::HashSet<String> = match &sources.status_owners {
+        Some(owners) => agent_links::table
+            .filter(agent_links::source.eq_any(owners.iter().map(|(_, tag)| tag.clone())))
+            .select(agent_links::agent_id)
+            .load(conn)?
+            .into_iter()
+            .collect(),
+        None => Default::default(),
+    };
+    for (id, user, number, source) in active {
+        if listed.contains(&user) {
+            continue;
+        }
+        let synced = source.starts_with("ldap:") || source.starts_with("hr:");
+        let why = if synced && !sources.tags.contains(&source) {
+            Some(format!("owned by {source}, which is no longer configured"))
+        } else if let Some(owners) = &sources.status_owners {
+            let kind = if source.starts_with("scim:") {
+                "scim"
+            } else {
+                &source
+            };
+            let known = linked.contains(&id) || owners.iter().any(|(_, tag)| tag == kind);
+            let names: Vec<&str> = owners.iter().map(|(n, _)| n.as_str()).collect();
+            (!known).then(|| {
+                format!(
+                    "made by {source}; unknown to every source that owns status ({})",
+                    names.join(", ")
+                )
+            })
         } else {
-            (!sources.tags.is_empty()).then(|| format!("made by {source}; unknown to every source"))
+            (!synced && !source.starts_with("scim:") && !sources.tags.is_empty())
+                .then(|| format!("made by {source}; unknown to every source"))
         };
         if let Some(why) = why {
             rows.push(vec![user, number.unwrap_or_default(), source, why]);

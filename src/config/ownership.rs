@@ -165,6 +165,14 @@ impl OwnershipConfig {
             .collect()
     }
 
+    /// The sources that own status (may disable), by name; `None` when `status` is not
+    /// configured (then every sync source owns the status of its own agents).
+    pub fn status_owners(&self) -> Option<Vec<&str>> {
+        self.fields
+            .get("status")
+            .map(|owners| owners.iter().map(|o| split(o).0).collect())
+    }
+
     /// The share of the source named `name` (checked by [`validate`](Self::validate)).
     pub fn for_source(&self, name: &str) -> SourceOwnership {
         let mut out = SourceOwnership::unconfigured();

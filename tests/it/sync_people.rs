@@ -301,6 +301,43 @@ both!(
             "corp may not enable"
         );
         assert_eq!(env.agent("E-cy").status, Status::Suspended);
+
+        // An agent an identity provider pushed, known to neither status owner, is an orphan;
+        // the linked and the HR-made agents are vouched for.
+        let accounts = rollcall::accounts::Accounts::from_config(&env.config);
+        let mut conn = env.pool.get().expect("conn");
+        let input = rollcall::accounts::AgentInput {
+            profile: rollcall::domain::AgentProfile {
+                user_name: "pushed".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        accounts
+            .create_agent(
+                &mut conn,
+                "scim:okta",
+                "scim:okta",
+                input,
+                rollcall::store::now(),
+            )
+            .expect("create");
+        drop(conn);
+        let orphans = env.cli_json(&["report", "orphans"]);
+        let rows: Vec<(&str, &str)> = orphans["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| (r["agent"].as_str().unwrap(), r["why"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            rows,
+            [(
+                "pushed",
+                "made by scim:okta; unknown to every source that owns status (people, corp)"
+            )],
+            "{orphans:#}"
+        );
     }
 );
 
