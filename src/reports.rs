@@ -21,6 +21,19 @@ pub struct Basis {
     pub records: Option<i32>,
     /// An export's SHA-256.
     pub snapshot_digest: Option<String>,
+    /// The source's newest run when it came after this one and changed nothing (refused by
+    /// the guard or failed): what it saw is not in the report.
+    pub not_applied: Option<NotApplied>,
+}
+
+/// A run newer than a report's basis that was refused or failed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotApplied {
+    pub run_id: i64,
+    pub status: String,
+    pub started_at: NaiveDateTime,
+    pub error: Option<String>,
 }
 
 /// A report: named columns and rows of text, and what it rests on.
@@ -83,7 +96,8 @@ impl Sources {
     }
 }
 
-/// The last applied run (ok or partial) of each configured source.
+/// The last applied run (ok or partial) of each configured source, and the newest run after
+/// it when that one changed nothing.
 pub fn basis(conn: &mut DbConn, sources: &Sources) -> QueryResult<Vec<Basis>> {
     let mut out = Vec::new();
     for source in &sources.names {
@@ -102,6 +116,28 @@ pub fn basis(conn: &mut DbConn, sources: &Sources) -> QueryResult<Vec<Basis>> {
             ))
             .first(conn)
             .optional()?;
+        let newest: Option<(i64, String, NaiveDateTime, Option<String>)> = sync_runs::table
+            .filter(sync_runs::source.eq(source))
+            .filter(sync_runs::mode.ne("dry_run"))
+            .filter(sync_runs::id.gt(run.as_ref().map_or(0, |r| r.0)))
+            .filter(sync_runs::finished_at.is_not_null())
+            .order(sync_runs::id.desc())
+            .select((
+                sync_runs::id,
+                sync_runs::status,
+                sync_runs::started_at,
+                sync_runs::error,
+            ))
+            .first(conn)
+            .optional()?;
+        let not_applied = newest
+            .filter(|(_, status, _, _)| status == "refused" || status == "failed")
+            .map(|(run_id, status, started_at, error)| NotApplied {
+                run_id,
+                status,
+                started_at,
+                error,
+            });
         out.push(match run {
             Some((id, finished_at, records, rows, digest)) => Basis {
                 source: source.clone(),
@@ -109,6 +145,7 @@ pub fn basis(conn: &mut DbConn, sources: &Sources) -> QueryResult<Vec<Basis>> {
                 finished_at,
                 records: Some(rows.unwrap_or(records)),
                 snapshot_digest: digest,
+                not_applied,
             },
             None => Basis {
                 source: source.clone(),
@@ -116,6 +153,7 @@ pub fn basis(conn: &mut DbConn, sources: &Sources) -> QueryResult<Vec<Basis>> {
                 finished_at: None,
                 records: None,
                 snapshot_digest: None,
+                not_applied,
             },
         });
     }

@@ -115,5 +115,15 @@ fn print_table(report: &Report) {
             ),
             None => println!("{}: no applied run yet", b.source),
         }
+        if let Some(n) = &b.not_applied {
+            println!(
+                "  the newer {} run {} ({} UTC) was {} and changed nothing: {}",
+                b.source,
+                n.run_id,
+                n.started_at.format("%Y-%m-%d %H:%M:%S"),
+                n.status,
+                n.error.as_deref().unwrap_or("no reason recorded")
+            );
+        }
     }
 }

@@ -288,6 +288,22 @@ both!(
             table.contains(&format!("rests on people run {}", r.run_id)),
             "{table}"
         );
+
+        // A newer run refused (an empty export): the reports still rest on the applied run,
+        // and say that a newer one changed nothing.
+        env.write("");
+        let refused = env.run();
+        assert_eq!(refused.status, RunStatus::Refused);
+        let basis = json(&["orphans", "--json"])["basis"][0].clone();
+        assert_eq!(basis["runId"], r.run_id, "{basis:#}");
+        assert_eq!(basis["notApplied"]["runId"], refused.run_id, "{basis:#}");
+        assert_eq!(basis["notApplied"]["status"], "refused");
+        let table = report(&["orphans"]);
+        assert!(
+            table.contains(&format!("the newer people run {} (", refused.run_id))
+                && table.contains("was refused and changed nothing"),
+            "{table}"
+        );
     }
 );
 
