@@ -9,6 +9,7 @@ pub mod mail;
 pub mod report;
 pub mod roles;
 pub mod signin;
+pub mod sync;
 pub mod table;
 mod view;
 

@@ -44,6 +44,7 @@ mod store;
 mod sync_crash;
 mod sync_hr;
 mod sync_hr_dates;
+mod sync_hr_sources;
 mod sync_incremental;
 mod sync_ldap;
 mod sync_people;
