@@ -133,13 +133,7 @@ both!(
         let s = TestServer::start(b);
         let mut accounts = rollcall::accounts::Accounts::new("agent", 30);
         accounts.approval.doors.insert("ldap:hr".into(), true);
-        let input = |name: &str| rollcall::accounts::AgentInput {
-            profile: rollcall::domain::AgentProfile {
-                user_name: name.into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let input = crate::harness::named;
         let now = rollcall::store::now();
         let mut conn = s.conn();
         // One by one (incremental runs) and in bulk (a first run).

@@ -416,3 +416,29 @@ pub fn python_fixture(script: &str, args: &[&std::ffi::OsStr]) -> std::process::
     assert_eq!(line.trim(), "ready", "{script} did not start");
     child
 }
+
+/// An agent's input with only a user name: the smallest agent a door may create.
+pub fn named(user_name: &str) -> rollcall::accounts::AgentInput {
+    rollcall::accounts::AgentInput {
+        profile: rollcall::domain::AgentProfile {
+            user_name: user_name.into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Creates an agent with only a user name through the gateway, as `by` from the door
+/// `source` (`admin`, `scim:<token>`, `ldap:<name>`…).
+pub fn add_agent(
+    pool: &Pool,
+    accounts: &rollcall::accounts::Accounts,
+    by: &str,
+    source: &str,
+    user_name: &str,
+) -> rollcall::domain::Agent {
+    let mut conn = pool.get().expect("conn");
+    accounts
+        .create_agent(&mut conn, by, source, named(user_name), store::now())
+        .expect("create")
+}

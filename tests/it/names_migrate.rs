@@ -6,7 +6,6 @@ use base64::Engine;
 use diesel::prelude::*;
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use rollcall::accounts::{AccountError, Accounts, AgentInput};
-use rollcall::domain::AgentProfile;
 use rollcall::store::name_keys::NameClash;
 use rollcall::store::schema::{agents, groups};
 use rollcall::store::{self, DbConn, Target};
@@ -169,13 +168,7 @@ both!(names_that_now_clash_are_reported_and_keep_serving, |b| {
             "{id}"
         );
     }
-    let new = |name: &str| AgentInput {
-        profile: AgentProfile {
-            user_name: name.into(),
-            ..AgentProfile::default()
-        },
-        ..AgentInput::default()
-    };
+    let new = crate::harness::named;
     let taken = accounts.create_agent(&mut conn, "test", "admin", new("JöRG"), now);
     assert!(matches!(taken, Err(AccountError::Conflict(_))), "{taken:?}");
     // The one left out keeps its name in other letters, and joins the rule once renamed.

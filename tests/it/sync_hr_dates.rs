@@ -192,24 +192,7 @@ both!(
         assert_eq!(env.agent("E6").status, Status::Suspended);
         // An agent made by hand, known to no source.
         let accounts = rollcall::accounts::Accounts::from_config(&env.config);
-        let mut conn = env.pool.get().expect("conn");
-        let input = rollcall::accounts::AgentInput {
-            profile: rollcall::domain::AgentProfile {
-                user_name: "temp.helper".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        accounts
-            .create_agent(
-                &mut conn,
-                "cli:root",
-                "admin",
-                input,
-                rollcall::store::now(),
-            )
-            .expect("create");
-        drop(conn);
+        crate::harness::add_agent(&env.pool, &accounts, "cli:root", "admin", "temp.helper");
 
         let dir = tempfile::tempdir().expect("dir");
         let config = dir.path().join("rollcall.toml");

@@ -489,26 +489,8 @@ both!(outage_changes_nothing_and_dry_run_changes_nothing, |b| {
 both!(a_taken_user_name_fails_that_create_only, |b| {
     let slapd = directory(&["ana", "bob", "cy"]);
     let env = env(b, &slapd, "");
-    {
-        let mut conn = env.pool.get().expect("conn");
-        let accounts = rollcall::accounts::Accounts::new("agent", 30);
-        let input = rollcall::accounts::AgentInput {
-            profile: rollcall::domain::AgentProfile {
-                user_name: "BOB".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        accounts
-            .create_agent(
-                &mut conn,
-                "token:entra",
-                "scim:entra",
-                input,
-                rollcall::store::now(),
-            )
-            .expect("scim agent");
-    }
+    let accounts = rollcall::accounts::Accounts::new("agent", 30);
+    crate::harness::add_agent(&env.pool, &accounts, "token:entra", "scim:entra", "BOB");
     let r = env.run(false, false);
     assert_eq!(r.status, RunStatus::Partial, "{r:?}");
     assert_eq!(r.failures.len(), 1);

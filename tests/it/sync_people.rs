@@ -305,24 +305,7 @@ both!(
         // An agent an identity provider pushed, known to neither status owner, is an orphan;
         // the linked and the HR-made agents are vouched for.
         let accounts = rollcall::accounts::Accounts::from_config(&env.config);
-        let mut conn = env.pool.get().expect("conn");
-        let input = rollcall::accounts::AgentInput {
-            profile: rollcall::domain::AgentProfile {
-                user_name: "pushed".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        accounts
-            .create_agent(
-                &mut conn,
-                "scim:okta",
-                "scim:okta",
-                input,
-                rollcall::store::now(),
-            )
-            .expect("create");
-        drop(conn);
+        crate::harness::add_agent(&env.pool, &accounts, "scim:okta", "scim:okta", "pushed");
         let orphans = env.cli_json(&["report", "orphans"]);
         let rows: Vec<(&str, &str)> = orphans["rows"]
             .as_array()
