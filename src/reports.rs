@@ -392,7 +392,7 @@ pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> Quer
         if listed.contains(&user) {
             continue;
         }
-        let synced = source.starts_with("ldap:") || source.starts_with("hr:");
+        let synced = crate::domain::is_sync_source(&source);
         let why = if synced && !sources.tags.contains(&source) {
             Some(format!("owned by {source}, which is no longer configured"))
         } else if let Some(owners) = &sources.status_owners {
