@@ -352,14 +352,20 @@ group = "cn=leads,ou=groups,dc=example,dc=com"
 role_file = "{}"
 skill_groups = ["vip"]
 [sources.ldap]
-url = "ldap://127.0.0.1:389"
+url = "ldaps://127.0.0.1:636"
 base_dn = "dc=example,dc=com"
+ca_file = "/etc/rollcall/corp-ca.pem"
 "#,
             secret.display()
         );
         let c = Config::from_parts(&text, env(&[])).expect("valid");
         let s = &c.sources[0];
         assert_eq!(s.tag(), "ldap:corp");
+        assert_eq!(
+            s.ldap.as_ref().expect("ldap").ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/rollcall/corp-ca.pem")),
+            "ca_file is a path the source reads, not a secret"
+        );
         assert_eq!(s.rules[0].role.as_deref(), Some("team_lead"));
         assert_eq!(s.leaver, LeaverConfig::Delete);
         assert!(

@@ -54,7 +54,12 @@ pub(super) fn apply_env(
     }
 }
 
-/// Replaces every `x_file = "PATH"` with `x = "<contents of PATH, trimmed>"`.
+/// Keys ending in `_file` that name a file their section reads itself (a CA bundle), not a
+/// secret to put in place of the key.
+const PATH_KEYS: &[&str] = &["ca_file"];
+
+/// Replaces every `x_file = "PATH"` with `x = "<contents of PATH, trimmed>"` (except the
+/// [`PATH_KEYS`]).
 pub(super) fn resolve_files(table: &mut toml::Table, prefix: &str) -> Result<(), ConfigError> {
     let keys: Vec<String> = table.keys().cloned().collect();
     for key in keys {
@@ -74,6 +79,9 @@ pub(super) fn resolve_files(table: &mut toml::Table, prefix: &str) -> Result<(),
         let Some(base) = key.strip_suffix("_file") else {
             continue;
         };
+        if PATH_KEYS.contains(&key.as_str()) {
+            continue;
+        }
         let Some(toml::Value::String(path)) = table.remove(&key) else {
             return Err(ConfigError::Invalid(format!("{full} must be a file path")));
         };

@@ -1,11 +1,13 @@
 //! Sources for sync: what a source reports (`SourceRecord`, `Snapshot`) and how a read can
 //! fail (`SourceError`). A directory (`ldap`) or an HR export (`hr`) is read in full (or what
 //! changed) and handed back; deciding what to change is the sync engine's business, not the
-//! source's. `template` builds a field from a person's other fields.
+//! source's. `template` builds a field from a person's other fields; `tls` reads the CA
+//! certificates a source trusts.
 
 pub mod hr;
 pub mod ldap;
 pub mod template;
+pub mod tls;
 
 /// One person as a source reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]

@@ -284,7 +284,7 @@ fn run(cmd: &mut Command) {
 
 /// A CA (`ca.pem`) and a server certificate for 127.0.0.1 and localhost signed by it
 /// (`server.pem`, `server.key`) in `dir`; returns the CA's path.
-fn make_certificates(dir: &Path) -> PathBuf {
+pub(crate) fn make_certificates(dir: &Path) -> PathBuf {
     let openssl = tool("openssl");
     let p = |name: &str| dir.join(name);
     run(Command::new(&openssl)

@@ -158,3 +158,57 @@ fn an_http_export_is_fetched_with_its_token_and_not_again_unchanged() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn an_https_export_is_trusted_by_its_ca_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = crate::slapd::make_certificates(dir.path());
+    let export = dir.path().join("served.csv");
+    std::fs::write(&export, csv(&team())).expect("write");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "Bearer s3cret\n").expect("token");
+    let port = crate::harness::free_port();
+    let mut server = crate::harness::python_fixture(
+        "hr_export_server.py",
+        &[
+            port.to_string().as_ref(),
+            export.as_os_str(),
+            "s3cret".as_ref(),
+            dir.path().join("server.pem").as_os_str(),
+            dir.path().join("server.key").as_os_str(),
+        ],
+    );
+    let extra = format!(
+        "url = \"https://127.0.0.1:{port}/exports/people.csv\"\nheader = \"Authorization\"\n\
+         header_value_file = \"{}\"\nca_file = \"{}\"",
+        token.display(),
+        ca.display()
+    );
+    let mut env = hr(Backend::Sqlite, "csv", &extra);
+
+    // The built-in roots do not know the company's CA: the run fails, nothing is created.
+    fn hr_settings(env: &mut crate::sync_hr::Hr) -> &mut rollcall::sources::hr::HrSettings {
+        env.config.sources[0].hr.as_mut().expect("hr")
+    }
+    hr_settings(&mut env).ca_file = None;
+    let r = env.run();
+    assert_eq!(r.status, RunStatus::Failed, "{r:?}");
+    let error = r.error.as_deref().unwrap_or_default();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert!(env.agents().is_empty());
+
+    // A ca_file that holds no certificate is named as the cause.
+    hr_settings(&mut env).ca_file = Some(export.clone());
+    let r = env.run();
+    assert_eq!(r.status, RunStatus::Failed, "{r:?}");
+    let error = r.error.as_deref().unwrap_or_default();
+    assert!(error.contains("ca_file: no certificate"), "{error}");
+
+    // Trusting the CA that signed the server's certificate, the export is read.
+    hr_settings(&mut env).ca_file = Some(ca);
+    let r = env.run();
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    assert_eq!(r.plan.count("create"), 4, "{r:?}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

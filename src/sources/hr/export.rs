@@ -34,7 +34,17 @@ pub fn get(settings: &HrSettings, mark: Option<&ExportMark>) -> Result<Got, Sour
     let Some(url) = &settings.url else {
         return Err(SourceError::Config("no path or url".into()));
     };
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(ca_file) = &settings.ca_file {
+        let roots: Vec<ureq::tls::Certificate<'static>> =
+            crate::sources::tls::ca_certificates(ca_file)?
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
+    }
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls.build())
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(settings.timeout_secs.max(1))))
         .build()

@@ -32,6 +32,9 @@ pub struct HrSettings {
     /// `header_value_file`, so the secret is never written in the configuration.
     pub header: Option<String>,
     pub header_value: Option<Redacted>,
+    /// HTTPS: the CA certificates (PEM) to trust instead of the built-in (Mozilla) roots,
+    /// for an export served under a company's own CA.
+    pub ca_file: Option<PathBuf>,
     #[serde(default = "sixty")]
     pub timeout_secs: u64,
     /// The time zone of people without one in the export (IANA name).
@@ -273,6 +276,9 @@ impl HrSettings {
         }
         if !self.delimiter.is_ascii() || !self.quote.is_ascii() {
             return Err("delimiter and quote must be ASCII characters".into());
+        }
+        if self.ca_file.is_some() && self.url.is_none() {
+            return Err("ca_file is for an export read from an https url".into());
         }
         if self.header.is_some() != self.header_value.is_some() {
             return Err("header and header_value (header_value_file) go together".into());

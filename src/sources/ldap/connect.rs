@@ -33,24 +33,11 @@ pub(super) async fn connect(settings: &LdapSettings) -> Result<Ldap, SourceError
 
 /// A rustls configuration trusting only the CA certificates in `path`.
 pub(super) fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, SourceError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let shown = path.display();
-    let pem = std::fs::read(path)
-        .map_err(|e| SourceError::Config(format!("ca_file: cannot read {shown}: {e}")))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert =
-            cert.map_err(|e| SourceError::Config(format!("ca_file: {shown} is not PEM: {e}")))?;
-        roots.add(cert).map_err(|e| {
-            SourceError::Config(format!("ca_file: unusable certificate in {shown}: {e}"))
-        })?;
-    }
-    if roots.is_empty() {
-        return Err(SourceError::Config(format!(
-            "ca_file: no certificate in {shown}"
-        )));
+    for cert in crate::sources::tls::ca_certificates(path)? {
+        roots
+            .add(cert)
+            .map_err(|e| SourceError::Config(format!("ca_file: {e}")))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
