@@ -339,7 +339,8 @@ pub fn upcoming(
 }
 
 /// Active agents no source vouches for: terminated (or past their leaving moment) at their
-/// HR source; owned by a sync source that is no longer configured; and, when `[ownership]`
+/// HR source; to be removed by a source's newest run, which the guard refused (held);
+/// owned by a sync source that is no longer configured; and, when `[ownership]`
 /// names the sources that own status, known (made or linked) to none of them — otherwise,
 /// when sync sources are configured, made by hand or by an import and known to none.
 pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> QueryResult<Report> {
@@ -388,12 +389,16 @@ pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> Quer
             .collect(),
         None => Default::default(),
     };
+    let basis = basis(conn, sources)?;
+    let held = held_removals(conn, &basis)?;
     for (id, user, number, source) in active {
         if listed.contains(&user) {
             continue;
         }
         let synced = crate::domain::is_sync_source(&source);
-        let why = if synced && !sources.tags.contains(&source) {
+        let why = if let Some(why) = held.get(&id) {
+            Some(why.clone())
+        } else if synced && !sources.tags.contains(&source) {
             Some(format!("owned by {source}, which is no longer configured"))
         } else if let Some(owners) = &sources.status_owners {
             let kind = if source.starts_with("scim:") {
@@ -420,10 +425,51 @@ pub fn orphans(conn: &mut DbConn, sources: &Sources, now: NaiveDateTime) -> Quer
     Ok(Report {
         report: "orphans",
         generated_at: now,
-        basis: basis(conn, sources)?,
+        basis,
         columns: vec!["agent", "employeeNumber", "source", "why"],
         rows,
     })
+}
+
+/// Agents whose removal the newest run of a source planned but the guard refused (the
+/// person missing from that run, or left): agent id → why, from the refused run's plan.
+fn held_removals(
+    conn: &mut DbConn,
+    basis: &[Basis],
+) -> QueryResult<std::collections::HashMap<String, String>> {
+    let mut held = std::collections::HashMap::new();
+    for b in basis {
+        let Some(n) = b.not_applied.as_ref().filter(|n| n.status == "refused") else {
+            continue;
+        };
+        let plan: Option<String> = sync_runs::table
+            .find(n.run_id)
+            .select(sync_runs::plan)
+            .first(conn)?;
+        let plan: serde_json::Value = plan
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default();
+        let removals = plan["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| matches!(c["action"].as_str(), Some("disable" | "delete")));
+        for c in removals {
+            let Some(id) = c["agent_id"].as_str() else {
+                continue;
+            };
+            held.entry(id.to_owned()).or_insert_with(|| {
+                format!(
+                    "{} at {} run {}, held: the guard refused that run ({})",
+                    c["reason"].as_str().unwrap_or("to be removed"),
+                    b.source,
+                    n.run_id,
+                    n.error.as_deref().unwrap_or("no reason recorded")
+                )
+            });
+        }
+    }
+    Ok(held)
 }
 
 /// People the last applied run of each source could not link: two agents were

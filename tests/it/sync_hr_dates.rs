@@ -287,6 +287,43 @@ both!(
                 && table.contains("was refused and changed nothing"),
             "{table}"
         );
+
+        // HR terminates three of the five people at once: the guard refuses the run, so
+        // Ana and Bo stay active; the orphans report lists them, held by that run.
+        let mut rows = team();
+        rows[i].status = "Terminated";
+        rows[i].last = String::new();
+        rows[i].term = day(-2);
+        for n in ["E1", "E2", "E3"] {
+            let r = rows.iter_mut().find(|r| r.id == n).unwrap();
+            r.status = "Terminated";
+            r.term = day(-1);
+        }
+        env.write(&csv(&rows));
+        let guarded = env.run();
+        assert_eq!(guarded.status, RunStatus::Refused, "{guarded:?}");
+        assert_eq!(env.agent("E1").status, Status::Active);
+        let orphans = json(&["orphans", "--json"]);
+        let held: Vec<(&str, &str)> = orphans["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["employeeNumber"].as_str().unwrap(),
+                    r["why"].as_str().unwrap(),
+                )
+            })
+            .filter(|(_, why)| why.contains("held: the guard refused that run"))
+            .collect();
+        let numbers: Vec<&str> = held.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, ["E1", "E2"], "{orphans:#}");
+        assert!(
+            held[0]
+                .1
+                .contains(&format!("at people run {}", guarded.run_id)),
+            "{orphans:#}"
+        );
     }
 );
 
