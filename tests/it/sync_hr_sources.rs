@@ -83,19 +83,7 @@ status = "state"
 #[test]
 fn an_http_export_is_fetched_with_its_token_and_not_again_unchanged() {
     let dir = tempfile::tempdir().expect("dir");
-    let export = dir.path().join("served.csv");
-    std::fs::write(&export, csv(&team())).expect("write");
-    let token = dir.path().join("token");
-    std::fs::write(&token, "Bearer s3cret\n").expect("token");
-    let port = crate::harness::free_port();
-    let mut server = crate::harness::python_fixture(
-        "hr_export_server.py",
-        &[
-            port.to_string().as_ref(),
-            export.as_os_str(),
-            "s3cret".as_ref(),
-        ],
-    );
+    let (mut server, port, export, token) = serve_export(dir.path(), false);
     let extra = format!(
         "url = \"http://127.0.0.1:{port}/exports/people.csv\"\nheader = \"Authorization\"\nheader_value_file = \"{}\"",
         token.display()
@@ -163,21 +151,7 @@ fn an_http_export_is_fetched_with_its_token_and_not_again_unchanged() {
 fn an_https_export_is_trusted_by_its_ca_file() {
     let dir = tempfile::tempdir().expect("dir");
     let ca = crate::slapd::make_certificates(dir.path());
-    let export = dir.path().join("served.csv");
-    std::fs::write(&export, csv(&team())).expect("write");
-    let token = dir.path().join("token");
-    std::fs::write(&token, "Bearer s3cret\n").expect("token");
-    let port = crate::harness::free_port();
-    let mut server = crate::harness::python_fixture(
-        "hr_export_server.py",
-        &[
-            port.to_string().as_ref(),
-            export.as_os_str(),
-            "s3cret".as_ref(),
-            dir.path().join("server.pem").as_os_str(),
-            dir.path().join("server.key").as_os_str(),
-        ],
-    );
+    let (mut server, port, export, token) = serve_export(dir.path(), true);
     let extra = format!(
         "url = \"https://127.0.0.1:{port}/exports/people.csv\"\nheader = \"Authorization\"\n\
          header_value_file = \"{}\"\nca_file = \"{}\"",
@@ -211,4 +185,32 @@ fn an_https_export_is_trusted_by_its_ca_file() {
     assert_eq!(r.plan.count("create"), 4, "{r:?}");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// The team's export served by the HR test server from `dir` with the token `s3cret`
+/// (over HTTPS with `dir`'s `server.pem`/`server.key` when `tls`): the server, its port,
+/// the export's path and the token file's path.
+fn serve_export(
+    dir: &std::path::Path,
+    tls: bool,
+) -> (
+    std::process::Child,
+    u16,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let export = dir.join("served.csv");
+    std::fs::write(&export, csv(&team())).expect("write");
+    let token = dir.join("token");
+    std::fs::write(&token, "Bearer s3cret\n").expect("token");
+    let port = crate::harness::free_port();
+    let port_text = port.to_string();
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec![port_text.as_ref(), export.as_os_str(), "s3cret".as_ref()];
+    if tls {
+        args.extend([cert.as_os_str(), key.as_os_str()]);
+    }
+    let server = crate::harness::python_fixture("hr_export_server.py", &args);
+    (server, port, export, token)
 }
